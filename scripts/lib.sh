@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Shared by scripts/run, scripts/test and the other scripts: finds or starts Redis and
+# Postgres, installs what is missing (as root, from Debian's packages), and remembers what
+# it started so `stop_started_services` stops exactly that.
+#
+# Order, for each service: the URL from the environment when it answers; otherwise
+# `docker compose` when a Docker engine answers; otherwise a local server under .data/
+# on loopback; otherwise a message saying what to install.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="${DATA_DIR:-$ROOT/.data}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/ticketing}"
+STARTED=()
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# host and port out of a redis:// or postgres:// URL
+url_host() { local u="${1#*://}"; u="${u#*@}"; u="${u%%/*}"; u="${u%%\?*}"; echo "${u%%:*}"; }
+url_port() { local u="${1#*://}"; u="${u#*@}"; u="${u%%/*}"; u="${u%%\?*}"; [[ "$u" == *:* ]] && echo "${u##*:}" || echo "$2"; }
+url_db() { local u="${1#*://}"; u="${u#*/}"; echo "${u%%\?*}"; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+APT_UPDATED=0
+apt_install() {
+  is_root || return 1
+  command -v apt-get >/dev/null || return 1
+  if [ "$APT_UPDATED" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+redis_answers() {
+  local host port
+  host=$(url_host "$REDIS_URL"); port=$(url_port "$REDIS_URL" 6379)
+  timeout 2 bash -c "exec 3<>/dev/tcp/$host/$port && printf 'PING\r\n' >&3 && head -c 5 <&3 | grep -q PONG" 2>/dev/null
+}
+
+postgres_answers() {
+  local host port
+  host=$(url_host "$DATABASE_URL"); port=$(url_port "$DATABASE_URL" 5432)
+  if command -v pg_isready >/dev/null; then
+    pg_isready -q -h "$host" -p "$port" -t 2
+  else
+    timeout 2 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
+  fi
+}
+
+docker_answers() { command -v docker >/dev/null && timeout 5 docker info >/dev/null 2>&1; }
+
+wait_until() { # seconds, command...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.2
+  done
+}
+
+start_redis() {
+  if redis_answers; then log "Redis answers at $REDIS_URL"; return; fi
+  if [ "${NO_DOCKER:-}" != 1 ] && docker_answers; then
+    log "starting Redis with docker compose"
+    docker compose -f "$ROOT/docker-compose.yml" up -d redis
+    STARTED+=("docker:redis")
+  else
+    local host port
+    host=$(url_host "$REDIS_URL"); port=$(url_port "$REDIS_URL" 6379)
+    case "$host" in 127.0.0.1|localhost) ;; *) die "Redis at $REDIS_URL does not answer";; esac
+    command -v redis-server >/dev/null || apt_install redis-server ||
+      die "Redis is not reachable at $REDIS_URL and redis-server is not installed: run 'sudo apt-get install redis-server' (or start Docker)"
+    mkdir -p "$DATA/redis"
+    log "starting redis-server on 127.0.0.1:$port (data in $DATA/redis)"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$DATA/redis" --daemonize yes \
+      --pidfile "$DATA/redis/redis.pid" --logfile "$DATA/redis/redis.log" \
+      --appendonly yes --appendfsync everysec --save "" --protected-mode yes >/dev/null
+    STARTED+=("redis:$DATA/redis/redis.pid")
+  fi
+  wait_until 20 redis_answers || die "Redis did not come up (see $DATA/redis/redis.log)"
+}
+
+pg_bin() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/postgres" ] && { echo "$d"; return 0; }
+  done
+  command -v postgres >/dev/null && { dirname "$(command -v postgres)"; return 0; }
+  return 1
+}
+
+as_pg_owner() { # runs a command as the owner of the data directory (postgres refuses root)
+  if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+  if postgres_answers; then log "Postgres answers at $(url_host "$DATABASE_URL"):$(url_port "$DATABASE_URL" 5432)"; ensure_database; return; fi
+  if [ "${NO_DOCKER:-}" != 1 ] && docker_answers; then
+    log "starting Postgres with docker compose"
+    docker compose -f "$ROOT/docker-compose.yml" up -d postgres
+    STARTED+=("docker:postgres")
+  else
+    local host port bin pgdata
+    host=$(url_host "$DATABASE_URL"); port=$(url_port "$DATABASE_URL" 5432)
+    case "$host" in 127.0.0.1|localhost) ;; *) die "Postgres at $DATABASE_URL does not answer";; esac
+    bin=$(pg_bin) || { apt_install postgresql postgresql-contrib && bin=$(pg_bin); } ||
+      die "Postgres is not reachable at $DATABASE_URL and not installed: run 'sudo apt-get install postgresql' (or start Docker)"
+    command -v psql >/dev/null || apt_install postgresql-client || die "psql missing: apt-get install postgresql-client"
+    if is_root && ! id postgres >/dev/null 2>&1; then
+      useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    fi
+    pgdata="$DATA/pg"
+    mkdir -p "$pgdata"
+    is_root && chown -R postgres: "$pgdata" && chmod 700 "$pgdata"
+    if [ ! -f "$pgdata/PG_VERSION" ]; then
+      log "initdb in $pgdata"
+      as_pg_owner "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    fi
+    log "starting postgres on 127.0.0.1:$port (data in $pgdata)"
+    as_pg_owner "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$pgdata -c max_connections=300 -c shared_buffers=256MB -c fsync=on" start >/dev/null
+    STARTED+=("postgres:$bin:$pgdata")
+  fi
+  wait_until 30 postgres_answers || die "Postgres did not come up"
+  ensure_database
+}
+
+ensure_database() {
+  local db admin
+  db=$(url_db "$DATABASE_URL")
+  admin="${DATABASE_URL%/*}/postgres"
+  command -v psql >/dev/null || apt_install postgresql-client || die "psql missing: apt-get install postgresql-client"
+  if ! psql "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    log "creating database $db"
+    psql "$admin" -qc "CREATE DATABASE \"$db\"" >/dev/null
+  fi
+}
+
+stop_started_services() {
+  local s
+  for s in "${STARTED[@]:-}"; do
+    case "$s" in
+      redis:*) local pid; pid=$(cat "${s#redis:}" 2>/dev/null || true); [ -n "$pid" ] && kill "$pid" 2>/dev/null || true ;;
+      postgres:*) local rest="${s#postgres:}"; as_pg_owner "${rest%%:*}/pg_ctl" -D "${rest#*:}" -m fast stop >/dev/null 2>&1 || true ;;
+      docker:*) docker compose -f "$ROOT/docker-compose.yml" stop "${s#docker:}" >/dev/null 2>&1 || true ;;
+    esac
+  done
+  STARTED=()
+}
+
+ensure_cargo() {
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  command -v cargo >/dev/null ||
+    die "cargo is missing: install Rust with 'curl https://sh.rustup.rs -sSf | sh' (or apt-get install cargo)"
+}
+
+# Development signing keys: JWT_SIGNING_KEY / JWT_PUBLIC_KEYS default to a pair under .data/keys
+# that the gateway creates on first start; nothing to do here but point both binaries at it.
+export_dev_keys() {
+  export KEYS_DIR="${KEYS_DIR:-$DATA/keys}"
+}
+
+bootstrap() {
+  ensure_cargo
+  mkdir -p "$DATA"
+  start_redis
+  start_postgres
+  export_dev_keys
+}

@@ -1,0 +1,311 @@
+//! HTTP plumbing both binaries share: RFC 9457 problem responses, the JSON and path
+//! extractors that answer bad input with a problem, and the common middleware stack
+//! (tracing, metrics, panic catching, body limit, timeout, load shedding).
+
+use std::{borrow::Cow, time::Duration};
+
+use axum::{
+    body::Body,
+    error_handling::HandleErrorLayer,
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, MatchedPath, Request},
+    http::{header, request::Parts, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    BoxError, Router,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use tower::ServiceBuilder;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+use crate::config::HttpLimits;
+
+/// An RFC 9457 problem: `{"type","title","status","detail","code"}`.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub detail: Cow<'static, str>,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            code: Cow::Borrowed(code),
+            detail: detail.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", detail).retry_after(1)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "an unexpected error occurred")
+    }
+
+    /// The generic problem for a bare status code (used for errors produced by middleware).
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, detail) = match status {
+            StatusCode::NOT_FOUND => ("NOT_FOUND", "no such resource"),
+            StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "method not allowed on this resource"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("BODY_TOO_LARGE", "request body is too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "expected Content-Type: application/json"),
+            StatusCode::REQUEST_TIMEOUT => ("TIMEOUT", "request took too long"),
+            StatusCode::UNAUTHORIZED => ("UNAUTHORIZED", "authentication required"),
+            StatusCode::BAD_REQUEST => ("BAD_REQUEST", "the request is malformed"),
+            StatusCode::SERVICE_UNAVAILABLE => ("SERVICE_UNAVAILABLE", "service unavailable, retry shortly"),
+            s if s.is_server_error() => ("INTERNAL_ERROR", "an unexpected error occurred"),
+            _ => ("BAD_REQUEST", "the request could not be processed"),
+        };
+        Self::new(status, code, detail)
+    }
+}
+
+/// The serialized problem body.
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = ProblemBody {
+            kind: format!("https://ticketing.dev/problems/{}", self.code.to_ascii_lowercase().replace('_', "-")),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: &self.code,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut res = (self.status, bytes).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(secs) = self.retry_after_secs {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// `axum::Json` whose rejections are problems: 400 malformed or invalid, 413 too large,
+/// 415 wrong content type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> Problem {
+    match rejection {
+        JsonRejection::JsonDataError(e) => Problem::bad_request("INVALID_BODY", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => Problem::bad_request("MALFORMED_JSON", e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
+        other => Problem::bad_request("INVALID_BODY", other.body_text()),
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Path` whose rejection is a 400 problem (e.g. a non-numeric id).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(e) => Err(Problem::bad_request("INVALID_PATH", e.body_text())),
+        }
+    }
+}
+
+/// The bearer token of the `Authorization` header, if well formed.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Compares two secrets in constant time.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /health/live`: the process is up.
+pub async fn live() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The answer of `GET /health/ready` given each dependency's state.
+pub fn ready_response(checks: &[(&str, bool)]) -> Response {
+    let ok = checks.iter().all(|(_, up)| *up);
+    let body: serde_json::Map<String, serde_json::Value> = checks
+        .iter()
+        .map(|(name, up)| ((*name).to_owned(), serde_json::Value::from(if *up { "up" } else { "down" })))
+        .collect();
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut res = (
+        status,
+        axum::Json(serde_json::json!({"status": if ok {"ready"} else {"unavailable"}, "checks": body})),
+    )
+        .into_response();
+    if !ok {
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    }
+    res
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::metrics().render(),
+    )
+}
+
+/// Serves a static OpenAPI document.
+pub fn openapi_response(doc: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+}
+
+/// Wraps a router in the stack every request goes through, outermost first: tracing,
+/// metrics, problem bodies for bare errors, panic catching, load shedding past
+/// `max_in_flight`, the request timeout, and the body limit.
+pub fn with_common_layers(router: Router, limits: HttpLimits) -> Router {
+    let timeout = Duration::from_millis(limits.request_timeout_ms);
+    router
+        .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overload_problem))
+                .load_shed()
+                .concurrency_limit(limits.max_in_flight)
+                .timeout(timeout),
+        )
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            Problem::internal().into_response()
+        }))
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            tracing::info_span!("http", http.method = %req.method(), http.route = %route)
+        }))
+}
+
+async fn overload_problem(err: BoxError) -> Problem {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", "the request took too long").retry_after(1)
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED", "too many requests in flight, retry shortly")
+            .retry_after(1)
+    } else {
+        tracing::error!(error = %err, "middleware error");
+        Problem::internal()
+    }
+}
+
+/// Gives every error response that is not already a problem (405 from routing, 413 from
+/// the body limit, ...) a problem body, so clients see one error shape.
+async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return res;
+    }
+    let mut problem = Problem::for_status(status).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = res.headers().get(&name) {
+            problem.headers_mut().insert(name, v.clone());
+        }
+    }
+    problem
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

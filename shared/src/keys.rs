@@ -1,0 +1,118 @@
+//! The Redis key layout: every key starts with `REDIS_PREFIX`, and every key of one
+//! concert carries the hash tag `{c:<id>}` so a concert's scripts touch one cluster slot.
+
+use std::fmt::Write;
+
+/// Builds every key name from the configured prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Set of the ids of concerts whose queue is open (read by the admission scheduler).
+    pub fn open_concerts(&self) -> String {
+        format!("{}concerts", self.prefix)
+    }
+
+    /// The keys of one concert.
+    pub fn concert(&self, concert_id: i64) -> ConcertKeys {
+        ConcertKeys {
+            base: format!("{}{{c:{concert_id}}}:", self.prefix),
+        }
+    }
+}
+
+/// The keys of one concert, all in the same hash slot.
+#[derive(Debug, Clone)]
+pub struct ConcertKeys {
+    base: String,
+}
+
+impl ConcertKeys {
+    fn key(&self, suffix: &str) -> String {
+        let mut k = String::with_capacity(self.base.len() + suffix.len());
+        k.push_str(&self.base);
+        k.push_str(suffix);
+        k
+    }
+
+    /// Hash: queue settings (`admitPerTick`, `tickMillis`, `maxActive`, `sessionTtl`, `paused`)
+    /// and queue state (`seq`, `lastTick`, `rate`, `rateAt`, `admitted`). Its existence means
+    /// the concert's queue is open.
+    pub fn config(&self) -> String {
+        self.key("cfg")
+    }
+
+    /// Sorted set of waiting users: member = user id, score = arrival sequence.
+    pub fn queue(&self) -> String {
+        self.key("q")
+    }
+
+    /// Sorted set of active sessions: member = user id, score = session expiry (ms).
+    pub fn active(&self) -> String {
+        self.key("act")
+    }
+
+    /// Hash of active sessions: user id → ticket id (the arrival sequence, the token's `jti`).
+    pub fn sessions(&self) -> String {
+        self.key("sess")
+    }
+
+    /// String: the hold of one seat, value = reservation id, `PX` = hold TTL.
+    pub fn seat_hold(&self, schedule_id: i64, seat_id: i64) -> String {
+        let mut k = self.key("h:");
+        let _ = write!(k, "{schedule_id}:{seat_id}");
+        k
+    }
+
+    /// Sorted set of held seats of one schedule: member = seat id, score = hold expiry (ms).
+    /// An index over the seat-hold keys so a seat map needs no per-seat lookups.
+    pub fn held_seats(&self, schedule_id: i64) -> String {
+        let mut k = self.key("held:");
+        let _ = write!(k, "{schedule_id}");
+        k
+    }
+
+    /// String: the one open hold of a user for this concert, value = reservation id.
+    pub fn user_hold(&self, user_id: &str) -> String {
+        self.key(&format!("uh:{user_id}"))
+    }
+
+    /// Hash: a reservation while held, kept 24 h after the hold ends.
+    pub fn reservation(&self, reservation_id: &str) -> String {
+        self.key(&format!("r:{reservation_id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concert_keys_share_one_hash_tag() {
+        let k = Keys::new("t:").concert(42);
+        for key in [
+            k.config(),
+            k.queue(),
+            k.active(),
+            k.sessions(),
+            k.seat_hold(1, 2),
+            k.held_seats(1),
+            k.user_hold("u"),
+        ] {
+            assert!(key.starts_with("t:{c:42}:"), "{key}");
+        }
+        assert_eq!(k.seat_hold(7, 9), "t:{c:42}:h:7:9");
+    }
+}

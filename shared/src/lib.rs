@@ -1,0 +1,17 @@
+//! The contract between the gateway and the api.
+//!
+//! - [`keys`]: the Redis key layout (prefix, per-concert hash tags).
+//! - [`token`]: access-token claims, the Ed25519 signer and the verifier both sides use.
+//! - [`config`]: environment parsing and the settings pieces both binaries share.
+//! - [`telemetry`]: tracing set-up and the Prometheus recorder.
+//! - [`shutdown`]: the signal both binaries and their background loops stop on.
+//! - [`http`]: problem+json errors, the JSON extractor, health, metrics and common layers.
+//! - [`redis_pool`]: the Redis connection pool and readiness probe.
+
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod redis_pool;
+pub mod shutdown;
+pub mod telemetry;
+pub mod token;
