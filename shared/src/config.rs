@@ -88,7 +88,7 @@ impl RedisSettings {
 
 /// The queue settings a newly opened concert starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueSettings {
     /// `ADMIT_PER_TICK`, default 50.
     pub admit_per_tick: u32,
@@ -133,11 +133,17 @@ impl QueueSettings {
             ("admitPerTick", self.admit_per_tick, Self::ADMIT_PER_TICK),
             ("tickMillis", self.tick_millis, Self::TICK_MILLIS),
             ("maxActive", self.max_active, Self::MAX_ACTIVE),
-            ("sessionTtlSeconds", self.session_ttl_seconds, Self::SESSION_TTL_SECONDS),
+            (
+                "sessionTtlSeconds",
+                self.session_ttl_seconds,
+                Self::SESSION_TTL_SECONDS,
+            ),
         ];
         for (name, value, (min, max)) in checks {
             if value < min || value > max {
-                return Err(format!("{name} must be between {min} and {max}, got {value}"));
+                return Err(format!(
+                    "{name} must be between {min} and {max}, got {value}"
+                ));
             }
         }
         Ok(())

@@ -29,7 +29,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             code: Cow::Borrowed(code),
@@ -52,24 +56,40 @@ impl Problem {
     }
 
     pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", detail).retry_after(1)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            detail,
+        )
+        .retry_after(1)
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "an unexpected error occurred")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "an unexpected error occurred",
+        )
     }
 
     /// The generic problem for a bare status code (used for errors produced by middleware).
     pub fn for_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
             StatusCode::NOT_FOUND => ("NOT_FOUND", "no such resource"),
-            StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "method not allowed on this resource"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("METHOD_NOT_ALLOWED", "method not allowed on this resource")
+            }
             StatusCode::PAYLOAD_TOO_LARGE => ("BODY_TOO_LARGE", "request body is too large"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "expected Content-Type: application/json"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected Content-Type: application/json",
+            ),
             StatusCode::REQUEST_TIMEOUT => ("TIMEOUT", "request took too long"),
             StatusCode::UNAUTHORIZED => ("UNAUTHORIZED", "authentication required"),
             StatusCode::BAD_REQUEST => ("BAD_REQUEST", "the request is malformed"),
-            StatusCode::SERVICE_UNAVAILABLE => ("SERVICE_UNAVAILABLE", "service unavailable, retry shortly"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                ("SERVICE_UNAVAILABLE", "service unavailable, retry shortly")
+            }
             s if s.is_server_error() => ("INTERNAL_ERROR", "an unexpected error occurred"),
             _ => ("BAD_REQUEST", "the request could not be processed"),
         };
@@ -93,7 +113,10 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = ProblemBody {
-            kind: format!("https://ticketing.dev/problems/{}", self.code.to_ascii_lowercase().replace('_', "-")),
+            kind: format!(
+                "https://ticketing.dev/problems/{}",
+                self.code.to_ascii_lowercase().replace('_', "-")
+            ),
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
             detail: &self.detail,
@@ -104,7 +127,8 @@ impl IntoResponse for Problem {
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.retry_after_secs {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }
@@ -134,8 +158,12 @@ fn json_rejection(rejection: JsonRejection) -> Problem {
     match rejection {
         JsonRejection::JsonDataError(e) => Problem::bad_request("INVALID_BODY", e.body_text()),
         JsonRejection::JsonSyntaxError(e) => Problem::bad_request("MALFORMED_JSON", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
+        JsonRejection::MissingJsonContentType(_) => {
+            Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+        }
         other => Problem::bad_request("INVALID_BODY", other.body_text()),
     }
 }
@@ -173,6 +201,18 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Checks the `Authorization: Bearer` header against the admin token: 401 `UNAUTHORIZED` otherwise.
+pub fn require_admin(parts: &Parts, admin_token: &crate::config::Secret) -> Result<(), Problem> {
+    match bearer_token(parts) {
+        Some(t) if constant_time_eq(t.as_bytes(), admin_token.expose().as_bytes()) => Ok(()),
+        _ => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "a valid admin token is required",
+        )),
+    }
+}
+
 /// Compares two secrets in constant time.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -188,16 +228,28 @@ pub fn ready_response(checks: &[(&str, bool)]) -> Response {
     let ok = checks.iter().all(|(_, up)| *up);
     let body: serde_json::Map<String, serde_json::Value> = checks
         .iter()
-        .map(|(name, up)| ((*name).to_owned(), serde_json::Value::from(if *up { "up" } else { "down" })))
+        .map(|(name, up)| {
+            (
+                (*name).to_owned(),
+                serde_json::Value::from(if *up { "up" } else { "down" }),
+            )
+        })
         .collect();
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let mut res = (
         status,
-        axum::Json(serde_json::json!({"status": if ok {"ready"} else {"unavailable"}, "checks": body})),
+        axum::Json(
+            serde_json::json!({"status": if ok {"ready"} else {"unavailable"}, "checks": body}),
+        ),
     )
         .into_response();
     if !ok {
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
     }
     res
 }
@@ -236,22 +288,33 @@ pub fn with_common_layers(router: Router, limits: HttpLimits) -> Router {
         }))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn(record_metrics))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            tracing::info_span!("http", http.method = %req.method(), http.route = %route)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default();
+                tracing::info_span!("http", http.method = %req.method(), http.route = %route)
+            }),
+        )
 }
 
 async fn overload_problem(err: BoxError) -> Problem {
     if err.is::<tower::timeout::error::Elapsed>() {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", "the request took too long").retry_after(1)
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            "the request took too long",
+        )
+        .retry_after(1)
     } else if err.is::<tower::load_shed::error::Overloaded>() {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED", "too many requests in flight, retry shortly")
-            .retry_after(1)
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "OVERLOADED",
+            "too many requests in flight, retry shortly",
+        )
+        .retry_after(1)
     } else {
         tracing::error!(error = %err, "middleware error");
         Problem::internal()
@@ -294,7 +357,8 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     let status = res.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels[..2])
+        .record(start.elapsed().as_secs_f64());
     res
 }
 

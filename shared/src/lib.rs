@@ -1,6 +1,7 @@
 //! The contract between the gateway and the api.
 //!
 //! - [`keys`]: the Redis key layout (prefix, per-concert hash tags).
+//! - [`queue_config`]: opening a concert's queue (the config hash both binaries use).
 //! - [`token`]: access-token claims, the Ed25519 signer and the verifier both sides use.
 //! - [`config`]: environment parsing and the settings pieces both binaries share.
 //! - [`telemetry`]: tracing set-up and the Prometheus recorder.
@@ -11,6 +12,7 @@
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod queue_config;
 pub mod redis_pool;
 pub mod shutdown;
 pub mod telemetry;

@@ -25,7 +25,13 @@ pub fn create_pool(settings: &RedisSettings) -> anyhow::Result<Pool> {
 pub async fn is_ready(pool: &Pool) -> bool {
     let probe = async {
         let mut conn = pool.get().await.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
     };
-    matches!(tokio::time::timeout(Duration::from_secs(1), probe).await, Ok(Some(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), probe).await,
+        Ok(Some(_))
+    )
 }

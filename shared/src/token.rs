@@ -103,7 +103,8 @@ impl PublicKey {
 
     /// Reads an SPKI PEM public key (`-----BEGIN PUBLIC KEY-----`).
     pub fn from_pem(pem: &str) -> Result<Self, String> {
-        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(|e| e.to_string())?;
+        let key =
+            ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(|e| e.to_string())?;
         Ok(Self::from_verifying_key(&key))
     }
 
@@ -131,7 +132,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.public.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.public.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +143,11 @@ impl SigningKey {
         let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
         let encoding = EncodingKey::from_ed_der(der.as_bytes());
         let public = PublicKey::from_verifying_key(&key.verifying_key());
-        Ok(Self { key, public, encoding })
+        Ok(Self {
+            key,
+            public,
+            encoding,
+        })
     }
 
     /// A fresh random key (development and tests).
@@ -208,12 +215,22 @@ pub fn dev_key_pair(dir: &Path) -> Result<SigningKey, KeyError> {
     }
     std::fs::create_dir_all(dir).map_err(|e| key_err(dir, e))?;
     let key = SigningKey::generate();
-    // Write to a temporary name and rename, so a concurrent reader never sees half a file.
+    // Write under a temporary name, then link it into place: linking fails when another
+    // process created the pair first, and nobody ever reads half a file.
     let tmp = dir.join(format!("dev-signing.pem.{}", std::process::id()));
     std::fs::write(&tmp, key.private_pem()).map_err(|e| key_err(&tmp, e))?;
-    std::fs::write(&public, key.public_pem()).map_err(|e| key_err(&public, e))?;
-    std::fs::rename(&tmp, &private).map_err(|e| key_err(&private, e))?;
-    SigningKey::from_pem_file(&private)
+    let linked = std::fs::hard_link(&tmp, &private);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            std::fs::write(&public, key.public_pem()).map_err(|e| key_err(&public, e))?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            SigningKey::from_pem_file(&private)
+        }
+        Err(e) => Err(key_err(&private, e)),
+    }
 }
 
 /// Verifies access tokens against a set of public keys (several during a rotation).
@@ -225,7 +242,9 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Verifier")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -248,9 +267,13 @@ impl Verifier {
 
     /// Checks signature, algorithm, key id and every claim.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
-            return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+            return Err(TokenError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
@@ -296,15 +319,21 @@ mod tests {
         let key = SigningKey::generate();
         let again = SigningKey::from_pem(&key.private_pem()).unwrap();
         assert_eq!(again.public_key(), key.public_key());
-        assert_eq!(PublicKey::from_pem(&key.public_pem()).unwrap(), *key.public_key());
+        assert_eq!(
+            PublicKey::from_pem(&key.public_pem()).unwrap(),
+            *key.public_key()
+        );
     }
 
     #[test]
     fn rotation_accepts_every_published_key() {
         let (old, new) = (SigningKey::generate(), SigningKey::generate());
-        let verifier = Verifier::new(&[old.public_key().clone(), new.public_key().clone()]).unwrap();
+        let verifier =
+            Verifier::new(&[old.public_key().clone(), new.public_key().clone()]).unwrap();
         for k in [&old, &new] {
-            let t = k.sign(&AccessClaims::new("u", 1, "1", now(), now() + 60)).unwrap();
+            let t = k
+                .sign(&AccessClaims::new("u", 1, "1", now(), now() + 60))
+                .unwrap();
             assert!(verifier.verify(&t).is_ok());
         }
     }
@@ -316,9 +345,13 @@ mod tests {
         // Same kid, different signer: the signature does not match.
         let mut forged = other.clone();
         forged.public = key.public.clone();
-        let t = forged.sign(&AccessClaims::new("u", 1, "1", now(), now() + 60)).unwrap();
+        let t = forged
+            .sign(&AccessClaims::new("u", 1, "1", now(), now() + 60))
+            .unwrap();
         assert!(matches!(verifier.verify(&t), Err(TokenError::Invalid(_))));
-        let t = other.sign(&AccessClaims::new("u", 1, "1", now(), now() + 60)).unwrap();
+        let t = other
+            .sign(&AccessClaims::new("u", 1, "1", now(), now() + 60))
+            .unwrap();
         assert!(matches!(verifier.verify(&t), Err(TokenError::UnknownKey)));
     }
 
@@ -336,23 +369,39 @@ mod tests {
         assert!(verifier.verify(&key.sign(&c).unwrap()).is_err());
         c = AccessClaims::new("u", 1, "1", now(), now() + 60);
         c.typ = "queue".into();
-        assert!(matches!(verifier.verify(&key.sign(&c).unwrap()), Err(TokenError::WrongType)));
+        assert!(matches!(
+            verifier.verify(&key.sign(&c).unwrap()),
+            Err(TokenError::WrongType)
+        ));
         c = AccessClaims::new("u", 1, "1", now() + 300, now() + 600);
-        assert!(verifier.verify(&key.sign(&c).unwrap()).is_err(), "nbf in the future");
+        assert!(
+            verifier.verify(&key.sign(&c).unwrap()).is_err(),
+            "nbf in the future"
+        );
     }
 
     #[test]
     fn alg_none_and_hs256_are_rejected() {
         let key = SigningKey::generate();
         let verifier = Verifier::new(&[key.public_key().clone()]).unwrap();
-        let claims = serde_json::to_value(AccessClaims::new("u", 1, "1", now(), now() + 60)).unwrap();
+        let claims =
+            serde_json::to_value(AccessClaims::new("u", 1, "1", now(), now() + 60)).unwrap();
         let body = b64(&claims);
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg":"none","kid":key.public.kid})), body);
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg":"none","kid":key.public.kid})),
+            body
+        );
         assert!(verifier.verify(&none).is_err());
         // Algorithm swap: HMAC keyed with the public key bytes.
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(key.public.kid.clone());
-        let hs = jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(key.public.x.as_bytes())).unwrap();
+        let hs = jsonwebtoken::encode(
+            &h,
+            &claims,
+            &EncodingKey::from_secret(key.public.x.as_bytes()),
+        )
+        .unwrap();
         assert!(verifier.verify(&hs).is_err());
     }
 
@@ -363,10 +412,14 @@ mod tests {
         let mut h = Header::new(Algorithm::EdDSA);
         h.kid = Some(key.public.kid.clone());
         for missing in ["cid", "jti", "typ", "sub", "exp", "nbf", "iat"] {
-            let mut claims = serde_json::to_value(AccessClaims::new("u", 1, "1", now(), now() + 60)).unwrap();
+            let mut claims =
+                serde_json::to_value(AccessClaims::new("u", 1, "1", now(), now() + 60)).unwrap();
             claims.as_object_mut().unwrap().remove(missing);
             let t = jsonwebtoken::encode(&h, &claims, &key.encoding).unwrap();
-            assert!(verifier.verify(&t).is_err(), "token without {missing} passed");
+            assert!(
+                verifier.verify(&t).is_err(),
+                "token without {missing} passed"
+            );
         }
         for garbage in ["", "abc", "a.b.c", "Bearer x", "eyJhbGciOiJFZERTQSJ9.e30."] {
             assert!(verifier.verify(garbage).is_err(), "{garbage:?} passed");

@@ -1,0 +1,9 @@
+//! Validated request types and pure rules ("parse, don't validate").
+
+mod amount;
+mod idempotency;
+mod seat_selection;
+
+pub use amount::Amount;
+pub use idempotency::{IdempotencyKey, RequestHash};
+pub use seat_selection::SeatSelection;

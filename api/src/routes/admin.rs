@@ -1,0 +1,84 @@
+//! Admin endpoints of the api: create a concert with its schedules and seats.
+
+use axum::{extract::State, http::StatusCode, Json};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use shared::http::{require_admin, ApiJson, Problem};
+
+use super::AppState;
+use crate::{
+    error::{ApiError, Result},
+    store::catalog::{self, CreatedConcert, NewConcert, NewSchedule},
+};
+
+/// Passes only requests bearing `ADMIN_TOKEN`.
+pub struct Admin;
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
+        require_admin(parts, &state.settings.admin_token).map(|()| Admin)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateConcertRequest {
+    name: String,
+    schedules: Vec<CreateScheduleRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateScheduleRequest {
+    starts_at: DateTime<Utc>,
+    seat_count: i64,
+    price: i64,
+}
+
+const MAX_SCHEDULES: usize = 20;
+const MAX_SEATS: i64 = 10_000;
+const MAX_PRICE: i64 = 100_000_000;
+
+impl CreateConcertRequest {
+    fn parse(self) -> Result<NewConcert> {
+        let invalid = |m: String| Err(ApiError::Invalid("INVALID_CONCERT", m));
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return invalid("name must be 1 to 200 characters".into());
+        }
+        if self.schedules.is_empty() || self.schedules.len() > MAX_SCHEDULES {
+            return invalid(format!("a concert has 1 to {MAX_SCHEDULES} schedules"));
+        }
+        let mut schedules = Vec::with_capacity(self.schedules.len());
+        for (i, s) in self.schedules.into_iter().enumerate() {
+            if !(1..=MAX_SEATS).contains(&s.seat_count) {
+                return invalid(format!("schedules[{i}].seatCount must be 1 to {MAX_SEATS}"));
+            }
+            if !(0..=MAX_PRICE).contains(&s.price) {
+                return invalid(format!("schedules[{i}].price must be 0 to {MAX_PRICE}"));
+            }
+            schedules.push(NewSchedule {
+                starts_at: s.starts_at,
+                seat_count: s.seat_count as i32,
+                price: s.price,
+            });
+        }
+        Ok(NewConcert { name, schedules })
+    }
+}
+
+/// `POST /api/v1/admin/concerts`: creates the concert and opens its queue.
+pub async fn create_concert(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(req): ApiJson<CreateConcertRequest>,
+) -> Result<(StatusCode, Json<CreatedConcert>)> {
+    let new = req.parse()?;
+    let created = catalog::create_concert(&state, &new).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}

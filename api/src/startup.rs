@@ -1,0 +1,132 @@
+//! Connects to Postgres (applying migrations) and Redis, builds the state and router, and
+//! runs the server until the stop signal; then drains in-flight requests.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use shared::{keys::Keys, token::Verifier};
+use sqlx::{postgres::PgPoolOptions, PgPool};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{
+    config::Settings,
+    routes::{self, AppState},
+    store::catalog::{self, SeatCatalog},
+};
+
+/// How long in-flight requests may run after the stop signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects (retrying for up to 30 s while Postgres starts) and applies pending migrations.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> {
+    let options = PgPoolOptions::new()
+        .max_connections(settings.database_pool_size)
+        .acquire_timeout(Duration::from_secs(3));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let db = loop {
+        match options
+            .clone()
+            .connect(settings.database_url.expose())
+            .await
+        {
+            Ok(db) => break db,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "Postgres not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("connecting to Postgres (DATABASE_URL)"),
+        }
+    };
+    MIGRATOR.run(&db).await.context("applying migrations")?;
+    Ok(db)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates, re-opens the concerts' queues, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = connect_and_migrate(&settings).await?;
+        Self::build_with_pool(settings, db).await
+    }
+
+    /// Like [`Self::build`] with an existing (already migrated) pool, as tests have.
+    pub async fn build_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+        let redis = shared::redis_pool::create_pool(&settings.redis)?;
+        let verifier = Verifier::new(&settings.public_keys)
+            .map_err(|e| anyhow::anyhow!("public keys: {e}"))?;
+        let listener = TcpListener::bind(settings.addr).await?;
+        let _ = shared::telemetry::metrics();
+        let state = AppState {
+            db,
+            redis,
+            keys: Arc::new(Keys::new(settings.redis.prefix.clone())),
+            settings: Arc::new(settings),
+            verifier: Arc::new(verifier),
+            seats: Arc::new(SeatCatalog::default()),
+        };
+        match catalog::reopen_queues(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(reopened = n, "re-opened concert queues missing from Redis"),
+            Err(e) => tracing::warn!(error = %e, "could not re-open concert queues at start-up"),
+        }
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` is cancelled, then drains for at most [`DRAIN`].
+    pub async fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let cors = cors_layer(&self.state.settings.cors_origins);
+        let app = shared::http::with_common_layers(
+            routes::router(self.state.clone()),
+            self.state.settings.http,
+        )
+        .layer(cors);
+        let graceful = stop.clone();
+        let server = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { graceful.cancelled().await });
+        let server = tokio::spawn(async move { server.await });
+        stop.cancelled().await;
+        match tokio::time::timeout(DRAIN, server).await {
+            Ok(result) => result??,
+            Err(_) => tracing::warn!("in-flight requests did not finish within {DRAIN:?}"),
+        }
+        self.state.db.close().await;
+        tracing::info!("api stopped");
+        Ok(())
+    }
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::PUT])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
+}

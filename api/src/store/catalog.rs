@@ -1,0 +1,282 @@
+//! Concerts, schedules and seats. Seat rows never change once created, so the api keeps an
+//! in-memory copy per schedule and a seat map needs only the sold seats from Postgres.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::{error::Result, routes::AppState};
+
+/// One seat as created.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Seat {
+    pub id: i64,
+    pub number: i32,
+    pub price: i64,
+}
+
+/// A schedule and its seats, ordered by seat number.
+#[derive(Debug)]
+pub struct ScheduleSeats {
+    pub schedule_id: i64,
+    pub concert_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub seats: Vec<Seat>,
+    by_id: HashMap<i64, usize>,
+}
+
+impl ScheduleSeats {
+    pub fn seat(&self, seat_id: i64) -> Option<&Seat> {
+        self.by_id.get(&seat_id).map(|&i| &self.seats[i])
+    }
+}
+
+/// The in-memory copy of seat rows, filled on first use per schedule.
+#[derive(Debug, Default)]
+pub struct SeatCatalog {
+    schedules: RwLock<HashMap<i64, Arc<ScheduleSeats>>>,
+}
+
+const MAX_CACHED_SCHEDULES: usize = 10_000;
+
+impl SeatCatalog {
+    /// The schedule with its seats, or `None` when there is no such schedule.
+    pub async fn schedule(
+        &self,
+        db: &PgPool,
+        schedule_id: i64,
+    ) -> Result<Option<Arc<ScheduleSeats>>> {
+        if let Some(s) = self
+            .schedules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&schedule_id)
+        {
+            return Ok(Some(s.clone()));
+        }
+        let Some((concert_id, starts_at)) = sqlx::query_as::<_, (i64, DateTime<Utc>)>(
+            "SELECT concert_id, starts_at FROM schedules WHERE id = $1",
+        )
+        .bind(schedule_id)
+        .fetch_optional(db)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let seats: Vec<Seat> = sqlx::query_as(
+            "SELECT id, seat_number AS number, price FROM seats WHERE schedule_id = $1 ORDER BY seat_number",
+        )
+        .bind(schedule_id)
+        .fetch_all(db)
+        .await?;
+        let by_id = seats.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        let entry = Arc::new(ScheduleSeats {
+            schedule_id,
+            concert_id,
+            starts_at,
+            seats,
+            by_id,
+        });
+        let mut map = self.schedules.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CACHED_SCHEDULES {
+            map.clear();
+        }
+        map.insert(schedule_id, entry.clone());
+        Ok(Some(entry))
+    }
+}
+
+/// A schedule as listed, with its count of sold seats.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScheduleRow {
+    pub id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub total_seats: i32,
+    pub sold: i64,
+}
+
+/// The schedules of a concert (empty when the concert does not exist).
+pub async fn find_schedules(db: &PgPool, concert_id: i64) -> Result<Vec<ScheduleRow>> {
+    Ok(sqlx::query_as(
+        "SELECT s.id, s.starts_at, s.total_seats,
+                (SELECT count(*) FROM tickets t WHERE t.schedule_id = s.id) AS sold
+         FROM schedules s WHERE s.concert_id = $1 ORDER BY s.starts_at, s.id",
+    )
+    .bind(concert_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The sold seat ids of a schedule, among `seat_ids` when given.
+pub async fn find_sold_seats(
+    db: &PgPool,
+    schedule_id: i64,
+    seat_ids: Option<&[i64]>,
+) -> Result<Vec<i64>> {
+    Ok(match seat_ids {
+        Some(ids) => {
+            sqlx::query_scalar(
+                "SELECT seat_id FROM tickets WHERE schedule_id = $1 AND seat_id = ANY($2)",
+            )
+            .bind(schedule_id)
+            .bind(ids)
+            .fetch_all(db)
+            .await?
+        }
+        None => {
+            sqlx::query_scalar("SELECT seat_id FROM tickets WHERE schedule_id = $1")
+                .bind(schedule_id)
+                .fetch_all(db)
+                .await?
+        }
+    })
+}
+
+/// A validated new concert.
+#[derive(Debug, Clone)]
+pub struct NewConcert {
+    pub name: String,
+    pub schedules: Vec<NewSchedule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSchedule {
+    pub starts_at: DateTime<Utc>,
+    pub seat_count: i32,
+    pub price: i64,
+}
+
+/// The ids of a created concert.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedConcert {
+    pub concert_id: i64,
+    pub schedules: Vec<CreatedSchedule>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedSchedule {
+    pub schedule_id: i64,
+    pub seat_ids: Vec<i64>,
+}
+
+/// Creates a concert with its schedules and seats and opens its queue in Redis, all or
+/// nothing: the transaction commits only after the queue is open.
+pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<CreatedConcert> {
+    let mut tx = state.db.begin().await?;
+    let concert_id: i64 =
+        sqlx::query_scalar("INSERT INTO concerts (name) VALUES ($1) RETURNING id")
+            .bind(&new.name)
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut schedules = Vec::with_capacity(new.schedules.len());
+    for s in &new.schedules {
+        let schedule_id: i64 = sqlx::query_scalar(
+            "INSERT INTO schedules (concert_id, starts_at, total_seats) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(concert_id)
+        .bind(s.starts_at)
+        .bind(s.seat_count)
+        .fetch_one(&mut *tx)
+        .await?;
+        let seat_ids: Vec<i64> = sqlx::query_scalar(
+            "WITH created AS (
+                 INSERT INTO seats (schedule_id, seat_number, price)
+                 SELECT $1, n, $2 FROM generate_series(1, $3) AS n
+                 RETURNING id, seat_number
+             )
+             SELECT id FROM created ORDER BY seat_number",
+        )
+        .bind(schedule_id)
+        .bind(s.price)
+        .bind(s.seat_count)
+        .fetch_all(&mut *tx)
+        .await?;
+        schedules.push(CreatedSchedule {
+            schedule_id,
+            seat_ids,
+        });
+    }
+    let mut conn = state.redis.get().await?;
+    shared::queue_config::open_queue(
+        &mut *conn,
+        &state.keys,
+        concert_id,
+        &new.name,
+        &state.settings.queue_defaults,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        concert.id = concert_id,
+        schedules = schedules.len(),
+        "concert created and queue opened"
+    );
+    Ok(CreatedConcert {
+        concert_id,
+        schedules,
+    })
+}
+
+/// Creates the demo concert (two schedules of 50 seats) when there is no concert yet.
+pub async fn seed_demo(state: &AppState) -> Result<Option<i64>> {
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM concerts)")
+        .fetch_one(&state.db)
+        .await?;
+    if any {
+        return Ok(None);
+    }
+    let tomorrow = (Utc::now() + chrono::Duration::days(1)).date_naive();
+    let at = |days: i64| {
+        (tomorrow + chrono::Duration::days(days))
+            .and_hms_opt(19, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+    };
+    let demo = NewConcert {
+        name: "Demo Concert".into(),
+        schedules: vec![
+            NewSchedule {
+                starts_at: at(0),
+                seat_count: 50,
+                price: 50_000,
+            },
+            NewSchedule {
+                starts_at: at(1),
+                seat_count: 50,
+                price: 50_000,
+            },
+        ],
+    };
+    Ok(Some(create_concert(state, &demo).await?.concert_id))
+}
+
+/// Re-opens the queue of every concert (idempotent), so queues come back after Redis lost
+/// its data; run at start-up.
+pub async fn reopen_queues(state: &AppState) -> Result<usize> {
+    let concerts: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, name FROM concerts ORDER BY id DESC LIMIT 1000")
+            .fetch_all(&state.db)
+            .await?;
+    let mut conn = state.redis.get().await?;
+    let mut created = 0;
+    for (id, name) in &concerts {
+        if shared::queue_config::open_queue(
+            &mut *conn,
+            &state.keys,
+            *id,
+            name,
+            &state.settings.queue_defaults,
+        )
+        .await?
+        {
+            created += 1;
+        }
+    }
+    Ok(created)
+}

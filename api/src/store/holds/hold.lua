@@ -1,0 +1,36 @@
+-- hold.lua: holds several seats of one schedule for one user, all or none.
+-- KEYS: 1 active sessions (zset user -> expiry ms), 2 sessions (hash user -> ticket id),
+--       3 the user's open hold, 4 the reservation hash, 5 held seats of the schedule (zset),
+--       6.. one hold key per seat
+-- ARGV: 1 user id, 2 ticket id (the token's jti), 3 reservation id, 4 hold TTL (ms),
+--       5 schedule id, 6 seats (JSON), 7 total price, 8.. seat ids (in the order of KEYS 6..)
+-- Returns {1, expiresAtMs} held; {-1, ''} session not active; {-2, reservationId} the user
+-- already has an open hold; {-3, seatId} a seat is held by someone
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local user, reservation = ARGV[1], ARGV[3]
+
+if redis.call('HGET', KEYS[2], user) ~= ARGV[2]
+   or tonumber(redis.call('ZSCORE', KEYS[1], user) or '0') <= now then
+  return {-1, ''}
+end
+local open = redis.call('GET', KEYS[3])
+if open then return {-2, open} end
+for i = 6, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {-3, ARGV[i + 2]} end
+end
+
+local ttl = tonumber(ARGV[4])
+local expires = now + ttl
+for i = 6, #KEYS do
+  redis.call('SET', KEYS[i], reservation, 'PX', ttl, 'NX')
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+for i = 8, #ARGV do
+  redis.call('ZADD', KEYS[5], expires, ARGV[i] .. ':' .. reservation)
+end
+redis.call('SET', KEYS[3], reservation, 'PX', ttl)
+redis.call('HSET', KEYS[4], 'user', user, 'scheduleId', ARGV[5], 'seats', ARGV[6],
+           'totalPrice', ARGV[7], 'status', 'HELD', 'expiresAt', expires)
+redis.call('PEXPIRE', KEYS[4], ttl + 86400000)
+return {1, tostring(expires)}

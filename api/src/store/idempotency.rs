@@ -1,0 +1,133 @@
+//! Stored responses per (user, `Idempotency-Key`). A request with a key runs in a
+//! transaction that holds an advisory lock on the key, so a concurrent duplicate learns at
+//! once that the first is still running (409), and a finished one finds the stored response.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::{
+    domain::{IdempotencyKey, RequestHash},
+    error::{ApiError, Result},
+};
+
+/// A response as stored for replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+}
+
+impl IntoResponse for Stored {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+type Row = (Vec<u8>, i16, serde_json::Value);
+
+fn replay((hash, status, body): Row, expected: &RequestHash) -> Result<Stored> {
+    if hash != expected.0 {
+        return Err(ApiError::Unprocessable(
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    Ok(Stored {
+        status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+        body,
+    })
+}
+
+const FIND: &str = "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2";
+
+/// A request's transaction: either the stored response to replay, or a fresh transaction
+/// (holding the key's lock when there is a key) in which to do the work.
+pub enum Begun {
+    Replay(Stored),
+    Fresh(Transaction<'static, Postgres>),
+}
+
+/// The stored response of a finished request with this key, if any; 422 when the key was
+/// used for a different request.
+pub async fn find(
+    db: &PgPool,
+    user_id: &str,
+    key: &IdempotencyKey,
+    hash: &RequestHash,
+) -> Result<Option<Stored>> {
+    let row = sqlx::query_as::<_, Row>(FIND)
+        .bind(user_id)
+        .bind(key.as_str())
+        .fetch_optional(db)
+        .await?;
+    row.map(|r| replay(r, hash)).transpose()
+}
+
+pub async fn begin(
+    db: &PgPool,
+    user_id: &str,
+    key: Option<&IdempotencyKey>,
+    hash: &RequestHash,
+) -> Result<Begun> {
+    let Some(key) = key else {
+        return Ok(Begun::Fresh(db.begin().await?));
+    };
+    // Fast path: a finished request is answered without a transaction.
+    if let Some(stored) = find(db, user_id, key, hash).await? {
+        return Ok(Begun::Replay(stored));
+    }
+    let mut tx = db.begin().await?;
+    let (locked, hash_found, status, body): (
+        bool,
+        Option<Vec<u8>>,
+        Option<i16>,
+        Option<serde_json::Value>,
+    ) = sqlx::query_as(
+        "SELECT pg_try_advisory_xact_lock($3), k.request_hash, k.response_status, k.response_body
+         FROM (SELECT 1) AS one
+         LEFT JOIN idempotency_keys k ON k.user_id = $1 AND k.key = $2",
+    )
+    .bind(user_id)
+    .bind(key.as_str())
+    .bind(key.lock_id(user_id))
+    .fetch_one(&mut *tx)
+    .await?;
+    if !locked {
+        return Err(ApiError::Conflict(
+            "IDEMPOTENCY_IN_PROGRESS",
+            "a request with this Idempotency-Key is still being processed; retry shortly".into(),
+        ));
+    }
+    if let (Some(h), Some(s), Some(b)) = (hash_found, status, body) {
+        return replay((h, s, b), hash).map(Begun::Replay);
+    }
+    Ok(Begun::Fresh(tx))
+}
+
+/// Stores `response` for the key inside `tx` (nothing without a key).
+pub async fn save(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: &str,
+    key: Option<&IdempotencyKey>,
+    hash: &RequestHash,
+    response: &Stored,
+) -> Result<()> {
+    if let Some(key) = key {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(user_id)
+        .bind(key.as_str())
+        .bind(&hash.0)
+        .bind(response.status.as_u16() as i16)
+        .bind(&response.body)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}

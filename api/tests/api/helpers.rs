@@ -1,0 +1,406 @@
+//! `TestApp`: an api on port 0 with its own database and Redis prefix, a signing key to mint
+//! access tokens as the gateway would, and one helper per endpoint.
+
+use std::net::SocketAddr;
+
+use api::{config::Settings, startup::Application};
+use deadpool_redis::Pool;
+use rand::Rng;
+use serde_json::{json, Value};
+use shared::{
+    config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
+    keys::Keys,
+    token::{AccessClaims, SigningKey},
+};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub fn test_settings(signing_key: &SigningKey) -> Settings {
+    Settings {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: Secret::new("unused: tests pass their pool"),
+        database_pool_size: 32,
+        redis: RedisSettings {
+            url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            prefix: format!("test-{:016x}:", rand::thread_rng().gen::<u64>()),
+            pool_size: 64,
+        },
+        public_keys: vec![signing_key.public_key().clone()],
+        admin_token: Secret::new(ADMIN),
+        hold_ttl_seconds: 300,
+        max_seats_per_reservation: 4,
+        max_charge: 10_000_000,
+        queue_defaults: QueueSettings {
+            admit_per_tick: 10,
+            tick_millis: 100,
+            max_active: 100,
+            session_ttl_seconds: 600,
+            paused: false,
+        },
+        cors_origins: vec!["http://127.0.0.1:8080".into()],
+        http: HttpLimits::default(),
+        log: LogSettings {
+            filter: "warn".into(),
+            json: false,
+        },
+    }
+}
+
+/// A concert created through the admin endpoint.
+#[derive(Debug, Clone)]
+pub struct Concert {
+    pub id: i64,
+    pub schedules: Vec<(i64, Vec<i64>)>,
+}
+
+impl Concert {
+    pub fn schedule(&self) -> i64 {
+        self.schedules[0].0
+    }
+    pub fn seats(&self) -> &[i64] {
+        &self.schedules[0].1
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: PgPool,
+    pub redis: Pool,
+    pub keys: Keys,
+    pub signing_key: SigningKey,
+    stop: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: PgPool) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: PgPool, configure: impl FnOnce(&mut Settings)) -> Self {
+        let signing_key = SigningKey::generate();
+        let mut settings = test_settings(&signing_key);
+        configure(&mut settings);
+        let keys = Keys::new(settings.redis.prefix.clone());
+        let app = Application::build_with_pool(settings, db.clone())
+            .await
+            .expect("api builds");
+        let base = format!("http://{}", app.local_addr());
+        let redis = app.state().redis.clone();
+        let stop = CancellationToken::new();
+        tokio::spawn(app.run_until(stop.clone()));
+        Self {
+            base,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .build()
+                .unwrap(),
+            db,
+            redis,
+            keys,
+            signing_key,
+            stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn create_concert_raw(&self, body: &Value, token: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/admin/concerts"))
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Creates a concert with one schedule per entry of `seats_per_schedule`, at `price` each.
+    pub async fn create_concert(&self, seats_per_schedule: &[u32], price: i64) -> Concert {
+        let schedules: Vec<Value> = seats_per_schedule
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({"startsAt": format!("2027-01-{:02}T19:00:00Z", i + 1), "seatCount": n, "price": price}))
+            .collect();
+        let res = self
+            .create_concert_raw(
+                &json!({"name": "Test Concert", "schedules": schedules}),
+                Some(ADMIN),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        Concert {
+            id: body["concertId"].as_i64().unwrap(),
+            schedules: body["schedules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let seats = s["seatIds"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_i64().unwrap())
+                        .collect();
+                    (s["scheduleId"].as_i64().unwrap(), seats)
+                })
+                .collect(),
+        }
+    }
+
+    /// Admits `user_id` to `concert_id` as the gateway's scheduler would, and returns the
+    /// access token the gateway would hand out (ticket id = `ticket`).
+    pub async fn admit(&self, user_id: &str, concert_id: i64) -> String {
+        self.admit_many(&[user_id], concert_id).await.remove(0)
+    }
+
+    pub async fn admit_many(&self, users: &[&str], concert_id: i64) -> Vec<String> {
+        let k = self.keys.concert(concert_id);
+        let now = chrono::Utc::now();
+        let expiry_ms = now.timestamp_millis() + 600_000;
+        let mut pipe = redis::pipe();
+        let mut tokens = Vec::with_capacity(users.len());
+        for user in users {
+            let ticket = rand::thread_rng()
+                .gen_range(1..1_000_000_000u64)
+                .to_string();
+            pipe.cmd("ZADD")
+                .arg(k.active())
+                .arg(expiry_ms)
+                .arg(*user)
+                .ignore();
+            pipe.cmd("HSET")
+                .arg(k.sessions())
+                .arg(*user)
+                .arg(&ticket)
+                .ignore();
+            tokens.push(self.token(user, concert_id, &ticket, expiry_ms / 1000));
+        }
+        let mut conn = self.redis.get().await.unwrap();
+        let () = pipe.query_async(&mut conn).await.unwrap();
+        tokens
+    }
+
+    /// An access token as the gateway signs it.
+    pub fn token(&self, user_id: &str, concert_id: i64, ticket: &str, exp: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.signing_key
+            .sign(&AccessClaims::new(user_id, concert_id, ticket, now, exp))
+            .unwrap()
+    }
+
+    /// Ends a session as the gateway does when the user leaves.
+    pub async fn end_session(&self, user_id: &str, concert_id: i64) {
+        let k = self.keys.concert(concert_id);
+        let mut conn = self.redis.get().await.unwrap();
+        let () = redis::pipe()
+            .cmd("ZREM")
+            .arg(k.active())
+            .arg(user_id)
+            .ignore()
+            .cmd("HDEL")
+            .arg(k.sessions())
+            .arg(user_id)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    /// Deletes every Redis key of this test's prefix, as if Redis lost its data.
+    pub async fn flush_redis(&self) {
+        let mut conn = self.redis.get().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.keys.prefix()))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn schedules(&self, token: &str, concert_id: i64) -> reqwest::Response {
+        self.get(
+            &format!("/api/v1/concerts/{concert_id}/schedules"),
+            Some(token),
+        )
+        .await
+    }
+
+    pub async fn seats(&self, token: &str, concert_id: i64, schedule_id: i64) -> reqwest::Response {
+        self.get(
+            &format!("/api/v1/concerts/{concert_id}/schedules/{schedule_id}/seats"),
+            Some(token),
+        )
+        .await
+    }
+
+    pub async fn hold(&self, token: &str, schedule_id: i64, seat_ids: &[i64]) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/reservations"))
+            .bearer_auth(token)
+            .json(&json!({"scheduleId": schedule_id, "seatIds": seat_ids}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Holds and returns the reservation id, asserting 201.
+    pub async fn hold_ok(&self, token: &str, schedule_id: i64, seat_ids: &[i64]) -> String {
+        let res = self.hold(token, schedule_id, seat_ids).await;
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let body: Value = res.json().await.unwrap();
+        body["reservationId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn reservation(&self, token: &str, id: &str) -> reqwest::Response {
+        self.get(&format!("/api/v1/reservations/{id}"), Some(token))
+            .await
+    }
+
+    pub async fn release(&self, token: &str, id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/v1/reservations/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn balance(&self, token: &str) -> i64 {
+        let res = self.get("/api/v1/balance", Some(token)).await;
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["balance"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub async fn charge(&self, token: &str, amount: Value, key: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/balance/charge"))
+            .bearer_auth(token)
+            .json(&json!({"amount": amount}));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn charge_ok(&self, token: &str, amount: i64) {
+        let res = self.charge(token, json!(amount), None).await;
+        assert_eq!(res.status(), 200);
+    }
+
+    pub async fn pay(
+        &self,
+        token: &str,
+        reservation_id: &str,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/payments"))
+            .bearer_auth(token)
+            .json(&json!({"reservationId": reservation_id}));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// Asserts an RFC 9457 problem with `status` and `code`, and returns its body.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    let actual = res.status();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(actual, status, "{body}");
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type {ct}"
+    );
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "{field} missing in {body}");
+    }
+    body
+}
+
+/// Checks the money and seat invariants in Postgres; panics with the offending rows.
+pub async fn assert_invariants(db: &PgPool) {
+    let twice: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM tickets GROUP BY schedule_id, seat_id HAVING count(*) > 1) d",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(twice, 0, "a seat was sold twice");
+    let off: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT w.user_id, w.balance, COALESCE(SUM(l.amount), 0)::BIGINT
+         FROM wallets w LEFT JOIN ledger l ON l.user_id = w.user_id
+         GROUP BY w.user_id, w.balance HAVING w.balance <> COALESCE(SUM(l.amount), 0)",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert!(
+        off.is_empty(),
+        "balances differ from their ledgers: {off:?}"
+    );
+    let unpaid: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tickets t LEFT JOIN payments p ON p.reservation_id = t.reservation_id WHERE p.id IS NULL",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(unpaid, 0, "tickets without a payment");
+    let unledgered: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM payments p LEFT JOIN ledger l ON l.payment_id = p.id WHERE l.id IS NULL OR l.amount <> -p.amount",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(unledgered, 0, "payments without their ledger entry");
+    let mismatched: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM payments p
+         WHERE p.amount <> (SELECT COALESCE(SUM(price), 0) FROM tickets t WHERE t.reservation_id = p.reservation_id)",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        mismatched, 0,
+        "payments whose amount is not the sum of their tickets"
+    );
+}

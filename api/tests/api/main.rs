@@ -1,0 +1,8 @@
+//! Api integration tests against real Postgres (`#[sqlx::test]`: a database per test) and
+//! real Redis (a key prefix per test).
+
+mod admin;
+mod booking;
+mod helpers;
+mod money;
+mod system;

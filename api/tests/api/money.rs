@@ -1,0 +1,330 @@
+//! Balance, charges and payments: idempotency, the money invariants under concurrency, and
+//! what happens when holds lapse or Redis loses its data mid-payment.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{assert_invariants, assert_problem, TestApp};
+
+#[sqlx::test(migrations = "./migrations")]
+async fn charges_are_validated_and_each_is_a_ledger_entry(db: PgPool) {
+    let app = TestApp::spawn_with(db, |s| s.max_charge = 1_000_000).await;
+    let t = app.admit("alice", 1).await;
+    assert_eq!(app.balance(&t).await, 0, "a user who never charged has 0");
+    for bad in [
+        json!(0),
+        json!(-5),
+        json!(1.5),
+        json!("100"),
+        json!(1_000_001),
+        json!(null),
+    ] {
+        assert_problem(app.charge(&t, bad, None).await, 400, "INVALID_AMOUNT").await;
+    }
+    let res = app.charge(&t, json!(5_000), None).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["balance"], 5_000);
+    assert_eq!(body["chargedAmount"], 5_000);
+    assert_eq!(body["userId"], "alice");
+    app.charge_ok(&t, 2_500).await;
+    assert_eq!(app.balance(&t).await, 7_500);
+    let entries: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ledger WHERE user_id = 'alice' AND kind = 'CHARGE'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(entries, 2);
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_charge_with_the_same_key_moves_money_once(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let t = app.admit("alice", 1).await;
+    let first: Value = app
+        .charge(&t, json!(1_000), Some("c-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let again: Value = app
+        .charge(&t, json!(1_000), Some("c-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_problem(
+        app.charge(&t, json!(2_000), Some("c-1")).await,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    .await;
+    assert_problem(
+        app.charge(&t, json!(2_000), Some(&"k".repeat(300))).await,
+        400,
+        "INVALID_IDEMPOTENCY_KEY",
+    )
+    .await;
+    assert_eq!(app.balance(&t).await, 1_000);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn hold_charge_pay_then_replay_the_payment(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 40_000).await;
+    let t = app.admit("alice", c.id).await;
+    let rid = app.hold_ok(&t, c.schedule(), &c.seats()[..2]).await;
+
+    assert_problem(
+        app.pay(&t, &rid, None).await,
+        400,
+        "INVALID_IDEMPOTENCY_KEY",
+    )
+    .await;
+    app.charge_ok(&t, 50_000).await;
+    let poor = app.pay(&t, &rid, Some("p-1")).await;
+    assert_problem(poor, 402, "INSUFFICIENT_BALANCE").await;
+    assert_eq!(
+        app.balance(&t).await,
+        50_000,
+        "a refused payment moves nothing"
+    );
+
+    app.charge_ok(&t, 30_000).await;
+    let res = app.pay(&t, &rid, Some("p-1")).await;
+    assert_eq!(res.status(), 201);
+    let paid: Value = res.json().await.unwrap();
+    assert_eq!(paid["amount"], 80_000);
+    assert_eq!(paid["status"], "COMPLETED");
+    assert_eq!(paid["reservationId"], rid.as_str());
+    assert_eq!(app.balance(&t).await, 0);
+
+    // The same key and body replays the stored response, even though the session ended.
+    let again = app.pay(&t, &rid, Some("p-1")).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.json::<Value>().await.unwrap(), paid);
+    // Another body with the same key is refused.
+    assert_problem(
+        app.pay(&t, "00000000-0000-4000-8000-000000000000", Some("p-1"))
+            .await,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    .await;
+    // Paying ended the session: the token no longer books but still reads.
+    assert_problem(app.schedules(&t, c.id).await, 403, "SESSION_NOT_ACTIVE").await;
+    let r: Value = app.reservation(&t, &rid).await.json().await.unwrap();
+    assert_eq!(r["status"], "CONFIRMED");
+    assert!(r["confirmedAt"].is_string());
+    assert_problem(app.release(&t, &rid).await, 409, "ALREADY_CONFIRMED").await;
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn payment_after_the_hold_lapsed_is_refused(db: PgPool) {
+    let app = TestApp::spawn_with(db, |s| s.hold_ttl_seconds = 1).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let t = app.admit("alice", c.id).await;
+    app.charge_ok(&t, 5_000).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_problem(app.pay(&t, &rid, Some("late")).await, 409, "HOLD_EXPIRED").await;
+    assert_eq!(app.balance(&t).await, 5_000);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_same_idempotency_key_sent_fifty_times_at_once_moves_money_once(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let t = app.admit("alice", c.id).await;
+    app.charge_ok(&t, 10_000).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    let results = join_all((0..50).map(|_| app.pay(&t, &rid, Some("same-key")))).await;
+    let mut payment_ids = std::collections::HashSet::new();
+    for res in results {
+        match res.status().as_u16() {
+            201 => {
+                payment_ids.insert(
+                    res.json::<Value>().await.unwrap()["paymentId"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            409 => {
+                let code = res.json::<Value>().await.unwrap()["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                assert!(code == "IDEMPOTENCY_IN_PROGRESS", "{code}");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(payment_ids.len(), 1, "every success is the same payment");
+    assert_eq!(app.balance(&t).await, 9_000);
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(payments, 1);
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn two_hundred_concurrent_payments_and_charges_on_one_wallet_add_up(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    // One reservation per concert: 20 concerts, so one user pays 20 times at once.
+    let mut pays = Vec::new();
+    let mut reader = None;
+    for _ in 0..20 {
+        let c = app.create_concert(&[2], 700).await;
+        let t = app.admit("wallet-owner", c.id).await;
+        let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+        reader.get_or_insert(t.clone());
+        pays.push((t, rid));
+    }
+    let reader = reader.unwrap();
+    app.charge_ok(&reader, 3_000).await;
+    let payments = pays.iter().enumerate().map(|(i, (t, rid))| {
+        let app = &app;
+        async move {
+            let res = app.pay(t, rid, Some(&format!("pay-{i}"))).await;
+            match res.status().as_u16() {
+                201 => 700,
+                402 => 0,
+                other => panic!("payment {i}: {other}"),
+            }
+        }
+    });
+    let charges = (0..180).map(|i| {
+        let app = &app;
+        let reader = &reader;
+        async move {
+            let res = app
+                .charge(reader, json!(10), Some(&format!("charge-{i}")))
+                .await;
+            assert_eq!(res.status(), 200);
+        }
+    });
+    let (paid, _) = tokio::join!(join_all(payments), join_all(charges));
+    let paid: i64 = paid.iter().sum();
+    assert_eq!(app.balance(&reader).await, 3_000 + 1_800 - paid);
+    let entries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger WHERE user_id = 'wallet-owner'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        entries,
+        1 + 180 + paid / 700,
+        "one ledger entry per charge and payment"
+    );
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_hold_that_lapses_while_another_user_buys_the_seat_sells_it_once(db: PgPool) {
+    let app = TestApp::spawn_with(db, |s| s.hold_ttl_seconds = 1).await;
+    let c = app.create_concert(&[1], 5_000).await;
+    let seat = c.seats()[0];
+    for round in 0..5 {
+        let (a, b) = (format!("slow-{round}"), format!("fast-{round}"));
+        let ta = app.admit(&a, c.id).await;
+        let tb = app.admit(&b, c.id).await;
+        app.charge_ok(&ta, 5_000).await;
+        app.charge_ok(&tb, 5_000).await;
+        let Some(ra) =
+            Some(app.hold(&ta, c.schedule(), &[seat]).await).filter(|r| r.status() == 201)
+        else {
+            break; // sold in an earlier round
+        };
+        let ra = ra.json::<Value>().await.unwrap()["reservationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        tokio::time::sleep(Duration::from_millis(1_050)).await;
+        // a's hold has lapsed; b holds and both pay at once.
+        let rb = app.hold_ok(&tb, c.schedule(), &[seat]).await;
+        let (pa, pb) = tokio::join!(app.pay(&ta, &ra, Some("a")), app.pay(&tb, &rb, Some("b")));
+        assert_eq!(pa.status(), 409, "the lapsed hold cannot pay");
+        assert_eq!(pb.status(), 201);
+        assert_eq!(
+            app.balance(&ta).await,
+            5_000,
+            "the loser's money is untouched"
+        );
+        break;
+    }
+    let sold: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE seat_id = $1")
+        .bind(seat)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(sold, 1);
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn redis_losing_every_key_mid_run_sells_no_seat_twice_and_loses_no_money(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[30], 1_000).await;
+    let users: Vec<String> = (0..60).map(|i| format!("buyer-{i}")).collect();
+    let run = |round: usize| {
+        let app = &app;
+        let users = &users;
+        let c = &c;
+        async move {
+            let names: Vec<&str> = users.iter().map(String::as_str).collect();
+            let tokens = app.admit_many(&names, c.id).await;
+            let jobs = tokens.iter().enumerate().map(|(i, t)| async move {
+                let seat = c.seats()[i % c.seats().len()];
+                let _ = app
+                    .charge(t, json!(1_000), Some(&format!("c-{round}-{i}")))
+                    .await;
+                let res = app.hold(t, c.schedule(), &[seat]).await;
+                if res.status() == 201 {
+                    let rid = res.json::<Value>().await.unwrap()["reservationId"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    let res = app.pay(t, &rid, Some(&format!("p-{round}-{i}"))).await;
+                    assert!(res.status().as_u16() < 500, "{}", res.status());
+                } else {
+                    assert!(res.status().as_u16() < 500, "{}", res.status());
+                }
+            });
+            join_all(jobs).await;
+        }
+    };
+    let flusher = async {
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            app.flush_redis().await;
+        }
+    };
+    tokio::join!(run(0), flusher);
+    run(1).await;
+    assert_invariants(&app.db).await;
+    let charged: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM ledger WHERE kind = 'CHARGE'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let balances: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(balance), 0)::BIGINT FROM wallets")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let paid: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(amount), 0)::BIGINT FROM payments")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(balances, charged - paid, "no money lost or created");
+}

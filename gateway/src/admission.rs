@@ -1,0 +1,169 @@
+//! The admission scheduler: per open concert, every `tickMillis`, one `admit.lua` call
+//! (in `admission/`). Every gateway instance may run it; the script's tick claim makes the
+//! instances admit exactly `admitPerTick` per tick between them.
+
+use std::{collections::HashMap, sync::LazyLock, time::Duration};
+
+use deadpool_redis::Pool;
+use redis::Script;
+use shared::keys::Keys;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+
+static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("admission/admit.lua")));
+
+/// What one call of the tick script did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    /// The concert has no open queue.
+    Closed,
+    /// Another instance had claimed this tick.
+    AlreadyClaimed { tick_millis: u32 },
+    /// This instance ran the tick.
+    Ran {
+        admitted: u64,
+        waiting: u64,
+        active: u64,
+        tick_millis: u32,
+    },
+}
+
+/// Runs the tick that starts at `tick_start_ms` for one concert.
+pub async fn admit_tick(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    tick_start_ms: u64,
+) -> Result<Tick> {
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let (claimed, admitted, waiting, active, tick_millis): (i64, u64, u64, u64, u32) = ADMIT
+        .key(k.config())
+        .key(k.queue())
+        .key(k.active())
+        .key(k.sessions())
+        .arg(tick_start_ms)
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(match claimed {
+        -1 => Tick::Closed,
+        0 => Tick::AlreadyClaimed { tick_millis },
+        _ => Tick::Ran {
+            admitted,
+            waiting,
+            active,
+            tick_millis,
+        },
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs one concert's ticks until `stop` is cancelled or the queue closes.
+pub async fn run_concert(redis: Pool, keys: Keys, concert_id: i64, stop: CancellationToken) {
+    let label = concert_id.to_string();
+    let mut tick_millis: u64 = 1000;
+    let mut failures: u32 = 0;
+    loop {
+        // Sleep to the next tick boundary of the wall clock, shared by every instance.
+        let now = now_ms();
+        let next = (now / tick_millis + 1) * tick_millis;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(next - now)) => {}
+        }
+        match admit_tick(&redis, &keys, concert_id, next).await {
+            Ok(Tick::Closed) => {
+                tracing::info!(concert.id = concert_id, "queue closed; scheduler stops");
+                return;
+            }
+            Ok(Tick::AlreadyClaimed { tick_millis: t }) => {
+                tick_millis = u64::from(t.max(1));
+                failures = 0;
+            }
+            Ok(Tick::Ran {
+                admitted,
+                waiting,
+                active,
+                tick_millis: t,
+            }) => {
+                tick_millis = u64::from(t.max(1));
+                failures = 0;
+                metrics::counter!("gateway_admitted_total", "concert" => label.clone())
+                    .increment(admitted);
+                metrics::gauge!("gateway_queue_waiting", "concert" => label.clone())
+                    .set(waiting as f64);
+                metrics::gauge!("gateway_active_sessions", "concert" => label.clone())
+                    .set(active as f64);
+                if admitted > 0 {
+                    tracing::debug!(
+                        concert.id = concert_id,
+                        admitted,
+                        waiting,
+                        active,
+                        "admitted"
+                    );
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(50) {
+                    tracing::warn!(concert.id = concert_id, error = %e, failures, "admission tick failed");
+                }
+                let backoff = Duration::from_millis((100 * u64::from(failures.min(20))).min(2_000));
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Watches the set of open concerts and keeps one tick loop per concert running until
+/// `stop` is cancelled; survives Redis errors and picks up new concerts within a second.
+pub async fn run(redis: Pool, keys: Keys, stop: CancellationToken) {
+    let mut loops: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    loop {
+        let open: Result<Vec<i64>> = async {
+            let mut conn = redis.get().await?;
+            Ok(redis::cmd("SMEMBERS")
+                .arg(keys.open_concerts())
+                .query_async(&mut conn)
+                .await?)
+        }
+        .await;
+        match open {
+            Ok(ids) => {
+                loops.retain(|_, handle| !handle.is_finished());
+                for id in ids {
+                    loops.entry(id).or_insert_with(|| {
+                        tracing::info!(concert.id = id, "admission loop started");
+                        tokio::spawn(run_concert(
+                            redis.clone(),
+                            keys.clone(),
+                            id,
+                            stop.child_token(),
+                        ))
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list open concerts"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+    for (_, handle) in loops {
+        let _ = handle.await;
+    }
+    tracing::info!("admission scheduler stopped");
+}

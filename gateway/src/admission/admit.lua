@@ -1,0 +1,78 @@
+-- admit.lua: one admission tick of one concert.
+-- Drops expired sessions, then admits min(admitPerTick, maxActive - active) from the head of
+-- the queue in arrival order, each with a session until now + sessionTtl. The tick is claimed
+-- by its start time (ms): a tick already claimed by another scheduler instance does nothing,
+-- so any number of instances admit exactly admitPerTick per tick between them.
+-- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
+--       4 sessions (hash user -> ticket id)
+-- ARGV: 1 tick start (ms since the epoch, a multiple of tickMillis)
+-- Returns {claimed (1/0, -1 no such queue), admitted, waiting, active, tickMillis}
+local c = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'maxActive', 'sessionTtl',
+                     'paused', 'lastTick', 'rate', 'rateAt')
+if not c[1] then return {-1, 0, 0, 0, 0} end
+local tick_millis = tonumber(c[2])
+local tick = tonumber(ARGV[1])
+if c[6] and tonumber(c[6]) >= tick then
+  return {0, 0, 0, 0, tick_millis}
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local CHUNK = 1000 -- arguments per call stay far below Lua's stack limit
+
+-- Sessions that ran out free their room.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for i = 1, #expired, CHUNK do
+  redis.call('HDEL', KEYS[4], unpack(expired, i, math.min(i + CHUNK - 1, #expired)))
+end
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+
+local waiting = redis.call('ZCARD', KEYS[2])
+local active = redis.call('ZCARD', KEYS[3])
+local admitted = 0
+local paused = c[5] == '1'
+if not paused and waiting > 0 then
+  local n = math.min(tonumber(c[1]), tonumber(c[3]) - active)
+  if n > 0 then
+    local popped = redis.call('ZPOPMIN', KEYS[2], n) -- user, seq, user, seq, ...
+    local expiry = now + tonumber(c[4]) * 1000
+    for i = 1, #popped, CHUNK do
+      local scores, tickets = {}, {}
+      for j = i, math.min(i + CHUNK - 1, #popped), 2 do
+        scores[#scores + 1] = expiry
+        scores[#scores + 1] = popped[j]
+        tickets[#tickets + 1] = popped[j]
+        tickets[#tickets + 1] = popped[j + 1]
+      end
+      redis.call('ZADD', KEYS[3], unpack(scores))
+      redis.call('HSET', KEYS[4], unpack(tickets))
+    end
+    admitted = #popped / 2
+  end
+end
+
+-- The measured rate: an exponentially weighted average of admissions per second over about
+-- 30 s, updated only while people wait and the queue runs (an empty or paused queue says
+-- nothing about how fast it moves).
+local fields = {'lastTick', tick}
+local rate_at = tonumber(c[8] or '0')
+if waiting > 0 and not paused then
+  local rate = tonumber(c[7] or '0')
+  local dt = (now - rate_at) / 1000
+  if rate_at == 0 or dt > 60 then
+    rate = admitted * 1000 / tick_millis
+  elseif dt > 0 then
+    local alpha = 1 - math.exp(-dt / 30)
+    rate = rate + alpha * (admitted / dt - rate)
+  end
+  fields[#fields + 1] = 'rate'
+  fields[#fields + 1] = string.format('%.4f', rate)
+  fields[#fields + 1] = 'rateAt'
+  fields[#fields + 1] = now
+else
+  fields[#fields + 1] = 'rateAt'
+  fields[#fields + 1] = 0
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+if admitted > 0 then redis.call('HINCRBY', KEYS[1], 'admitted', admitted) end
+return {1, admitted, waiting - admitted, active + admitted, tick_millis}

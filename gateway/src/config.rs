@@ -1,0 +1,80 @@
+//! Gateway settings from the environment.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use shared::{
+    config::{env_opt, env_parse, env_ranged, HttpLimits, LogSettings, RedisSettings, Secret},
+    token::{dev_key_pair, PublicKey, SigningKey},
+};
+
+/// Everything the gateway reads from the environment.
+///
+/// | variable | default |
+/// | --- | --- |
+/// | `GATEWAY_ADDR` | `127.0.0.1:8080` |
+/// | `REDIS_URL`, `REDIS_PREFIX`, `REDIS_POOL_SIZE` | see [`RedisSettings`] |
+/// | `ADMIN_TOKEN` | `dev-admin-token` (a warning is logged) |
+/// | `JWT_SIGNING_KEY` | PEM path of the Ed25519 key; else the development pair in `KEYS_DIR` |
+/// | `JWT_PUBLIC_KEYS` | comma-separated PEM paths of further public keys to publish (rotation) |
+/// | `KEYS_DIR` | `.data/keys` |
+/// | `JOIN_RATE_PER_SECOND` | `0` (off): joins per second per client address |
+/// | `API_PUBLIC_URL` | `http://<API_ADDR>`: where the pages find the api |
+/// | `SCHEDULER` | `on`; `off` runs no admission loop in this instance |
+/// | `REQUEST_TIMEOUT_MS`, `MAX_BODY_BYTES`, `MAX_IN_FLIGHT` | see [`HttpLimits`] |
+/// | `RUST_LOG`, `LOG_FORMAT` | `info`, pretty |
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub redis: RedisSettings,
+    pub admin_token: Secret,
+    pub signing_key: SigningKey,
+    pub extra_public_keys: Vec<PublicKey>,
+    pub join_rate_per_second: u32,
+    pub api_public_url: String,
+    pub scheduler: bool,
+    pub http: HttpLimits,
+    pub log: LogSettings,
+}
+
+/// The admin token used when `ADMIN_TOKEN` is unset (development only).
+pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let addr: SocketAddr = env_parse("GATEWAY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let api_addr = env_opt("API_ADDR").unwrap_or_else(|| "127.0.0.1:8081".into());
+        let keys_dir = PathBuf::from(env_opt("KEYS_DIR").unwrap_or_else(|| ".data/keys".into()));
+        let signing_key = match env_opt("JWT_SIGNING_KEY") {
+            Some(path) => SigningKey::from_pem_file(path.as_ref()).context("JWT_SIGNING_KEY")?,
+            None => dev_key_pair(&keys_dir).context("development signing key")?,
+        };
+        let extra_public_keys = env_opt("JWT_PUBLIC_KEYS")
+            .map(|paths| {
+                paths
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| PublicKey::from_pem_file(p.as_ref()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .context("JWT_PUBLIC_KEYS")?
+            .unwrap_or_default();
+        Ok(Self {
+            addr,
+            redis: RedisSettings::from_env()?,
+            admin_token: Secret::new(
+                env_opt("ADMIN_TOKEN").unwrap_or_else(|| DEV_ADMIN_TOKEN.into()),
+            ),
+            signing_key,
+            extra_public_keys,
+            join_rate_per_second: env_ranged("JOIN_RATE_PER_SECOND", 0, 0, 1_000_000)?,
+            api_public_url: env_opt("API_PUBLIC_URL")
+                .unwrap_or_else(|| format!("http://{api_addr}")),
+            scheduler: env_opt("SCHEDULER").is_none_or(|v| v != "off" && v != "0" && v != "false"),
+            http: HttpLimits::from_env()?,
+            log: LogSettings::from_env("info,gateway=info"),
+        })
+    }
+}

@@ -1,0 +1,330 @@
+//! The queue store: every queue operation is one Redis round trip (one `EVALSHA`).
+//! The Lua scripts live in `queue/`; the pacing rules (estimated wait, poll interval) here.
+
+use std::sync::LazyLock;
+
+use deadpool_redis::Pool;
+use redis::Script;
+use shared::{config::QueueSettings, keys::Keys};
+
+use crate::error::Result;
+
+static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/join.lua")));
+static STATUS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/status.lua")));
+static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/leave.lua")));
+static STATS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/stats.lua")));
+static SETTINGS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("queue/settings.lua")));
+
+/// How fast a queue moves: the measured admission rate and the configured pace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Smoothed admissions per second, measured by the scheduler.
+    pub measured_per_second: f64,
+    pub admit_per_tick: u32,
+    pub tick_millis: u32,
+    pub paused: bool,
+}
+
+impl Pace {
+    fn from_parts(rate: &str, admit_per_tick: i64, tick_millis: i64, paused: i64) -> Self {
+        Self {
+            measured_per_second: rate.parse().unwrap_or(0.0),
+            admit_per_tick: admit_per_tick.max(0) as u32,
+            tick_millis: tick_millis.max(1) as u32,
+            paused: paused != 0,
+        }
+    }
+
+    /// Admissions per second: the measured rate; the configured one only until a
+    /// measurement exists.
+    pub fn per_second(&self) -> f64 {
+        if self.measured_per_second >= 0.01 {
+            self.measured_per_second
+        } else {
+            f64::from(self.admit_per_tick) * 1000.0 / f64::from(self.tick_millis.max(1))
+        }
+    }
+
+    /// Seconds until `position` is admitted at the current pace.
+    pub fn estimated_wait_secs(&self, position: u64) -> u64 {
+        if position == 0 {
+            return 0;
+        }
+        (position as f64 / self.per_second().max(1e-3))
+            .ceil()
+            .min(86_400.0 * 7.0) as u64
+    }
+
+    /// When a waiting client should poll again: about ten polls over its wait, 1 s near
+    /// the front, at most 15 s at the back, spread by ticket so clients do not poll in step.
+    pub fn poll_after_ms(&self, position: u64, ticket_id: u64) -> u64 {
+        if self.paused {
+            return 5_000;
+        }
+        let base = (self.estimated_wait_secs(position) * 100).clamp(1_000, 15_000);
+        let spread = 90 + ticket_id % 21; // 90%..110%
+        (base * spread / 100).clamp(1_000, 16_500)
+    }
+}
+
+/// The answer to a join.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Joined {
+    UnknownConcert,
+    Waiting {
+        new: bool,
+        ticket_id: u64,
+        position: u64,
+        pace: Pace,
+    },
+    Active {
+        ticket_id: u64,
+        expires_at_ms: i64,
+    },
+}
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standing {
+    Waiting { position: u64, pace: Pace },
+    Active { expires_at_ms: i64 },
+    Expired,
+}
+
+/// Joins `user_id` to the queue of `concert_id`.
+pub async fn join(redis: &Pool, keys: &Keys, concert_id: i64, user_id: &str) -> Result<Joined> {
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let (kind, ticket, position, expiry, rate, admit, tick, paused): (
+        i64,
+        u64,
+        u64,
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+    ) = JOIN
+        .key(k.config())
+        .key(k.queue())
+        .key(k.active())
+        .key(k.sessions())
+        .arg(user_id)
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(match kind {
+        -1 => Joined::UnknownConcert,
+        2 => Joined::Active {
+            ticket_id: ticket,
+            expires_at_ms: expiry,
+        },
+        _ => Joined::Waiting {
+            new: kind == 0,
+            ticket_id: ticket,
+            position,
+            pace: Pace::from_parts(&rate, admit, tick, paused),
+        },
+    })
+}
+
+/// Where the ticket `ticket_id` of `user_id` stands; an unknown concert counts as expired.
+pub async fn status(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    user_id: &str,
+    ticket_id: u64,
+) -> Result<Standing> {
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let (kind, position, expiry, rate, admit, tick, paused): (
+        i64,
+        u64,
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+    ) = STATUS
+        .key(k.config())
+        .key(k.queue())
+        .key(k.active())
+        .key(k.sessions())
+        .arg(user_id)
+        .arg(ticket_id)
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(match kind {
+        1 => Standing::Waiting {
+            position,
+            pace: Pace::from_parts(&rate, admit, tick, paused),
+        },
+        2 => Standing::Active {
+            expires_at_ms: expiry,
+        },
+        _ => Standing::Expired,
+    })
+}
+
+/// Gives up the place or ends the session of a ticket; true when something was freed.
+pub async fn leave(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    user_id: &str,
+    ticket_id: u64,
+) -> Result<bool> {
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let freed: i64 = LEAVE
+        .key(k.queue())
+        .key(k.active())
+        .key(k.sessions())
+        .arg(user_id)
+        .arg(ticket_id)
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(freed != 0)
+}
+
+/// The numbers of one queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueStats {
+    pub waiting: u64,
+    pub active: u64,
+    pub pace: Pace,
+}
+
+pub async fn stats(redis: &Pool, keys: &Keys, concert_id: i64) -> Result<Option<QueueStats>> {
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let (exists, waiting, active, rate, admit, tick, paused): (
+        i64,
+        u64,
+        u64,
+        String,
+        i64,
+        i64,
+        i64,
+    ) = STATS
+        .key(k.config())
+        .key(k.queue())
+        .key(k.active())
+        .invoke_async(&mut conn)
+        .await?;
+    Ok((exists == 1).then(|| QueueStats {
+        waiting,
+        active,
+        pace: Pace::from_parts(&rate, admit, tick, paused),
+    }))
+}
+
+/// Changes the settings of an open queue; false when the concert has none.
+pub async fn update_settings(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    s: &QueueSettings,
+) -> Result<bool> {
+    let mut conn = redis.get().await?;
+    let changed: i64 = SETTINGS
+        .key(keys.concert(concert_id).config())
+        .arg(s.admit_per_tick)
+        .arg(s.tick_millis)
+        .arg(s.max_active)
+        .arg(s.session_ttl_seconds)
+        .arg(u8::from(s.paused))
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(changed == 1)
+}
+
+/// An open concert as the index page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenConcert {
+    pub concert_id: i64,
+    pub name: String,
+    pub paused: bool,
+    pub waiting: u64,
+    pub active: u64,
+}
+
+/// The open concerts (at most `limit`, lowest ids first), in two round trips.
+pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Vec<OpenConcert>> {
+    let mut conn = redis.get().await?;
+    let mut ids: Vec<i64> = redis::cmd("SMEMBERS")
+        .arg(keys.open_concerts())
+        .query_async(&mut conn)
+        .await?;
+    ids.sort_unstable();
+    ids.truncate(limit);
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        let k = keys.concert(*id);
+        pipe.cmd("HMGET").arg(k.config()).arg("name").arg("paused");
+        pipe.cmd("ZCARD").arg(k.queue());
+        pipe.cmd("ZCARD").arg(k.active());
+    }
+    let rows: Vec<(Vec<Option<String>>, u64, u64)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        flat.chunks(3)
+            .map(|c| {
+                let fields: Vec<Option<String>> =
+                    redis::from_redis_value(&c[0]).unwrap_or_default();
+                let waiting: u64 = redis::from_redis_value(&c[1]).unwrap_or(0);
+                let active: u64 = redis::from_redis_value(&c[2]).unwrap_or(0);
+                (fields, waiting, active)
+            })
+            .collect()
+    };
+    Ok(ids
+        .into_iter()
+        .zip(rows)
+        .filter(|(_, (fields, _, _))| fields.first().is_some_and(Option::is_some))
+        .map(|(concert_id, (fields, waiting, active))| OpenConcert {
+            concert_id,
+            name: fields.first().cloned().flatten().unwrap_or_default(),
+            paused: fields.get(1).cloned().flatten().as_deref() == Some("1"),
+            waiting,
+            active,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pace(rate: f64) -> Pace {
+        Pace {
+            measured_per_second: rate,
+            admit_per_tick: 10,
+            tick_millis: 1000,
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn wait_uses_the_measured_rate_once_there_is_one() {
+        assert_eq!(
+            pace(0.0).estimated_wait_secs(100),
+            10,
+            "configured 10/s before any measurement"
+        );
+        assert_eq!(pace(2.0).estimated_wait_secs(100), 50, "measured 2/s");
+        assert_eq!(pace(2.0).estimated_wait_secs(0), 0);
+    }
+
+    #[test]
+    fn poll_interval_grows_with_distance_from_the_head() {
+        let p = pace(10.0);
+        let near = p.poll_after_ms(5, 0);
+        let far = p.poll_after_ms(100_000, 0);
+        assert!((900..=1100).contains(&near), "{near}");
+        assert!(far >= 13_000, "{far}");
+        assert!(p.poll_after_ms(1_000, 0) < far);
+    }
+}

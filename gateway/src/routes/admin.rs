@@ -1,0 +1,45 @@
+//! Admin endpoints of the gateway: run-time queue settings.
+
+use axum::{extract::State, Json};
+use shared::{
+    config::QueueSettings,
+    http::{require_admin, ApiJson, ApiPath, Problem},
+};
+
+use super::AppState;
+use crate::error::GatewayError;
+
+/// Passes only requests bearing `ADMIN_TOKEN`.
+pub struct Admin;
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
+        require_admin(parts, &state.settings.admin_token).map(|()| Admin)
+    }
+}
+
+/// `PUT /api/v1/admin/queues/{concertId}`: admit per tick, tick length, max active,
+/// session TTL and paused, validated, applied from the next tick on.
+pub async fn update_queue_settings(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(concert_id): ApiPath<i64>,
+    ApiJson(settings): ApiJson<QueueSettings>,
+) -> Result<Json<QueueSettings>, GatewayError> {
+    settings
+        .validate()
+        .map_err(|m| GatewayError::Invalid("INVALID_SETTINGS", m))?;
+    if !crate::queue::update_settings(&state.redis, &state.keys, concert_id, &settings).await? {
+        return Err(GatewayError::NotFound(
+            "CONCERT_NOT_FOUND",
+            "no open queue for this concert",
+        ));
+    }
+    tracing::info!(concert.id = concert_id, ?settings, "queue settings changed");
+    Ok(Json(settings))
+}

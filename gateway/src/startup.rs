@@ -1,0 +1,85 @@
+//! Builds the gateway (state, router, listener) and runs it with the admission scheduler
+//! until the stop signal; then drains in-flight requests and stops the scheduler.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use shared::keys::Keys;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Settings,
+    queue_token::QueueTokens,
+    rate_limit::RateLimiter,
+    routes::{self, AppState},
+};
+
+/// How long in-flight requests may run after the stop signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and builds the state.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let redis = shared::redis_pool::create_pool(&settings.redis)?;
+        let listener = TcpListener::bind(settings.addr).await?;
+        if settings.admin_token.expose() == crate::config::DEV_ADMIN_TOKEN {
+            tracing::warn!("ADMIN_TOKEN is unset: using the development admin token");
+        }
+        let _ = shared::telemetry::metrics();
+        let state = AppState {
+            redis,
+            keys: Arc::new(Keys::new(settings.redis.prefix.clone())),
+            queue_tokens: Arc::new(QueueTokens::new(
+                settings.signing_key.derive_secret("queue-token"),
+            )),
+            join_limiter: Arc::new(RateLimiter::new(settings.join_rate_per_second)),
+            settings: Arc::new(settings),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` is cancelled, then drains for at most [`DRAIN`].
+    pub async fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let scheduler = self.state.settings.scheduler.then(|| {
+            tokio::spawn(crate::admission::run(
+                self.state.redis.clone(),
+                (*self.state.keys).clone(),
+                stop.child_token(),
+            ))
+        });
+        let app = shared::http::with_common_layers(
+            routes::router(self.state.clone()),
+            self.state.settings.http,
+        )
+        .into_make_service_with_connect_info::<SocketAddr>();
+        let graceful = stop.clone();
+        let server = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { graceful.cancelled().await });
+        let server = tokio::spawn(async move { server.await });
+        stop.cancelled().await;
+        match tokio::time::timeout(DRAIN, server).await {
+            Ok(result) => result??,
+            Err(_) => tracing::warn!("in-flight requests did not finish within {DRAIN:?}"),
+        }
+        if let Some(s) = scheduler {
+            let _ = s.await;
+        }
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}

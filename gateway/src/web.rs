@@ -1,0 +1,70 @@
+//! The waiting-room and booking pages (files in `web/`), embedded in the binary so running
+//! needs no front-end build.
+
+use axum::{
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use shared::http::{ApiPath, Problem};
+
+use crate::routes::AppState;
+
+const INDEX: &str = include_str!("../web/index.html");
+const ROOM: &str = include_str!("../web/room.html");
+
+fn asset(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "app.css" => ("text/css; charset=utf-8", include_str!("../web/app.css")),
+        "i18n.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../web/i18n.js"),
+        ),
+        "index.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../web/index.js"),
+        ),
+        "room.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../web/room.js"),
+        ),
+        _ => return None,
+    })
+}
+
+fn html(body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { html(INDEX) }))
+        .route(
+            "/waiting-room/{concert_id}",
+            get(|ApiPath(_): ApiPath<i64>| async { html(ROOM) }),
+        )
+        .route(
+            "/assets/{name}",
+            get(|ApiPath(name): ApiPath<String>| async move {
+                match asset(&name) {
+                    Some((mime, body)) => (
+                        [
+                            (header::CONTENT_TYPE, mime),
+                            (header::CACHE_CONTROL, "max-age=300"),
+                        ],
+                        body,
+                    )
+                        .into_response(),
+                    None => Problem::for_status(StatusCode::NOT_FOUND).into_response(),
+                }
+            }),
+        )
+}

@@ -1,0 +1,231 @@
+//! `TestApp`: a gateway on port 0 with its own Redis prefix, and one helper per endpoint.
+
+use std::{
+    net::SocketAddr,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use deadpool_redis::Pool;
+use gateway::{
+    admission::{self, Tick},
+    config::Settings,
+    startup::Application,
+};
+use rand::Rng;
+use serde_json::{json, Value};
+use shared::{
+    config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
+    keys::Keys,
+    token::SigningKey,
+};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn test_settings() -> Settings {
+    Settings {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        redis: RedisSettings {
+            url: redis_url(),
+            prefix: format!("test-{:016x}:", rand::thread_rng().gen::<u64>()),
+            pool_size: 64,
+        },
+        admin_token: Secret::new(ADMIN),
+        signing_key: SigningKey::generate(),
+        extra_public_keys: vec![],
+        join_rate_per_second: 0,
+        api_public_url: "http://127.0.0.1:8081".into(),
+        scheduler: false,
+        http: HttpLimits::default(),
+        log: LogSettings {
+            filter: "warn".into(),
+            json: false,
+        },
+    }
+}
+
+pub fn queue_settings(
+    admit_per_tick: u32,
+    max_active: u32,
+    session_ttl_seconds: u32,
+) -> QueueSettings {
+    QueueSettings {
+        admit_per_tick,
+        tick_millis: 100,
+        max_active,
+        session_ttl_seconds,
+        paused: false,
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub keys: Keys,
+    pub redis: Pool,
+    pub settings: Settings,
+    stop: CancellationToken,
+    tick: AtomicU64,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = test_settings();
+        configure(&mut settings);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("gateway builds");
+        let base = format!("http://{}", app.local_addr());
+        let redis = app.state().redis.clone();
+        let stop = CancellationToken::new();
+        tokio::spawn(app.run_until(stop.clone()));
+        Self {
+            base,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap(),
+            keys: Keys::new(settings.redis.prefix.clone()),
+            redis,
+            settings,
+            stop,
+            tick: AtomicU64::new(1),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Opens a concert's queue as the api does when it creates one.
+    pub async fn open_concert(&self, concert_id: i64, settings: QueueSettings) {
+        let mut conn = self.redis.get().await.unwrap();
+        shared::queue_config::open_queue(
+            &mut *conn,
+            &self.keys,
+            concert_id,
+            "Test Concert",
+            &settings,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Runs the next admission tick of a concert (tick numbers only grow within a test).
+    pub async fn tick(&self, concert_id: i64) -> Tick {
+        let t = self.tick.fetch_add(1, Ordering::SeqCst);
+        admission::admit_tick(&self.redis, &self.keys, concert_id, t)
+            .await
+            .unwrap()
+    }
+
+    pub async fn join(&self, user_id: &str, concert_id: i64) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/queue/tokens"))
+            .json(&json!({"userId": user_id, "concertId": concert_id}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Joins and returns the queue token, asserting success.
+    pub async fn join_ok(&self, user_id: &str, concert_id: i64) -> (String, Value) {
+        let res = self.join(user_id, concert_id).await;
+        assert!(
+            res.status().is_success(),
+            "join {user_id}: {}",
+            res.status()
+        );
+        let body: Value = res.json().await.unwrap();
+        (body["queueToken"].as_str().unwrap().to_owned(), body)
+    }
+
+    pub async fn status(&self, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/v1/queue/status"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn status_ok(&self, token: &str) -> Value {
+        let res = self.status(token).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    pub async fn leave(&self, token: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url("/api/v1/queue/tokens"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stats(&self, concert_id: i64) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/api/v1/queue/{concert_id}/stats")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_settings(
+        &self,
+        concert_id: i64,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .put(self.url(&format!("/api/v1/admin/queues/{concert_id}")))
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+/// Asserts an RFC 9457 problem with `status` and `code`, and returns its body.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type {ct}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "{field} missing in {body}");
+    }
+    body
+}

@@ -1,0 +1,7 @@
+//! Gateway integration tests against real Redis (`REDIS_URL`), each in its own key prefix.
+
+mod admission;
+mod helpers;
+mod queue;
+mod system;
+mod tokens;

@@ -1,0 +1,359 @@
+//! Join, status, leave and stats against real Redis.
+
+use std::collections::HashSet;
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, queue_settings, TestApp};
+
+#[tokio::test]
+async fn first_join_is_201_and_a_rejoin_is_200_with_the_same_place() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(10, 100, 60)).await;
+    app.join_ok("someone-first", 1).await;
+
+    let first = app.join("alice", 1).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["status"], "WAITING");
+    assert_eq!(first["position"], 2);
+    assert!(first["pollAfterMs"].as_u64().unwrap() >= 1000);
+    assert!(first["estimatedWaitSeconds"].is_u64());
+
+    let again = app.join("alice", 1).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["queueToken"], first["queueToken"]);
+    assert_eq!(again["position"], 2);
+}
+
+#[tokio::test]
+async fn join_refuses_unknown_concerts_and_bad_input_with_problems() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(10, 100, 60)).await;
+    assert_problem(app.join("alice", 999).await, 404, "CONCERT_NOT_FOUND").await;
+    for bad in ["", "has space", "ü", &"x".repeat(65), "a:b"] {
+        assert_problem(app.join(bad, 1).await, 400, "INVALID_USER_ID").await;
+    }
+    let post = |body: &'static str, ct: &'static str| {
+        app.client
+            .post(app.url("/api/v1/queue/tokens"))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    assert_problem(
+        post("{not json", "application/json").await.unwrap(),
+        400,
+        "MALFORMED_JSON",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"userId":"a","concertId":"1"}"#, "application/json")
+            .await
+            .unwrap(),
+        400,
+        "INVALID_BODY",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"userId":"a"}"#, "application/json").await.unwrap(),
+        400,
+        "INVALID_BODY",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"userId":"a","concertId":1,"x":1}"#, "application/json")
+            .await
+            .unwrap(),
+        400,
+        "INVALID_BODY",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"userId":"a","concertId":1}"#, "text/plain")
+            .await
+            .unwrap(),
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    .await;
+    let huge = format!(r#"{{"userId":"{}","concertId":1}}"#, "a".repeat(100_000));
+    let res = app
+        .client
+        .post(app.url("/api/v1/queue/tokens"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 413, "BODY_TOO_LARGE").await;
+    assert_problem(app.join("alice", 0).await, 400, "INVALID_BODY").await;
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_joins_get_positions_one_to_five_hundred() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(10, 100, 60)).await;
+    let joins = (0..500).map(|i| {
+        let app = &app;
+        async move {
+            let res = app.join(&format!("user-{i}"), 1).await;
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()["position"]
+                .as_u64()
+                .unwrap()
+        }
+    });
+    let mut positions: Vec<u64> = join_all(joins).await;
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=500).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn the_same_user_joining_fifty_times_at_once_gets_one_place() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(10, 100, 60)).await;
+    let responses = join_all((0..50).map(|_| app.join("bob", 1))).await;
+    let mut created = 0;
+    let mut tokens = HashSet::new();
+    for res in responses {
+        if res.status() == 201 {
+            created += 1;
+        } else {
+            assert_eq!(res.status(), 200);
+        }
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["position"], 1);
+        tokens.insert(body["queueToken"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(created, 1);
+    assert_eq!(tokens.len(), 1);
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(stats["waiting"], 1);
+}
+
+#[tokio::test]
+async fn status_moves_from_waiting_to_active_in_join_order() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(3, 100, 60)).await;
+    let mut tokens = Vec::new();
+    for i in 0..7 {
+        tokens.push(app.join_ok(&format!("u{i}"), 1).await.0);
+    }
+    app.tick(1).await;
+    for (i, t) in tokens.iter().enumerate() {
+        let s = app.status_ok(t).await;
+        if i < 3 {
+            assert_eq!(s["status"], "ACTIVE", "user {i}");
+            assert_eq!(s["position"], 0);
+            assert!(s["accessToken"].is_string());
+            assert!(s["accessTokenExpiresAt"].is_string());
+        } else {
+            assert_eq!(s["status"], "WAITING", "user {i}");
+            assert_eq!(s["position"], i as u64 - 2);
+            assert!(s.get("accessToken").is_none());
+        }
+    }
+    app.tick(1).await;
+    let s = app.status_ok(&tokens[5]).await;
+    assert_eq!(s["status"], "ACTIVE");
+    let s = app.status_ok(&tokens[6]).await;
+    assert_eq!(s["position"], 1);
+    // Joining again while active returns the active session.
+    let res = app.join("u0", 1).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ACTIVE");
+    assert_eq!(body["queueToken"].as_str().unwrap(), tokens[0]);
+}
+
+#[tokio::test]
+async fn leaving_frees_room_at_once_and_the_token_then_reads_expired() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(5, 1, 60)).await;
+    let (a, _) = app.join_ok("a", 1).await;
+    let (b, _) = app.join_ok("b", 1).await;
+    let (c, _) = app.join_ok("c", 1).await;
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&a).await["status"], "ACTIVE");
+    assert_eq!(app.status_ok(&b).await["position"], 1);
+
+    // c gives up its place: b stays first, c reads EXPIRED.
+    assert_eq!(app.leave(&c).await.status(), 204);
+    assert_eq!(app.status_ok(&c).await["status"], "EXPIRED");
+    // a ends its session: the next tick admits b.
+    assert_eq!(app.leave(&a).await.status(), 204);
+    assert_eq!(app.status_ok(&a).await["status"], "EXPIRED");
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&b).await["status"], "ACTIVE");
+    // Leaving twice is harmless.
+    assert_eq!(app.leave(&a).await.status(), 204);
+}
+
+#[tokio::test]
+async fn sessions_expire_and_free_their_room() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(1, 1, 1)).await;
+    let (a, _) = app.join_ok("a", 1).await;
+    let (b, _) = app.join_ok("b", 1).await;
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&a).await["status"], "ACTIVE");
+    app.tick(1).await;
+    assert_eq!(
+        app.status_ok(&b).await["status"],
+        "WAITING",
+        "max active 1 holds b back"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if app.status_ok(&a).await["status"] == "EXPIRED" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&b).await["status"], "ACTIVE");
+    // An expired user may queue again and gets a new place.
+    assert_eq!(app.join("a", 1).await.status(), 201);
+}
+
+#[tokio::test]
+async fn status_and_leave_refuse_missing_forged_and_garbage_tokens() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(1, 1, 60)).await;
+    let (token, _) = app.join_ok("a", 1).await;
+    let no_auth = app
+        .client
+        .get(app.url("/api/v1/queue/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(no_auth, 401, "INVALID_QUEUE_TOKEN").await;
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    for bad in [forged.as_str(), "garbage", "eyJhbGciOiJFZERTQSJ9.e30.x"] {
+        assert_problem(app.status(bad).await, 401, "INVALID_QUEUE_TOKEN").await;
+        assert_problem(app.leave(bad).await, 401, "INVALID_QUEUE_TOKEN").await;
+    }
+    // A token sealed by another gateway key does not open here.
+    let other = TestApp::spawn().await;
+    other.open_concert(1, queue_settings(1, 1, 60)).await;
+    let (foreign, _) = other.join_ok("a", 1).await;
+    assert_problem(app.status(&foreign).await, 401, "INVALID_QUEUE_TOKEN").await;
+}
+
+#[tokio::test]
+async fn stats_report_waiting_active_and_the_measured_rate() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(2, 100, 60)).await;
+    for i in 0..10 {
+        app.join_ok(&format!("u{i}"), 1).await;
+    }
+    app.tick(1).await;
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(stats["waiting"], 8);
+    assert_eq!(stats["active"], 2);
+    assert!(
+        stats["admittedPerMinute"].as_f64().unwrap() > 0.0,
+        "{stats}"
+    );
+    assert!(stats["estimatedWaitSecondsAtBack"].as_u64().unwrap() > 0);
+    assert_problem(app.stats(77).await, 404, "CONCERT_NOT_FOUND").await;
+    assert_problem(
+        app.get("/api/v1/queue/abc/stats").await,
+        400,
+        "INVALID_PATH",
+    )
+    .await;
+
+    let list: Value = app
+        .get("/api/v1/queue/concerts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["concerts"][0]["concertId"], 1);
+    assert_eq!(list["concerts"][0]["waiting"], 8);
+}
+
+#[tokio::test]
+async fn admin_settings_are_validated_and_pausing_stops_admission() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(5, 100, 60)).await;
+    let (t, _) = app.join_ok("a", 1).await;
+    let paused = json!({"admitPerTick": 5, "tickMillis": 100, "maxActive": 100, "sessionTtlSeconds": 60, "paused": true});
+    assert_problem(
+        app.put_settings(1, &paused, None).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    assert_problem(
+        app.put_settings(1, &paused, Some("wrong")).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    let bad = json!({"admitPerTick": 0, "tickMillis": 100, "maxActive": 100, "sessionTtlSeconds": 60, "paused": false});
+    assert_problem(
+        app.put_settings(1, &bad, Some(crate::helpers::ADMIN)).await,
+        400,
+        "INVALID_SETTINGS",
+    )
+    .await;
+    let partial = json!({"admitPerTick": 5});
+    assert_problem(
+        app.put_settings(1, &partial, Some(crate::helpers::ADMIN))
+            .await,
+        400,
+        "INVALID_BODY",
+    )
+    .await;
+    assert_problem(
+        app.put_settings(2, &paused, Some(crate::helpers::ADMIN))
+            .await,
+        404,
+        "CONCERT_NOT_FOUND",
+    )
+    .await;
+
+    let res = app
+        .put_settings(1, &paused, Some(crate::helpers::ADMIN))
+        .await;
+    assert_eq!(res.status(), 200);
+    app.tick(1).await;
+    let s = app.status_ok(&t).await;
+    assert_eq!(s["status"], "WAITING");
+    assert_eq!(s["paused"], true);
+
+    let resumed = json!({"admitPerTick": 5, "tickMillis": 100, "maxActive": 100, "sessionTtlSeconds": 60, "paused": false});
+    assert_eq!(
+        app.put_settings(1, &resumed, Some(crate::helpers::ADMIN))
+            .await
+            .status(),
+        200
+    );
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&t).await["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn joins_past_the_per_address_rate_get_429_with_retry_after() {
+    let app = TestApp::spawn_with(|s| s.join_rate_per_second = 3).await;
+    app.open_concert(1, queue_settings(5, 100, 60)).await;
+    for i in 0..3 {
+        assert_eq!(app.join(&format!("u{i}"), 1).await.status(), 201);
+    }
+    let res = app.join("u9", 1).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 429, "RATE_LIMITED").await;
+}

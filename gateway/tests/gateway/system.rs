@@ -1,0 +1,64 @@
+//! Health, readiness against a stopped dependency, metrics, OpenAPI, error shapes.
+
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, queue_settings, TestApp};
+
+#[tokio::test]
+async fn live_and_ready_answer_200_with_redis_up() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["redis"], "up");
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_ready_is_503_and_join_is_a_503_problem() {
+    let app = TestApp::spawn_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap()["checks"]["redis"],
+        "down"
+    );
+    assert_problem(app.join("alice", 1).await, 503, "SERVICE_UNAVAILABLE").await;
+    assert_eq!(app.get("/health/live").await.status(), 200);
+}
+
+#[tokio::test]
+async fn metrics_count_joins_and_openapi_is_served() {
+    let app = TestApp::spawn().await;
+    app.open_concert(5, queue_settings(1, 10, 60)).await;
+    app.join_ok("m", 5).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("gateway_joins_total"), "{text}");
+    assert!(text.contains("http_requests_total"));
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(doc["paths"]["/api/v1/queue/tokens"].is_object());
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_problems() {
+    let app = TestApp::spawn().await;
+    assert_problem(app.get("/nope").await, 404, "NOT_FOUND").await;
+    let res = app
+        .client
+        .patch(app.url("/api/v1/queue/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 405, "METHOD_NOT_ALLOWED").await;
+}
+
+#[tokio::test]
+async fn pages_and_their_config_are_served() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/waiting-room/1", "/assets/room.js", "/assets/app.css"] {
+        assert_eq!(app.get(path).await.status(), 200, "{path}");
+    }
+    assert_problem(app.get("/assets/nope.js").await, 404, "NOT_FOUND").await;
+    let cfg: Value = app.get("/config.json").await.json().await.unwrap();
+    assert!(cfg["apiBaseUrl"].is_string());
+}
