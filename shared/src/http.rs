@@ -321,19 +321,21 @@ async fn overload_problem(err: BoxError) -> Problem {
     }
 }
 
-/// Gives every error response that is not already a problem (405 from routing, 413 from
-/// the body limit, ...) a problem body, so clients see one error shape.
+/// Gives every bare error response (405 from routing, 413 from the body limit, ...) a
+/// problem body, so clients see one error shape.
 async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let is_problem = res
+    // Bodies that are bare (no content type) or axum's plain-text rejections get a problem;
+    // JSON answers (problems, readiness reports) pass untouched.
+    let bare = res
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !bare {
         return res;
     }
     let mut problem = Problem::for_status(status).into_response();

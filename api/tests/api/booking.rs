@@ -276,7 +276,8 @@ async fn a_thousand_concurrent_holds_of_one_seat_have_exactly_one_winner(db: PgP
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
     let tokens = app.admit_many(&names, c.id).await;
     let seat = c.seats()[0];
-    let results = join_all(tokens.iter().map(|t| app.hold(t, c.schedule(), &[seat]))).await;
+    let seat = [seat];
+    let results = join_all(tokens.iter().map(|t| app.hold(t, c.schedule(), &seat))).await;
     let mut created = 0;
     for res in results {
         match res.status().as_u16() {
