@@ -11,7 +11,7 @@ use crate::{
     domain::{IdempotencyKey, RequestHash},
     error::{ApiError, Result},
     store::{
-        holds::{self, now_ms},
+        holds::{self, now_ms, HeldReservation},
         idempotency::{self, Stored},
         payments::{self, PaymentOrder},
     },
@@ -33,47 +33,42 @@ pub async fn pay_reservation(
     let key = IdempotencyKey::required(&headers)?;
     let hash = RequestHash::of("POST /api/v1/payments", &req);
     // A finished request is replayed before any session or hold check: paying ends the
-    // session, and the retry must still get its answer.
-    if let Some(stored) = idempotency::find(&state.db, caller.user_id(), &key, &hash).await? {
+    // session, and the retry must still get its answer. Both reads go out at once.
+    let rid = req.reservation_id.to_string();
+    let (stored, redis) = tokio::join!(
+        idempotency::find(&state.db, caller.user_id(), &key, &hash),
+        holds::session_and_reservation(
+            &state.redis,
+            &state.keys,
+            caller.concert_id(),
+            caller.user_id(),
+            caller.ticket_id(),
+            &rid
+        ),
+    );
+    if let Some(stored) = stored? {
         return Ok(stored);
     }
-    let rid = req.reservation_id.to_string();
-    let (session, reservation) = holds::session_and_reservation(
-        &state.redis,
-        &state.keys,
-        caller.concert_id(),
-        caller.user_id(),
-        caller.ticket_id(),
-        &rid,
+    let (session, reservation) = redis?;
+    let reservation = match payable(
+        &state,
+        &caller,
+        session.active,
+        reservation,
+        req.reservation_id,
     )
-    .await?;
-    ensure_session(session.active)?;
-    let Some(reservation) = reservation else {
-        return Err(
-            match payments::find_confirmed(&state, caller.user_id(), req.reservation_id).await? {
-                Some(_) => ApiError::Conflict(
-                    "ALREADY_CONFIRMED",
-                    "this reservation has already been paid".into(),
-                ),
-                None => ApiError::NotFound("RESERVATION_NOT_FOUND", "no such reservation"),
-            },
-        );
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            // A duplicate of a request that finished meanwhile sees its effects (session
+            // ended, hold confirmed): it gets the stored response, not an error.
+            return match idempotency::find(&state.db, caller.user_id(), &key, &hash).await? {
+                Some(stored) => Ok(stored),
+                None => Err(e),
+            };
+        }
     };
-    match reservation.visible_status(now_ms()) {
-        "HELD" => {}
-        "CONFIRMED" => {
-            return Err(ApiError::Conflict(
-                "ALREADY_CONFIRMED",
-                "this reservation has already been paid".into(),
-            ))
-        }
-        _ => {
-            return Err(ApiError::Conflict(
-                "HOLD_EXPIRED",
-                "the hold has lapsed or was released; hold the seats again".into(),
-            ))
-        }
-    }
     let order = PaymentOrder {
         user_id: caller.user_id(),
         concert_id: caller.concert_id(),
@@ -103,4 +98,37 @@ pub async fn pay_reservation(
         tracing::warn!(error = %e, reservation.id = %rid, "payment committed but Redis clean-up failed");
     }
     Ok(stored)
+}
+
+/// The reservation, if the session is active and it is still held.
+async fn payable(
+    state: &AppState,
+    caller: &Caller,
+    session_active: bool,
+    reservation: Option<HeldReservation>,
+    reservation_id: Uuid,
+) -> Result<HeldReservation> {
+    ensure_session(session_active)?;
+    let Some(reservation) = reservation else {
+        return Err(
+            match payments::find_confirmed(state, caller.user_id(), reservation_id).await? {
+                Some(_) => ApiError::Conflict(
+                    "ALREADY_CONFIRMED",
+                    "this reservation has already been paid".into(),
+                ),
+                None => ApiError::NotFound("RESERVATION_NOT_FOUND", "no such reservation"),
+            },
+        );
+    };
+    match reservation.visible_status(now_ms()) {
+        "HELD" => Ok(reservation),
+        "CONFIRMED" => Err(ApiError::Conflict(
+            "ALREADY_CONFIRMED",
+            "this reservation has already been paid".into(),
+        )),
+        _ => Err(ApiError::Conflict(
+            "HOLD_EXPIRED",
+            "the hold has lapsed or was released; hold the seats again".into(),
+        )),
+    }
 }

@@ -67,6 +67,9 @@ pub async fn find(
     row.map(|r| replay(r, hash)).transpose()
 }
 
+/// Begins the transaction of a request. With a key, it takes the key's advisory lock (409
+/// `IDEMPOTENCY_IN_PROGRESS` while another request holds it) and looks for a stored response
+/// under the lock; callers look with [`find`] first, so a finished request costs no transaction.
 pub async fn begin(
     db: &PgPool,
     user_id: &str,
@@ -76,10 +79,6 @@ pub async fn begin(
     let Some(key) = key else {
         return Ok(Begun::Fresh(db.begin().await?));
     };
-    // Fast path: a finished request is answered without a transaction.
-    if let Some(stored) = find(db, user_id, key, hash).await? {
-        return Ok(Begun::Replay(stored));
-    }
     let mut tx = db.begin().await?;
     let (locked, hash_found, status, body): (
         bool,

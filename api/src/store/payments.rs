@@ -1,8 +1,8 @@
-//! The payment transaction. One statement writes the reservation, the tickets (the
+//! The payment transaction: under the idempotency key's lock, the holds are re-checked in
+//! Redis, then one statement writes the conditional debit, the reservation, the tickets (the
 //! `tickets_schedule_seat_key` constraint is the fence against selling a seat twice, whatever
-//! Redis says), the conditional debit, the payment and its ledger entry; the holds are
-//! re-checked in Redis just before commit; the idempotency response is stored in the same
-//! transaction. Any failure rolls everything back.
+//! Redis says), the payment, its ledger entry and the stored response. Any failure rolls
+//! everything back.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -44,6 +44,24 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
     let seat_ids: Vec<i64> = r.seats.iter().map(|s| s.id).collect();
     let prices: Vec<i64> = r.seats.iter().map(|s| s.price).collect();
 
+    // The last word before the sale: the holds must still be this reservation's. A hold lost
+    // or lapsed now refuses the payment; the unique constraint covers the remaining window.
+    if !holds::holds_intact(&state.redis, &state.keys, order.concert_id, r).await? {
+        return Err(ApiError::Conflict(
+            "HOLD_EXPIRED",
+            "the hold on these seats has lapsed; hold them again".into(),
+        ));
+    }
+    let stored = Stored {
+        status: StatusCode::CREATED,
+        body: serde_json::json!({
+            "paymentId": payment_id,
+            "reservationId": reservation_id,
+            "amount": r.total_price,
+            "status": "COMPLETED",
+            "paidAt": paid_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }),
+    };
     if r.total_price == 0 {
         sqlx::query("INSERT INTO wallets (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(order.user_id)
@@ -70,6 +88,9 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
          ), entry AS (
              INSERT INTO ledger (user_id, kind, amount, payment_id)
              SELECT $1, 'PAYMENT', -$3, payment.id FROM payment
+         ), response AS (
+             INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
+             SELECT $1, $11, $12, 201, $13 FROM payment
          )
          SELECT balance FROM debit",
     )
@@ -83,6 +104,9 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
     .bind(&seat_ids)
     .bind(&prices)
     .bind(payment_id)
+    .bind(order.key.as_str())
+    .bind(&order.hash.0)
+    .bind(&stored.body)
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| {
@@ -97,25 +121,6 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
     if debited.is_none() {
         return Err(ApiError::InsufficientBalance);
     }
-    // The last word before commit: the holds must still be this reservation's. A hold lost
-    // or lapsed here refuses the payment; the unique constraint covers the remaining window.
-    if !holds::holds_intact(&state.redis, &state.keys, order.concert_id, r).await? {
-        return Err(ApiError::Conflict(
-            "HOLD_EXPIRED",
-            "the hold on these seats has lapsed; hold them again".into(),
-        ));
-    }
-    let stored = Stored {
-        status: StatusCode::CREATED,
-        body: serde_json::json!({
-            "paymentId": payment_id,
-            "reservationId": reservation_id,
-            "amount": r.total_price,
-            "status": "COMPLETED",
-            "paidAt": paid_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        }),
-    };
-    idempotency::save(&mut tx, order.user_id, Some(order.key), order.hash, &stored).await?;
     tx.commit().await?;
     metrics::counter!("api_payments_total").increment(1);
     Ok(stored)

@@ -29,6 +29,11 @@ pub async fn charge_wallet(
     key: Option<&IdempotencyKey>,
 ) -> Result<Stored> {
     let hash = RequestHash::of("POST /api/v1/balance/charge", &amount.get());
+    if let Some(key) = key {
+        if let Some(stored) = idempotency::find(db, user_id, key, &hash).await? {
+            return Ok(stored);
+        }
+    }
     let mut tx = match idempotency::begin(db, user_id, key, &hash).await? {
         Begun::Replay(stored) => return Ok(stored),
         Begun::Fresh(tx) => tx,
