@@ -69,7 +69,20 @@ fn now_ms() -> u64 {
 /// Runs one concert's ticks until `stop` is cancelled or the queue closes.
 pub async fn run_concert(redis: Pool, keys: Keys, concert_id: i64, stop: CancellationToken) {
     let label = concert_id.to_string();
-    let mut tick_millis: u64 = 1000;
+    // Start on the queue's own tick length; each tick's answer keeps it current.
+    let mut tick_millis: u64 = async {
+        let mut conn = redis.get().await.ok()?;
+        redis::cmd("HGET")
+            .arg(keys.concert(concert_id).config())
+            .arg("tickMillis")
+            .query_async::<Option<u64>>(&mut conn)
+            .await
+            .ok()
+            .flatten()
+    }
+    .await
+    .unwrap_or(1000)
+    .max(1);
     let mut failures: u32 = 0;
     loop {
         // Sleep to the next tick boundary of the wall clock, shared by every instance.

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Writes gateway/openapi.json and api/openapi.json, the OpenAPI 3.0 documents both binaries
+serve at /openapi.json. Edit this file, run it, commit both outputs; the integration tests
+check that every route is described, and schemathesis checks the servers against them."""
+import json
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+STATUS_TEXT = {400: "Invalid request", 401: "Missing or invalid credentials", 402: "Insufficient balance",
+               403: "Forbidden", 404: "Not found", 405: "Method not allowed", 409: "Conflict",
+               413: "Body too large", 415: "Unsupported media type", 422: "Unprocessable",
+               429: "Rate limited", 500: "Unexpected error", 503: "Unavailable, retry shortly"}
+
+
+def problem(status):
+    return {"$ref": f"#/components/responses/P{status}"}
+
+
+def errors(*statuses, deps=True):
+    out = {str(s): problem(s) for s in statuses}
+    out["500"] = problem(500)
+    if deps:
+        out["503"] = problem(503)
+    return out
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_body(schema, description="OK"):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def request(schema):
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def obj(props, required=None, extra=False):
+    o = {"type": "object", "properties": props, "required": required if required is not None else list(props)}
+    if not extra:
+        o["additionalProperties"] = False
+    return o
+
+
+INT64 = {"type": "integer", "format": "int64"}
+ID = {"type": "integer", "format": "int64", "minimum": 1}
+COUNT = {"type": "integer", "format": "int64", "minimum": 0}
+TIME = {"type": "string", "format": "date-time"}
+UUID = {"type": "string", "format": "uuid"}
+
+
+def path_param(name, schema, description):
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def common_components():
+    responses = {}
+    for s, text in STATUS_TEXT.items():
+        resp = {"description": text, "content": {"application/problem+json": {"schema": ref("Problem")}}}
+        if s in (429, 503):
+            resp["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+        responses[f"P{s}"] = resp
+    schemas = {
+        "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$", "description": "stable UPPER_SNAKE name"}}},
+        "Ready": {"type": "object", "required": ["status", "checks"], "properties": {
+            "status": {"type": "string", "enum": ["ready", "unavailable"]},
+            "checks": {"type": "object", "additionalProperties": {"type": "string", "enum": ["up", "down"]}}}},
+    }
+    return responses, schemas
+
+
+def system_paths():
+    return {
+        "/health/live": {"get": {"summary": "The process is up", "tags": ["system"],
+                                 "responses": {"200": json_body({"type": "object"}), "500": problem(500)}}},
+        "/health/ready": {"get": {"summary": "Dependencies are reachable", "tags": ["system"], "responses": {
+            "200": json_body(ref("Ready")), "503": json_body(ref("Ready"), "A dependency is unreachable"),
+            "500": problem(500)}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["system"], "responses": {
+            "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "500": problem(500)}}},
+        "/openapi.json": {"get": {"summary": "This document", "tags": ["system"],
+                                  "responses": {"200": json_body({"type": "object"}), "500": problem(500)}}},
+    }
+
+
+def document(title, description, paths, schemas, security):
+    responses, common = common_components()
+    common.update(schemas)
+    return {"openapi": "3.0.3", "info": {"title": title, "version": "1.0.0", "description": description},
+            "paths": paths, "components": {"schemas": common, "responses": responses, "securitySchemes": security}}
+
+
+def gateway():
+    concert = path_param("concertId", INT64, "concert id")
+    queue_status = obj({
+        "queueToken": {"type": "string", "description": "only in join responses"},
+        "status": {"type": "string", "enum": ["WAITING", "ACTIVE", "EXPIRED"]},
+        "position": {**COUNT, "description": "1 = next to be admitted; 0 when ACTIVE or EXPIRED"},
+        "estimatedWaitSeconds": COUNT, "pollAfterMs": COUNT, "paused": {"type": "boolean"},
+        "accessToken": {"type": "string", "description": "EdDSA JWT, only when ACTIVE"},
+        "accessTokenExpiresAt": {**TIME, "description": "the session expiry, only when ACTIVE"},
+    }, required=["status", "position", "estimatedWaitSeconds", "pollAfterMs", "paused"])
+    settings = obj({
+        "admitPerTick": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "tickMillis": {"type": "integer", "minimum": 10, "maximum": 60000},
+        "maxActive": {"type": "integer", "minimum": 1, "maximum": 10000000},
+        "sessionTtlSeconds": {"type": "integer", "minimum": 1, "maximum": 86400},
+        "paused": {"type": "boolean"}})
+    html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+    paths = {
+        "/api/v1/queue/tokens": {
+            "post": {"summary": "Join a concert's waiting queue", "tags": ["queue"], "security": [],
+                     "requestBody": request(obj({
+                         "userId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                         "concertId": ID})),
+                     "responses": {"201": json_body(ref("QueueStatus"), "A new place in line"),
+                                   "200": json_body(ref("QueueStatus"), "The place (or session) the user already has"),
+                                   **errors(400, 404, 413, 415, 429)}},
+            "delete": {"summary": "Give up the place or end the session", "tags": ["queue"],
+                       "security": [{"queueToken": []}],
+                       "responses": {"204": {"description": "Given up"}, **errors(401)}}},
+        "/api/v1/queue/status": {"get": {
+            "summary": "Where a queue token stands", "tags": ["queue"], "security": [{"queueToken": []}],
+            "responses": {"200": json_body(ref("QueueStatus")), **errors(401)}}},
+        "/api/v1/queue/concerts": {"get": {
+            "summary": "Open concerts", "tags": ["queue"], "security": [],
+            "responses": {"200": json_body(obj({"concerts": {"type": "array", "items": obj({
+                "concertId": INT64, "name": {"type": "string"}, "paused": {"type": "boolean"},
+                "waiting": COUNT, "active": COUNT})}})), **errors()}}},
+        "/api/v1/queue/{concertId}/stats": {"get": {
+            "summary": "Queue numbers", "tags": ["queue"], "security": [], "parameters": [concert],
+            "responses": {"200": json_body(obj({
+                "concertId": INT64, "waiting": COUNT, "active": COUNT,
+                "admittedPerMinute": {"type": "number", "minimum": 0},
+                "estimatedWaitSecondsAtBack": COUNT, "paused": {"type": "boolean"}})), **errors(400, 404)}}},
+        "/api/v1/admin/queues/{concertId}": {"put": {
+            "summary": "Change a queue's settings at run time", "tags": ["admin"], "parameters": [concert],
+            "security": [{"adminToken": []}], "requestBody": request(ref("QueueSettings")),
+            "responses": {"200": json_body(ref("QueueSettings")), **errors(400, 401, 404, 413, 415)}}},
+        "/.well-known/jwks.json": {"get": {
+            "summary": "Public keys of access tokens", "tags": ["tokens"], "security": [],
+            "responses": {"200": json_body(obj({"keys": {"type": "array", "items": obj({
+                "kty": {"type": "string", "enum": ["OKP"]}, "crv": {"type": "string", "enum": ["Ed25519"]},
+                "x": {"type": "string"}, "kid": {"type": "string"}, "alg": {"type": "string", "enum": ["EdDSA"]},
+                "use": {"type": "string", "enum": ["sig"]}})}})), "500": problem(500)}}},
+        "/config.json": {"get": {"summary": "Where the pages find the api", "tags": ["pages"], "security": [],
+                                 "responses": {"200": json_body(obj({"apiBaseUrl": {"type": "string"}})),
+                                               "500": problem(500)}}},
+        "/": {"get": {"summary": "Open concerts page", "tags": ["pages"], "security": [],
+                      "responses": {"200": html, "500": problem(500)}}},
+        "/waiting-room/{concertId}": {"get": {
+            "summary": "Waiting room and booking page", "tags": ["pages"], "security": [], "parameters": [concert],
+            "responses": {"200": html, "400": problem(400), "500": problem(500)}}},
+        **system_paths(),
+    }
+    for p in paths.values():
+        for op in p.values():
+            op.setdefault("security", [])
+    schemas = {"QueueStatus": queue_status, "QueueSettings": settings}
+    security = {"queueToken": {"type": "http", "scheme": "bearer", "description": "the queueToken from joining"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"}}
+    return document("Ticketing gateway", "The waiting room: queue, admission and access tokens.", paths, schemas, security)
+
+
+def api():
+    concert = path_param("concertId", INT64, "concert id")
+    schedule = path_param("scheduleId", INT64, "schedule id")
+    reservation = path_param("reservationId", UUID, "reservation id")
+    seat = obj({"seatId": INT64, "seatNumber": {"type": "integer"}, "price": COUNT})
+    res = obj({
+        "reservationId": UUID, "status": {"type": "string", "enum": ["HELD", "CONFIRMED", "CANCELED", "EXPIRED"]},
+        "scheduleId": INT64, "seats": {"type": "array", "items": seat}, "totalPrice": COUNT,
+        "expiresAt": TIME, "confirmedAt": TIME},
+        required=["reservationId", "status", "scheduleId", "seats", "totalPrice", "expiresAt"])
+    idem = {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                                                  "pattern": "^[!-~]+$"}}
+    booking = [{"accessToken": []}]
+    paths = {
+        "/api/v1/concerts/{concertId}/schedules": {"get": {
+            "summary": "Bookable schedules", "tags": ["booking"], "security": booking, "parameters": [concert],
+            "responses": {"200": json_body(obj({"concertId": INT64, "schedules": {"type": "array", "items": obj({
+                "scheduleId": INT64, "startsAt": TIME, "totalSeats": COUNT, "availableSeats": COUNT})}})),
+                **errors(400, 401, 403, 404)}}},
+        "/api/v1/concerts/{concertId}/schedules/{scheduleId}/seats": {"get": {
+            "summary": "Seat map", "tags": ["booking"], "security": booking, "parameters": [concert, schedule],
+            "responses": {"200": json_body(obj({"scheduleId": INT64, "seats": {"type": "array", "items": obj({
+                "seatId": INT64, "seatNumber": {"type": "integer"}, "price": COUNT,
+                "status": {"type": "string", "enum": ["AVAILABLE", "HELD", "SOLD"]},
+                "mine": {"type": "boolean", "description": "held by the caller's own hold"}})}})),
+                **errors(400, 401, 403, 404)}}},
+        "/api/v1/reservations": {"post": {
+            "summary": "Hold seats, all or none", "tags": ["booking"], "security": booking,
+            "requestBody": request(obj({"scheduleId": ID, "seatIds": {
+                "type": "array", "items": ID, "minItems": 1, "maxItems": 4, "uniqueItems": True}})),
+            "responses": {"201": json_body(res, "Held"), **errors(400, 401, 403, 404, 409, 413, 415)}}},
+        "/api/v1/reservations/{reservationId}": {
+            "get": {"summary": "A reservation of the caller", "tags": ["account"], "security": booking,
+                    "parameters": [reservation], "responses": {"200": json_body(res), **errors(400, 401, 404)}},
+            "delete": {"summary": "Release a hold", "tags": ["account"], "security": booking,
+                       "parameters": [reservation], "responses": {
+                           "200": json_body(obj({"reservationId": UUID, "status": {"type": "string", "enum": ["CANCELED"]}})),
+                           **errors(400, 401, 404, 409)}}},
+        "/api/v1/payments": {"post": {
+            "summary": "Pay a held reservation from the balance", "tags": ["booking"], "security": booking,
+            "parameters": [{**idem, "required": True}],
+            "requestBody": request(obj({"reservationId": UUID})),
+            "responses": {"201": json_body(obj({
+                "paymentId": UUID, "reservationId": UUID, "amount": COUNT,
+                "status": {"type": "string", "enum": ["COMPLETED"]}, "paidAt": TIME}), "Paid (or the stored response)"),
+                **errors(400, 401, 402, 403, 404, 409, 413, 415, 422)}}},
+        "/api/v1/balance": {"get": {
+            "summary": "The caller's balance", "tags": ["account"], "security": booking,
+            "responses": {"200": json_body(obj({"userId": {"type": "string"}, "balance": COUNT})), **errors(401)}}},
+        "/api/v1/balance/charge": {"post": {
+            "summary": "Charge the balance", "tags": ["account"], "security": booking, "parameters": [idem],
+            "requestBody": request(obj({"amount": {"type": "integer", "format": "int64", "minimum": 1}})),
+            "responses": {"200": json_body(obj({"userId": {"type": "string"}, "chargedAmount": COUNT,
+                                                "balance": COUNT, "chargedAt": TIME})),
+                          **errors(400, 401, 409, 413, 415, 422)}}},
+        "/api/v1/admin/concerts": {"post": {
+            "summary": "Create a concert and open its queue", "tags": ["admin"], "security": [{"adminToken": []}],
+            "requestBody": request(obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                                        "schedules": {"type": "array", "minItems": 1, "maxItems": 20, "items": obj({
+                                            "startsAt": TIME,
+                                            "seatCount": {"type": "integer", "minimum": 1, "maximum": 10000},
+                                            "price": {"type": "integer", "minimum": 0, "maximum": 100000000}})}})),
+            "responses": {"201": json_body(obj({"concertId": INT64, "schedules": {"type": "array", "items": obj({
+                "scheduleId": INT64, "seatIds": {"type": "array", "items": INT64}})}}), "Created"),
+                **errors(400, 401, 413, 415)}}},
+        **system_paths(),
+    }
+    for p in paths.values():
+        for op in p.values():
+            op.setdefault("security", [])
+    security = {"accessToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                "description": "the accessToken from the gateway's status response"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"}}
+    return document("Ticketing api", "Booking: schedules, seats, holds, balance and payments.", paths, {}, security)
+
+
+for name, doc in (("gateway", gateway()), ("api", api())):
+    with open(os.path.join(ROOT, name, "openapi.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
