@@ -20,7 +20,7 @@ struct Bench {
     client: reqwest::Client,
     admin: String,
     keys: Keys,
-    redis: deadpool_redis::Pool,
+    redis: shared::redis_pool::Pool,
     signer: shared::token::SigningKey,
     concurrency: usize,
 }

@@ -20,7 +20,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use deadpool_redis::Pool;
+use shared::redis_pool::Pool;
 use shared::{keys::Keys, token::Verifier};
 use sqlx::PgPool;
 

@@ -11,7 +11,7 @@ use gateway::{admission, queue};
 use rand::Rng;
 use shared::{config::QueueSettings, keys::Keys};
 
-async fn used_memory(conn: &mut deadpool_redis::Connection) -> anyhow::Result<i64> {
+async fn used_memory(conn: &mut shared::redis_pool::Connection) -> anyhow::Result<i64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     let line = info
         .lines()
@@ -20,7 +20,10 @@ async fn used_memory(conn: &mut deadpool_redis::Connection) -> anyhow::Result<i6
     Ok(line["used_memory:".len()..].trim().parse()?)
 }
 
-async fn delete_prefix(conn: &mut deadpool_redis::Connection, keys: &Keys) -> anyhow::Result<()> {
+async fn delete_prefix(
+    conn: &mut shared::redis_pool::Connection,
+    keys: &Keys,
+) -> anyhow::Result<()> {
     let found: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}*", keys.prefix()))
         .query_async(conn)
@@ -54,10 +57,10 @@ async fn main() -> anyhow::Result<()> {
         session_ttl_seconds: 600,
         paused: true,
     };
-    shared::queue_config::open_queue(&mut *conn, &keys, 1, "bench", &qs).await?;
+    shared::queue_config::open_queue(&mut conn, &keys, 1, "bench", &qs).await?;
     let _: () = redis::cmd("MEMORY")
         .arg("PURGE")
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .unwrap_or(());
     let before = used_memory(&mut conn).await?;
@@ -80,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     // 2. One tick of 5,000 from a queue of 1,000,000 (filled with pipelined ZADDs).
     let k = keys.concert(2);
     shared::queue_config::open_queue(
-        &mut *conn,
+        &mut conn,
         &keys,
         2,
         "bench",
@@ -96,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         for i in chunk_start..(chunk_start + 10_000).min(queue_len) {
             cmd.arg(i + 1).arg(format!("user-{i:08}"));
         }
-        let _: i64 = cmd.query_async(&mut *conn).await?;
+        let _: i64 = cmd.query_async(&mut conn).await?;
     }
     let mut tick_ms = Vec::new();
     for t in 1..=5u64 {

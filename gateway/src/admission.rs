@@ -4,9 +4,9 @@
 
 use std::{collections::HashMap, sync::LazyLock, time::Duration};
 
-use deadpool_redis::Pool;
 use redis::Script;
 use shared::keys::Keys;
+use shared::redis_pool::Pool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

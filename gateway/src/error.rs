@@ -33,12 +33,6 @@ impl From<redis::RedisError> for GatewayError {
     }
 }
 
-impl From<deadpool_redis::PoolError> for GatewayError {
-    fn from(e: deadpool_redis::PoolError) -> Self {
-        Self::Unavailable(e.to_string())
-    }
-}
-
 impl IntoResponse for GatewayError {
     fn into_response(self) -> axum::response::Response {
         let problem = match self {

@@ -3,8 +3,8 @@
 
 use std::sync::LazyLock;
 
-use deadpool_redis::Pool;
 use redis::Script;
+use shared::redis_pool::Pool;
 use shared::{config::QueueSettings, keys::Keys};
 
 use crate::error::Result;

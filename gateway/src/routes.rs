@@ -14,8 +14,8 @@ use axum::{
     routing::{get, post, put},
     Router,
 };
-use deadpool_redis::Pool;
 use shared::keys::Keys;
+use shared::redis_pool::Pool;
 
 use crate::{config::Settings, queue_token::QueueTokens, rate_limit::RateLimiter};
 

@@ -72,7 +72,7 @@ pub struct RedisSettings {
     pub url: String,
     /// `REDIS_PREFIX`, default `tix:`.
     pub prefix: String,
-    /// `REDIS_POOL_SIZE`, default 64.
+    /// `REDIS_POOL_SIZE`, default 4: multiplexed connections per process.
     pub pool_size: usize,
 }
 
@@ -81,7 +81,7 @@ impl RedisSettings {
         Ok(Self {
             url: env_opt("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             prefix: env_opt("REDIS_PREFIX").unwrap_or_else(|| "tix:".into()),
-            pool_size: env_ranged("REDIS_POOL_SIZE", 64, 1, 4096)?,
+            pool_size: env_ranged("REDIS_POOL_SIZE", 4, 1, 64)?,
         })
     }
 }

@@ -1,24 +1,105 @@
-//! The Redis connection pool, with short timeouts so an unreachable Redis answers 503 fast.
+//! Redis connections: a few multiplexed connections shared by every request. Concurrent
+//! commands share a socket and are pipelined on it, which costs far fewer system calls than
+//! a connection per request (see the benchmark notes in the README). Each connection is a
+//! `ConnectionManager`, which reconnects by itself after Redis restarts; while Redis is
+//! unreachable, calls fail fast and handlers answer 503.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
 
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    RedisResult,
+};
+use tokio::sync::OnceCell;
 
 use crate::config::RedisSettings;
 
-/// Builds the pool; connections are made lazily, so this succeeds while Redis is down.
+/// One multiplexed connection; cheap to clone, commands from clones share its socket.
+pub type Connection = ConnectionManager;
+
+/// A fixed set of lazily opened multiplexed connections, handed out round robin.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    slots: Vec<OnceCell<ConnectionManager>>,
+    next: AtomicUsize,
+    last_failure: Mutex<Option<Instant>>,
+}
+
+/// After a failed connect, calls fail at once for this long instead of queueing on retries.
+const FAIL_FAST: Duration = Duration::from_millis(500);
+
+impl Pool {
+    /// A connection; opens it on first use. Fails fast while Redis is unreachable.
+    pub async fn get(&self) -> RedisResult<Connection> {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.slots.len();
+        let slot = &self.inner.slots[i];
+        if let Some(conn) = slot.get() {
+            return Ok(conn.clone());
+        }
+        let recently_failed = self
+            .inner
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < FAIL_FAST);
+        if recently_failed {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "Redis is unreachable",
+            )));
+        }
+        let result = slot
+            .get_or_try_init(|| {
+                ConnectionManager::new_with_config(
+                    self.inner.client.clone(),
+                    self.inner.config.clone(),
+                )
+            })
+            .await;
+        match result {
+            Ok(conn) => Ok(conn.clone()),
+            Err(e) => {
+                *self
+                    .inner
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Builds the pool; connections open lazily, so this succeeds while Redis is down.
 pub fn create_pool(settings: &RedisSettings) -> anyhow::Result<Pool> {
-    let mut cfg = Config::from_url(settings.url.clone());
-    cfg.pool = Some(PoolConfig {
-        max_size: settings.pool_size,
-        timeouts: Timeouts {
-            wait: Some(Duration::from_secs(2)),
-            create: Some(Duration::from_secs(1)),
-            recycle: Some(Duration::from_secs(1)),
-        },
-        ..PoolConfig::default()
-    });
-    Ok(cfg.create_pool(Some(Runtime::Tokio1))?)
+    let client = redis::Client::open(settings.url.as_str())?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(1))
+        .set_response_timeout(Duration::from_secs(2))
+        .set_number_of_retries(1);
+    Ok(Pool {
+        inner: Arc::new(Inner {
+            client,
+            config,
+            slots: (0..settings.pool_size.max(1))
+                .map(|_| OnceCell::new())
+                .collect(),
+            next: AtomicUsize::new(0),
+            last_failure: Mutex::new(None),
+        }),
+    })
 }
 
 /// True when Redis answers PING within a second.

@@ -204,7 +204,7 @@ pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<Create
     }
     let mut conn = state.redis.get().await?;
     shared::queue_config::open_queue(
-        &mut *conn,
+        &mut conn,
         &state.keys,
         concert_id,
         &new.name,
@@ -267,7 +267,7 @@ pub async fn reopen_queues(state: &AppState) -> Result<usize> {
     let mut created = 0;
     for (id, name) in &concerts {
         if shared::queue_config::open_queue(
-            &mut *conn,
+            &mut conn,
             &state.keys,
             *id,
             name,

@@ -4,9 +4,9 @@
 
 use std::{collections::HashMap, sync::LazyLock};
 
-use deadpool_redis::Pool;
 use redis::Script;
 use shared::keys::{ConcertKeys, Keys};
+use shared::redis_pool::Pool;
 
 use crate::{error::Result, store::catalog::Seat};
 

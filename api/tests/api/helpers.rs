@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use api::{config::Settings, startup::Application};
-use deadpool_redis::Pool;
 use rand::Rng;
 use serde_json::{json, Value};
+use shared::redis_pool::Pool;
 use shared::{
     config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
     keys::Keys,
@@ -25,7 +25,7 @@ pub fn test_settings(signing_key: &SigningKey) -> Settings {
         redis: RedisSettings {
             url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             prefix: format!("test-{:016x}:", rand::thread_rng().gen::<u64>()),
-            pool_size: 64,
+            pool_size: 4,
         },
         public_keys: vec![signing_key.public_key().clone()],
         admin_token: Secret::new(ADMIN),

@@ -5,7 +5,6 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use deadpool_redis::Pool;
 use gateway::{
     admission::{self, Tick},
     config::Settings,
@@ -13,6 +12,7 @@ use gateway::{
 };
 use rand::Rng;
 use serde_json::{json, Value};
+use shared::redis_pool::Pool;
 use shared::{
     config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
     keys::Keys,
@@ -32,7 +32,7 @@ pub fn test_settings() -> Settings {
         redis: RedisSettings {
             url: redis_url(),
             prefix: format!("test-{:016x}:", rand::thread_rng().gen::<u64>()),
-            pool_size: 64,
+            pool_size: 4,
         },
         admin_token: Secret::new(ADMIN),
         signing_key: SigningKey::generate(),
@@ -115,7 +115,7 @@ impl TestApp {
     pub async fn open_concert(&self, concert_id: i64, settings: QueueSettings) {
         let mut conn = self.redis.get().await.unwrap();
         shared::queue_config::open_queue(
-            &mut *conn,
+            &mut conn,
             &self.keys,
             concert_id,
             "Test Concert",
