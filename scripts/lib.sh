@@ -199,11 +199,18 @@ start_system() {
   wait_until 60 http_ok "$GATEWAY_URL/health/ready" || { tail -n 30 "$LOG_DIR/gateway.log" >&2; die "gateway did not become ready"; }
 }
 
+# Sends SIGTERM to the binaries start_system started and waits for them; returns non-zero
+# when one did not exit 0 (a graceful stop exits 0).
 stop_system() {
-  local pid
+  local pid rc=0 status
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    status=0; wait "$pid" 2>/dev/null || status=$?
+    if [ "$status" != 0 ]; then log "process $pid exited with $status after SIGTERM"; rc=1; fi
+  done
   PIDS=()
+  return $rc
 }
 
 ensure_k6() {

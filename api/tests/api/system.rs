@@ -166,3 +166,81 @@ async fn forged_expired_and_malformed_tokens_are_401(db: PgPool) {
     assert_problem(res, 401, "INVALID_ACCESS_TOKEN").await;
     let _ = json!({});
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_running_api_rejects_every_hostile_token(db: PgPool) {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let app = TestApp::spawn(db).await;
+    let now = chrono::Utc::now().timestamp();
+    let kid = app.signing_key.public_key().kid.clone();
+    let claims = |f: &dyn Fn(&mut Value)| {
+        let mut c = serde_json::to_value(shared::token::AccessClaims::new(
+            "eve",
+            1,
+            "1",
+            now,
+            now + 60,
+        ))
+        .unwrap();
+        f(&mut c);
+        c
+    };
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+    let sign = |c: &Value| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        h.kid = Some(kid.clone());
+        let pem = app.signing_key.private_pem();
+        jsonwebtoken::encode(
+            &h,
+            c,
+            &jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let mut hostile = vec![
+        // alg none, no signature
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT", "kid": kid})),
+            b64(&claims(&|_| {}))
+        ),
+        // algorithm swap: HS256 keyed with the public key
+        {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            h.kid = Some(kid.clone());
+            let x = app.signing_key.public_key().x.clone();
+            jsonwebtoken::encode(
+                &h,
+                &claims(&|_| {}),
+                &jsonwebtoken::EncodingKey::from_secret(x.as_bytes()),
+            )
+            .unwrap()
+        },
+        sign(&claims(&|c| c["aud"] = json!("another-api"))),
+        sign(&claims(&|c| c["iss"] = json!("someone"))),
+        sign(&claims(&|c| c["typ"] = json!("queue"))),
+        sign(&claims(&|c| c["sub"] = json!("bad user id"))),
+        sign(&claims(&|c| c["exp"] = json!(now - 30))),
+        sign(&claims(&|c| c["nbf"] = json!(now + 300))),
+    ];
+    for missing in ["cid", "jti", "typ", "exp", "sub", "iat"] {
+        hostile.push(sign(&claims(&|c| {
+            c.as_object_mut().unwrap().remove(missing);
+        })));
+    }
+    // Sanity: the same signer with untouched claims passes.
+    assert_eq!(
+        app.get("/api/v1/balance", Some(&sign(&claims(&|_| {}))))
+            .await
+            .status(),
+        200
+    );
+    for token in hostile {
+        assert_problem(
+            app.get("/api/v1/balance", Some(&token)).await,
+            401,
+            "INVALID_ACCESS_TOKEN",
+        )
+        .await;
+    }
+}

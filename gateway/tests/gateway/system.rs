@@ -62,3 +62,49 @@ async fn pages_and_their_config_are_served() {
     let cfg: Value = app.get("/config.json").await.json().await.unwrap();
     assert!(cfg["apiBaseUrl"].is_string());
 }
+
+#[tokio::test]
+async fn past_the_in_flight_limit_joins_are_shed_with_503_and_the_rest_complete() {
+    let app = TestApp::spawn_with(|s| s.http.max_in_flight = 8).await;
+    app.open_concert(1, queue_settings(1, 10, 60)).await;
+    let users: Vec<String> = (0..400).map(|i| format!("crowd-{i}")).collect();
+    let responses = futures::future::join_all(users.iter().map(|u| app.join(u, 1))).await;
+    let (mut created, mut shed) = (Vec::new(), 0);
+    for res in responses {
+        match res.status().as_u16() {
+            201 => created.push(
+                res.json::<Value>().await.unwrap()["position"]
+                    .as_u64()
+                    .unwrap(),
+            ),
+            503 => {
+                assert!(res.headers().contains_key("retry-after"));
+                assert_eq!(res.json::<Value>().await.unwrap()["code"], "OVERLOADED");
+                shed += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(shed > 0, "ten times the capacity must shed some joins");
+    created.sort_unstable();
+    assert_eq!(
+        created,
+        (1..=created.len() as u64).collect::<Vec<_>>(),
+        "admitted joins complete with fair positions"
+    );
+}
+
+#[tokio::test]
+async fn the_server_drains_and_stops_on_the_stop_signal() {
+    let settings = crate::helpers::test_settings();
+    let app = gateway::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let url = format!("http://{}/health/live", app.local_addr());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(app.run_until(stop.clone()));
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    stop.cancel();
+    server.await.unwrap().expect("a clean stop");
+    assert!(reqwest::get(&url).await.is_err(), "no longer accepting");
+}
