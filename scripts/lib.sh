@@ -64,6 +64,15 @@ wait_until() { # seconds, command...
   done
 }
 
+# Starts a local redis-server on loopback with its data (append-only file) under $DATA/redis.
+launch_redis() {
+  mkdir -p "$DATA/redis"
+  log "starting redis-server on 127.0.0.1:$1 (data in $DATA/redis)"
+  redis-server --bind 127.0.0.1 --port "$1" --dir "$DATA/redis" --daemonize yes \
+    --pidfile "$DATA/redis/redis.pid" --logfile "$DATA/redis/redis.log" \
+    --appendonly yes --appendfsync everysec --save "" --protected-mode yes >/dev/null
+}
+
 start_redis() {
   if redis_answers; then log "Redis answers at $REDIS_URL"; return; fi
   if [ "${NO_DOCKER:-}" != 1 ] && docker_answers; then
@@ -76,11 +85,7 @@ start_redis() {
     case "$host" in 127.0.0.1|localhost) ;; *) die "Redis at $REDIS_URL does not answer";; esac
     command -v redis-server >/dev/null || apt_install redis-server ||
       die "Redis is not reachable at $REDIS_URL and redis-server is not installed: run 'sudo apt-get install redis-server' (or start Docker)"
-    mkdir -p "$DATA/redis"
-    log "starting redis-server on 127.0.0.1:$port (data in $DATA/redis)"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$DATA/redis" --daemonize yes \
-      --pidfile "$DATA/redis/redis.pid" --logfile "$DATA/redis/redis.log" \
-      --appendonly yes --appendfsync everysec --save "" --protected-mode yes >/dev/null
+    launch_redis "$port"
     STARTED+=("redis:$DATA/redis/redis.pid")
   fi
   wait_until 20 redis_answers || die "Redis did not come up (see $DATA/redis/redis.log)"
