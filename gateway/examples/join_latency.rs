@@ -9,9 +9,19 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 5, "usage: join_latency <gateway url> <concert id> <rate> <seconds>");
-    let (url, concert, rate, secs): (String, i64, u64, u64) = (args[1].clone(), args[2].parse()?, args[3].parse()?, args[4].parse()?);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(4096).build()?;
+    anyhow::ensure!(
+        args.len() == 5,
+        "usage: join_latency <gateway url> <concert id> <rate> <seconds>"
+    );
+    let (url, concert, rate, secs): (String, i64, u64, u64) = (
+        args[1].clone(),
+        args[2].parse()?,
+        args[3].parse()?,
+        args[4].parse()?,
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .build()?;
     let endpoint = format!("{url}/api/v1/queue/tokens");
     let tag: u32 = rand::random();
     let total = rate * secs;

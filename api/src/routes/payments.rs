@@ -32,24 +32,18 @@ pub async fn pay_reservation(
 ) -> Result<Stored> {
     let key = IdempotencyKey::required(&headers)?;
     let hash = RequestHash::of("POST /api/v1/payments", &req);
-    // A finished request is replayed before any session or hold check: paying ends the
-    // session, and the retry must still get its answer. Both reads go out at once.
+    // Paying ends the session and confirms the hold, so a retry of a finished request fails
+    // these checks: then the stored response, if any, is the answer.
     let rid = req.reservation_id.to_string();
-    let (stored, redis) = tokio::join!(
-        idempotency::find(&state.db, caller.user_id(), &key, &hash),
-        holds::session_and_reservation(
-            &state.redis,
-            &state.keys,
-            caller.concert_id(),
-            caller.user_id(),
-            caller.ticket_id(),
-            &rid
-        ),
-    );
-    if let Some(stored) = stored? {
-        return Ok(stored);
-    }
-    let (session, reservation) = redis?;
+    let (session, reservation) = holds::session_and_reservation(
+        &state.redis,
+        &state.keys,
+        caller.concert_id(),
+        caller.user_id(),
+        caller.ticket_id(),
+        &rid,
+    )
+    .await?;
     let reservation = match payable(
         &state,
         &caller,
