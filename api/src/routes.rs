@@ -37,6 +37,12 @@ pub struct AppState {
     pub seats: Arc<SeatCatalog>,
 }
 
+impl shared::http::HasAdminToken for AppState {
+    fn admin_token(&self) -> &shared::config::Secret {
+        &self.settings.admin_token
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(

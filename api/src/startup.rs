@@ -17,9 +17,6 @@ use crate::{
     store::catalog::{self, SeatCatalog},
 };
 
-/// How long in-flight requests may run after the stop signal.
-const DRAIN: Duration = Duration::from_secs(10);
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connects (retrying for up to 30 s while Postgres starts) and applies pending migrations.
@@ -91,7 +88,7 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `stop` is cancelled, then drains for at most [`DRAIN`].
+    /// Serves until `stop` is cancelled, then drains (see [`shared::http::serve`]).
     pub async fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
         let cors = cors_layer(&self.state.settings.cors_origins);
         let app = shared::http::with_common_layers(
@@ -99,15 +96,7 @@ impl Application {
             self.state.settings.http,
         )
         .layer(cors);
-        let graceful = stop.clone();
-        let server = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { graceful.cancelled().await });
-        let server = tokio::spawn(async move { server.await });
-        stop.cancelled().await;
-        match tokio::time::timeout(DRAIN, server).await {
-            Ok(result) => result??,
-            Err(_) => tracing::warn!("in-flight requests did not finish within {DRAIN:?}"),
-        }
+        shared::http::serve(self.listener, app, stop).await?;
         self.state.db.close().await;
         tracing::info!("api stopped");
         Ok(())

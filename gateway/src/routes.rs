@@ -29,6 +29,12 @@ pub struct AppState {
     pub join_limiter: Arc<RateLimiter>,
 }
 
+impl shared::http::HasAdminToken for AppState {
+    fn admin_token(&self) -> &shared::config::Secret {
+        &self.settings.admin_token
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(

@@ -1,7 +1,7 @@
 //! Builds the gateway (state, router, listener) and runs it with the admission scheduler
 //! until the stop signal; then drains in-flight requests and stops the scheduler.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use shared::keys::Keys;
 use tokio::net::TcpListener;
@@ -13,9 +13,6 @@ use crate::{
     rate_limit::RateLimiter,
     routes::{self, AppState},
 };
-
-/// How long in-flight requests may run after the stop signal.
-const DRAIN: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
@@ -53,7 +50,7 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `stop` is cancelled, then drains for at most [`DRAIN`].
+    /// Serves and runs the scheduler until `stop` is cancelled, then drains (see [`shared::http::serve`]).
     pub async fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
         let scheduler = self.state.settings.scheduler.then(|| {
             tokio::spawn(crate::admission::run(
@@ -65,17 +62,8 @@ impl Application {
         let app = shared::http::with_common_layers(
             routes::router(self.state.clone()),
             self.state.settings.http,
-        )
-        .into_make_service_with_connect_info::<SocketAddr>();
-        let graceful = stop.clone();
-        let server = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { graceful.cancelled().await });
-        let server = tokio::spawn(async move { server.await });
-        stop.cancelled().await;
-        match tokio::time::timeout(DRAIN, server).await {
-            Ok(result) => result??,
-            Err(_) => tracing::warn!("in-flight requests did not finish within {DRAIN:?}"),
-        }
+        );
+        shared::http::serve(self.listener, app, stop).await?;
         if let Some(s) = scheduler {
             let _ = s.await;
         }

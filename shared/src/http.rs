@@ -201,15 +201,29 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Checks the `Authorization: Bearer` header against the admin token: 401 `UNAUTHORIZED` otherwise.
-pub fn require_admin(parts: &Parts, admin_token: &crate::config::Secret) -> Result<(), Problem> {
-    match bearer_token(parts) {
-        Some(t) if constant_time_eq(t.as_bytes(), admin_token.expose().as_bytes()) => Ok(()),
-        _ => Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "a valid admin token is required",
-        )),
+/// State that knows the admin token (`ADMIN_TOKEN`).
+pub trait HasAdminToken {
+    fn admin_token(&self) -> &crate::config::Secret;
+}
+
+/// Extractor that passes only requests bearing the admin token: 401 `UNAUTHORIZED` otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl<S: HasAdminToken + Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match bearer_token(parts) {
+            Some(t) if constant_time_eq(t.as_bytes(), state.admin_token().expose().as_bytes()) => {
+                Ok(Admin)
+            }
+            _ => Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "a valid admin token is required",
+            )),
+        }
     }
 }
 
@@ -265,6 +279,34 @@ pub async fn metrics() -> impl IntoResponse {
 /// Serves a static OpenAPI document.
 pub fn openapi_response(doc: &'static str) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+}
+
+/// How long in-flight requests may run after the stop signal.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `app` until `stop` is cancelled (or the server fails), then stops accepting and
+/// lets in-flight requests finish for at most [`DRAIN`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let graceful = stop.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { graceful.cancelled().await });
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        result = &mut server => return Ok(result??),
+        _ = stop.cancelled() => {}
+    }
+    match tokio::time::timeout(DRAIN, server).await {
+        Ok(result) => result??,
+        Err(_) => tracing::warn!("in-flight requests did not finish within {DRAIN:?}"),
+    }
+    Ok(())
 }
 
 /// Wraps a router in the stack every request goes through, outermost first: tracing,

@@ -3,27 +3,13 @@
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use shared::http::{require_admin, ApiJson, Problem};
+use shared::http::{Admin, ApiJson};
 
 use super::AppState;
 use crate::{
     error::{ApiError, Result},
     store::catalog::{self, CreatedConcert, NewConcert, NewSchedule},
 };
-
-/// Passes only requests bearing `ADMIN_TOKEN`.
-pub struct Admin;
-
-impl axum::extract::FromRequestParts<AppState> for Admin {
-    type Rejection = Problem;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, Problem> {
-        require_admin(parts, &state.settings.admin_token).map(|()| Admin)
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -3,25 +3,11 @@
 use axum::{extract::State, Json};
 use shared::{
     config::QueueSettings,
-    http::{require_admin, ApiJson, ApiPath, Problem},
+    http::{Admin, ApiJson, ApiPath},
 };
 
 use super::AppState;
 use crate::error::GatewayError;
-
-/// Passes only requests bearing `ADMIN_TOKEN`.
-pub struct Admin;
-
-impl axum::extract::FromRequestParts<AppState> for Admin {
-    type Rejection = Problem;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, Problem> {
-        require_admin(parts, &state.settings.admin_token).map(|()| Admin)
-    }
-}
 
 /// `PUT /api/v1/admin/queues/{concertId}`: admit per tick, tick length, max active,
 /// session TTL and paused, validated, applied from the next tick on.
