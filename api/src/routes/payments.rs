@@ -35,7 +35,7 @@ pub async fn pay_reservation(
     // Paying ends the session and confirms the hold, so a retry of a finished request fails
     // these checks: then the stored response, if any, is the answer.
     let rid = req.reservation_id.to_string();
-    let (session, reservation) = holds::session_and_reservation(
+    let checked = match holds::session_and_reservation(
         &state.redis,
         &state.keys,
         caller.concert_id(),
@@ -43,16 +43,22 @@ pub async fn pay_reservation(
         caller.ticket_id(),
         &rid,
     )
-    .await?;
-    let reservation = match payable(
-        &state,
-        &caller,
-        session.active,
-        reservation,
-        req.reservation_id,
-    )
     .await
     {
+        Ok((session, reservation)) => {
+            payable(
+                &state,
+                &caller,
+                session.active,
+                reservation,
+                req.reservation_id,
+            )
+            .await
+        }
+        // With Redis unreachable nothing can be paid, but a finished payment can be replayed.
+        Err(e) => Err(e),
+    };
+    let reservation = match checked {
         Ok(r) => r,
         Err(e) => {
             // A duplicate of a request that finished meanwhile sees its effects (session
