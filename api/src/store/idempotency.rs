@@ -27,9 +27,10 @@ impl IntoResponse for Stored {
     }
 }
 
-type Row = (Vec<u8>, i16, serde_json::Value);
+pub(crate) type Row = (Vec<u8>, i16, serde_json::Value);
 
-fn replay((hash, status, body): Row, expected: &RequestHash) -> Result<Stored> {
+/// The stored response of `row`, or 422 when it was stored for a different request.
+pub(crate) fn replay((hash, status, body): Row, expected: &RequestHash) -> Result<Stored> {
     if hash != expected.0 {
         return Err(ApiError::Unprocessable(
             "IDEMPOTENCY_KEY_REUSED",
@@ -43,6 +44,14 @@ fn replay((hash, status, body): Row, expected: &RequestHash) -> Result<Stored> {
 }
 
 const FIND: &str = "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2";
+
+/// 409 `IDEMPOTENCY_IN_PROGRESS`: another request with the key holds its lock.
+pub(crate) fn in_progress() -> ApiError {
+    ApiError::Conflict(
+        "IDEMPOTENCY_IN_PROGRESS",
+        "a request with this Idempotency-Key is still being processed; retry shortly".into(),
+    )
+}
 
 /// A request's transaction: either the stored response to replay, or a fresh transaction
 /// (holding the key's lock when there is a key) in which to do the work.
@@ -96,10 +105,7 @@ pub async fn begin(
     .fetch_one(&mut *tx)
     .await?;
     if !locked {
-        return Err(ApiError::Conflict(
-            "IDEMPOTENCY_IN_PROGRESS",
-            "a request with this Idempotency-Key is still being processed; retry shortly".into(),
-        ));
+        return Err(in_progress());
     }
     if let (Some(h), Some(s), Some(b)) = (hash_found, status, body) {
         return replay((h, s, b), hash).map(Begun::Replay);

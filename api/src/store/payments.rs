@@ -1,8 +1,8 @@
-//! The payment transaction: under the idempotency key's lock, the holds are re-checked in
-//! Redis, then one statement writes the conditional debit, the reservation, the tickets (the
-//! `tickets_schedule_seat_key` constraint is the fence against selling a seat twice, whatever
-//! Redis says), the payment, its ledger entry and the stored response. Any failure rolls
-//! everything back.
+//! The payment: the holds are re-checked in Redis, then one statement (its own transaction,
+//! one round trip) takes the idempotency key's advisory lock and writes the conditional debit,
+//! the reservation, the tickets (the `tickets_schedule_seat_key` constraint is the fence
+//! against selling a seat twice, whatever Redis says), the payment, its ledger entry and the
+//! stored response. Any failure writes nothing.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -14,7 +14,7 @@ use crate::{
     routes::AppState,
     store::{
         holds::{self, HeldReservation},
-        idempotency::{self, Begun, Stored},
+        idempotency::{self, Stored},
     },
 };
 
@@ -28,14 +28,19 @@ pub struct PaymentOrder<'a> {
     pub reservation: &'a HeldReservation,
 }
 
-/// Pays a held reservation: all of it commits, or nothing does.
+/// What the payment statement found and did.
+type Outcome = (
+    bool,
+    Option<i64>,
+    Option<Vec<u8>>,
+    Option<i16>,
+    Option<serde_json::Value>,
+);
+
+/// Pays a held reservation in one statement, which is its own transaction: all of it
+/// commits, or nothing does.
 pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Result<Stored> {
     let r = order.reservation;
-    let mut tx =
-        match idempotency::begin(&state.db, order.user_id, Some(order.key), order.hash).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(tx) => tx,
-        };
     let reservation_id =
         Uuid::parse_str(&r.reservation_id).map_err(|e| ApiError::Unexpected(e.into()))?;
     let payment_id = Uuid::now_v7();
@@ -65,13 +70,22 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
     if r.total_price == 0 {
         sqlx::query("INSERT INTO wallets (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(order.user_id)
-            .execute(&mut *tx)
+            .execute(&state.db)
             .await?;
     }
-    let debited: Option<i64> = sqlx::query_scalar(
-        "WITH debit AS (
+    // The key's advisory lock is taken first; the debit, and everything that hangs on it,
+    // happens only with the lock and without a stored response. A duplicate that committed
+    // between this statement's snapshot and its lock trips a unique constraint below.
+    let outcome: std::result::Result<Outcome, sqlx::Error> = sqlx::query_as(
+        "WITH lock AS (
+             SELECT pg_try_advisory_xact_lock($14) AS ok
+         ), prior AS (
+             SELECT request_hash, response_status, response_body FROM idempotency_keys
+             WHERE user_id = $1 AND key = $11
+         ), debit AS (
              UPDATE wallets SET balance = balance - $3, updated_at = now()
              WHERE user_id = $1 AND balance >= $3
+               AND (SELECT ok FROM lock) AND NOT EXISTS (SELECT 1 FROM prior)
              RETURNING balance
          ), reservation AS (
              INSERT INTO reservations (id, user_id, concert_id, schedule_id, total_price, status, expires_at, confirmed_at)
@@ -92,7 +106,9 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
              INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
              SELECT $1, $11, $12, 201, $13 FROM payment
          )
-         SELECT balance FROM debit",
+         SELECT (SELECT ok FROM lock), (SELECT balance FROM debit),
+                prior.request_hash, prior.response_status, prior.response_body
+         FROM (SELECT 1) AS one LEFT JOIN prior ON true",
     )
     .bind(order.user_id)
     .bind(reservation_id)
@@ -107,23 +123,53 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
     .bind(order.key.as_str())
     .bind(&order.hash.0)
     .bind(&stored.body)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| {
-        if is_violation(&e, "tickets_schedule_seat_key") {
-            ApiError::Conflict("SEAT_UNAVAILABLE", "a seat of this reservation has already been sold".into())
-        } else if is_violation(&e, "reservations_pkey") || is_violation(&e, "payments_reservation_id_key") {
-            ApiError::Conflict("ALREADY_CONFIRMED", "this reservation has already been paid".into())
-        } else {
-            e.into()
+    .bind(order.key.lock_id(order.user_id))
+    .fetch_one(&state.db)
+    .await;
+    let (locked, debited, prior_hash, prior_status, prior_body) = match outcome {
+        Ok(row) => row,
+        Err(e) if is_violation(&e, "tickets_schedule_seat_key") => {
+            return Err(ApiError::Conflict(
+                "SEAT_UNAVAILABLE",
+                "a seat of this reservation has already been sold".into(),
+            ))
         }
-    })?;
-    if debited.is_none() {
-        return Err(ApiError::InsufficientBalance);
+        Err(e)
+            if is_violation(&e, "reservations_pkey")
+                || is_violation(&e, "payments_reservation_id_key")
+                || is_violation(&e, "idempotency_keys_pkey") =>
+        {
+            return paid_meanwhile(state, order).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let (Some(hash), Some(status), Some(body)) = (prior_hash, prior_status, prior_body) {
+        return idempotency::replay((hash, status, body), order.hash);
     }
-    tx.commit().await?;
+    if !locked {
+        return Err(idempotency::in_progress());
+    }
+    if debited.is_none() {
+        // Nothing moved. A duplicate that paid meanwhile may have spent the balance.
+        return match idempotency::find(&state.db, order.user_id, order.key, order.hash).await? {
+            Some(stored) => Ok(stored),
+            None => Err(ApiError::InsufficientBalance),
+        };
+    }
     metrics::counter!("api_payments_total").increment(1);
     Ok(stored)
+}
+
+/// The reservation was paid by another request: its stored response when it was this one
+/// (a duplicate with the same key), else 409 `ALREADY_CONFIRMED`.
+async fn paid_meanwhile(state: &AppState, order: &PaymentOrder<'_>) -> Result<Stored> {
+    match idempotency::find(&state.db, order.user_id, order.key, order.hash).await? {
+        Some(stored) => Ok(stored),
+        None => Err(ApiError::Conflict(
+            "ALREADY_CONFIRMED",
+            "this reservation has already been paid".into(),
+        )),
+    }
 }
 
 /// A confirmed reservation as Postgres has it.
