@@ -1,71 +1,166 @@
-// Shared by the k6 scenarios: settings from the environment, concert set-up, a readable summary.
+// Shared by the k6 scenarios: settings from the environment, the concert to load (given or
+// created), small HTTP helpers, and a compact text summary for handleSummary.
+//
+// Env read here: GATEWAY_URL (http://127.0.0.1:8080), API_URL (http://127.0.0.1:8081),
+// ADMIN_TOKEN, CONCERT_ID, SCHEDULES, SEATS, PRICE, ADMIT_PER_TICK, TICK_MILLIS, MAX_ACTIVE,
+// SESSION_TTL_SECONDS, PAUSED, RUN_ID, SUMMARY_JSON (also write k6's raw summary there).
 import http from "k6/http";
 
-export const GATEWAY = __ENV.GATEWAY_URL || "http://127.0.0.1:8080";
-export const API = __ENV.API_URL || "http://127.0.0.1:8081";
-export const RUN = __ENV.RUN_ID || `${Date.now()}`;
+export const GATEWAY = (__ENV.GATEWAY_URL || "http://127.0.0.1:8080").replace(/\/+$/, "");
+export const API = (__ENV.API_URL || "http://127.0.0.1:8081").replace(/\/+$/, "");
 export const JSON_HEADERS = { "Content-Type": "application/json" };
 
-function bearer(token) {
-  return Object.assign({ Authorization: `Bearer ${token}` }, JSON_HEADERS);
+// A number from the environment, or `fallback` when unset or empty.
+export function envNum(name, fallback) {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got "${raw}"`);
+  return n;
 }
-export { bearer };
 
-// The concert to use: CONCERT_ID, or a new one created with ADMIN_TOKEN (SCHEDULES x SEATS at
-// PRICE). With ADMIN_TOKEN, the queue is set from ADMIT_PER_TICK, TICK_MILLIS, MAX_ACTIVE,
-// SESSION_TTL_SECONDS and PAUSED.
+export function envBool(name, fallback) {
+  const raw = (__ENV[name] || "").toLowerCase();
+  if (raw === "") return fallback;
+  return raw === "1" || raw === "true" || raw === "yes";
+}
+
+// The prefix of every user id of this run, so runs never collide. Call it in setup() only and
+// pass it to the VUs through the setup data: Date.now() differs between VUs' init contexts.
+// User ids are 1..64 characters of [A-Za-z0-9_-], so the prefix is cleaned and kept short.
+export function runId() {
+  const raw = __ENV.RUN_ID || `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+  const clean = raw.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 32);
+  if (!clean) throw new Error("RUN_ID must contain characters of [A-Za-z0-9_-]");
+  return clean;
+}
+
+export function bearer(token, extra) {
+  return Object.assign({ Authorization: `Bearer ${token}` }, JSON_HEADERS, extra || {});
+}
+
+// A field of a JSON body, or undefined when the body is not JSON (never throws).
+export function field(res, path) {
+  try {
+    return res.json(path);
+  } catch (_) {
+    return undefined;
+  }
+}
+
+// Seconds to wait before retrying a 429/503, from Retry-After (capped), else `fallback`.
+export function retryAfter(res, fallback) {
+  const v = Number(res.headers["Retry-After"]);
+  return Number.isFinite(v) && v >= 0 ? Math.min(v, 10) : fallback;
+}
+
+// The queue settings from the environment over the scenario's defaults.
+function queueSettings(d) {
+  return {
+    admitPerTick: envNum("ADMIT_PER_TICK", d.admitPerTick),
+    tickMillis: envNum("TICK_MILLIS", d.tickMillis),
+    maxActive: envNum("MAX_ACTIVE", d.maxActive),
+    sessionTtlSeconds: envNum("SESSION_TTL_SECONDS", d.sessionTtlSeconds),
+    paused: envBool("PAUSED", d.paused),
+  };
+}
+
+const QUEUE_ENV = ["ADMIT_PER_TICK", "TICK_MILLIS", "MAX_ACTIVE", "SESSION_TTL_SECONDS", "PAUSED"];
+
+// The concert of the run (call from setup()):
+// - CONCERT_ID when set; its queue settings are changed only when ADMIN_TOKEN and at least one
+//   of ADMIT_PER_TICK, TICK_MILLIS, MAX_ACTIVE, SESSION_TTL_SECONDS, PAUSED are set (the PUT
+//   takes every field, so the unset ones get the scenario's defaults);
+// - otherwise a new concert made with ADMIN_TOKEN: SCHEDULES schedules of SEATS seats at PRICE,
+//   its queue set from the environment over the scenario's defaults.
+// Returns { concertId, created, settings (null when left as they were) }.
 export function concert(defaults) {
-  const d = Object.assign({ seats: 50, schedules: 2, price: 10000, admitPerTick: 50, tickMillis: 200,
+  const d = Object.assign({ schedules: 2, seats: 50, price: 10000, admitPerTick: 50, tickMillis: 200,
     maxActive: 200, sessionTtlSeconds: 120, paused: false }, defaults || {});
   const admin = __ENV.ADMIN_TOKEN;
-  let concertId = Number(__ENV.CONCERT_ID || 0);
+  let concertId = envNum("CONCERT_ID", 0);
+  let created = false;
   if (!concertId) {
-    if (!admin) throw new Error("set CONCERT_ID, or ADMIN_TOKEN so the scenario can create a concert");
-    const seats = Number(__ENV.SEATS || d.seats);
+    if (!admin) throw new Error("set CONCERT_ID, or ADMIN_TOKEN so that the scenario can create a concert");
     const schedules = [];
-    for (let i = 0; i < Number(__ENV.SCHEDULES || d.schedules); i++) {
-      schedules.push({ startsAt: `2027-0${1 + (i % 9)}-15T19:00:00Z`, seatCount: seats, price: Number(__ENV.PRICE || d.price) });
+    const count = envNum("SCHEDULES", d.schedules);
+    for (let i = 0; i < count; i++) {
+      // One evening a week from a fixed future date: valid RFC 3339 for any count.
+      const startsAt = new Date(Date.UTC(2030, 0, 5 + 7 * i, 19, 0, 0)).toISOString().replace(".000Z", "Z");
+      schedules.push({ startsAt, seatCount: envNum("SEATS", d.seats), price: envNum("PRICE", d.price) });
     }
-    const res = http.post(`${API}/api/v1/admin/concerts`, JSON.stringify({ name: `k6 ${RUN}`, schedules }), { headers: bearer(admin) });
+    const body = { name: `k6 ${__ENV.RUN_ID || new Date().toISOString()}`.slice(0, 200), schedules };
+    const res = http.post(`${API}/api/v1/admin/concerts`, JSON.stringify(body),
+      { headers: bearer(admin), tags: { step: "setup" } });
     if (res.status !== 201) throw new Error(`creating the concert: ${res.status} ${res.body}`);
     concertId = res.json("concertId");
+    created = true;
   }
-  if (admin) {
-    const settings = {
-      admitPerTick: Number(__ENV.ADMIT_PER_TICK || d.admitPerTick),
-      tickMillis: Number(__ENV.TICK_MILLIS || d.tickMillis),
-      maxActive: Number(__ENV.MAX_ACTIVE || d.maxActive),
-      sessionTtlSeconds: Number(__ENV.SESSION_TTL_SECONDS || d.sessionTtlSeconds),
-      paused: (__ENV.PAUSED || String(d.paused)) === "true",
-    };
-    const res = http.put(`${GATEWAY}/api/v1/admin/queues/${concertId}`, JSON.stringify(settings), { headers: bearer(admin) });
-    if (res.status !== 200) throw new Error(`setting the queue: ${res.status} ${res.body}`);
+  let settings = null;
+  if (admin && (created || QUEUE_ENV.some((n) => (__ENV[n] || "") !== ""))) {
+    settings = queueSettings(d);
+    const res = http.put(`${GATEWAY}/api/v1/admin/queues/${concertId}`, JSON.stringify(settings),
+      { headers: bearer(admin), tags: { step: "setup" } });
+    if (res.status !== 200) throw new Error(`setting the queue of concert ${concertId}: ${res.status} ${res.body}`);
   }
-  return concertId;
+  console.log(`concert ${concertId}${created ? " (created)" : ""}` +
+    (settings ? `, queue ${JSON.stringify(settings)}` : ", queue settings unchanged"));
+  return { concertId, created, settings };
 }
 
-function fmt(ms) {
-  return ms === undefined ? "-" : ms < 1 ? `${(ms * 1000).toFixed(0)}µs` : `${ms.toFixed(1)}ms`;
+function fmtMs(ms) {
+  if (ms === undefined || ms === null) return "-";
+  if (ms < 1) return `${(ms * 1000).toFixed(0)}µs`;
+  if (ms < 1000) return `${ms.toFixed(1)}ms`;
+  return `${(ms / 1000).toFixed(2)}s`;
 }
 
-// A compact, readable summary: counters, rates, and latency per step.
+const col = (s, n) => String(s).padEnd(n);
+const num = (s, n) => String(s).padStart(n);
+
+// A compact, readable summary for handleSummary: counters and rates, checks, latency per step
+// (tagged http_req_duration sub-metrics and custom *_ms trends), and the thresholds' verdict.
 export function summary(title, data) {
   const m = data.metrics;
-  const lines = [`\n== ${title} ==`];
-  for (const [name, metric] of Object.entries(m)) {
-    if (metric.type === "counter" && !name.startsWith("data_") && name !== "iterations") {
-      lines.push(`  ${name.padEnd(28)} ${metric.values.count}  (${metric.values.rate.toFixed(1)}/s)`);
+  const lines = ["", `== ${title} ==`];
+  const state = data.state || {};
+  if (state.testRunDurationMs !== undefined) lines.push(`  ran ${fmtMs(state.testRunDurationMs)}`);
+  const skip = (n) => n.startsWith("data_") || n.startsWith("http_req_") && n !== "http_req_failed" ||
+    n.startsWith("iteration_duration") || n.startsWith("vus");
+  lines.push(`  ${col("counter", 30)} ${num("count", 9)}  ${num("per s", 8)}`);
+  for (const name of Object.keys(m).sort()) {
+    const metric = m[name];
+    if (skip(name)) continue;
+    if (metric.type === "counter") {
+      lines.push(`  ${col(name, 30)} ${num(metric.values.count, 9)}  ${num(metric.values.rate.toFixed(1), 8)}`);
+    } else if (metric.type === "rate") {
+      const v = metric.values;
+      lines.push(`  ${col(name, 30)} ${num(`${(v.rate * 100).toFixed(2)}%`, 9)}  (${v.passes} of ${v.passes + v.fails})`);
     }
-    if (metric.type === "rate") lines.push(`  ${name.padEnd(28)} ${(metric.values.rate * 100).toFixed(2)}%`);
   }
-  if (m.iterations) lines.push(`  ${"iterations".padEnd(28)} ${m.iterations.values.count}`);
-  lines.push("  latency                       p50       p95       p99       max");
-  for (const [name, metric] of Object.entries(m)) {
-    if (metric.type !== "trend" || !(name.startsWith("http_req_duration") || name.endsWith("_ms"))) continue;
+  lines.push("", `  ${col("latency", 30)} ${num("p50", 9)} ${num("p95", 9)} ${num("p99", 9)} ${num("max", 9)} ${num("count", 8)}`);
+  for (const name of Object.keys(m).sort()) {
+    const metric = m[name];
+    if (metric.type !== "trend") continue;
+    if (!(name === "http_req_duration" || name.startsWith("http_req_duration{") || name.endsWith("_ms"))) continue;
     const v = metric.values;
-    lines.push(`  ${name.replace("http_req_duration", "http").padEnd(28)} ${fmt(v["p(50)"]).padStart(8)}  ${fmt(v["p(95)"]).padStart(8)}  ${fmt(v["p(99)"]).padStart(8)}  ${fmt(v.max).padStart(8)}`);
+    const label = name.replace("http_req_duration", "http");
+    lines.push(`  ${col(label, 30)} ${num(fmtMs(v["p(50)"] !== undefined ? v["p(50)"] : v.med), 9)} ` +
+      `${num(fmtMs(v["p(95)"]), 9)} ${num(fmtMs(v["p(99)"]), 9)} ${num(fmtMs(v.max), 9)} ${num(v.count !== undefined ? v.count : "", 8)}`);
   }
-  const failed = Object.entries(m).filter(([, metric]) => metric.thresholds && Object.values(metric.thresholds).some((t) => !t.ok));
-  lines.push(failed.length ? `  THRESHOLDS FAILED: ${failed.map(([n]) => n).join(", ")}` : "  all thresholds met");
-  return { stdout: lines.join("\n") + "\n" };
+  const verdicts = [];
+  for (const name of Object.keys(m).sort()) {
+    for (const [expr, t] of Object.entries(m[name].thresholds || {})) {
+      verdicts.push(`  ${t.ok ? "ok  " : "FAIL"} ${name}: ${expr}`);
+    }
+  }
+  if (verdicts.length) lines.push("", "  thresholds", ...verdicts);
+  const failed = verdicts.filter((l) => l.startsWith("  FAIL")).length;
+  lines.push("", failed ? `  RESULT: ${failed} threshold(s) FAILED` : "  RESULT: all thresholds met", "");
+  const out = { stdout: lines.join("\n") };
+  if (__ENV.SUMMARY_JSON) out[__ENV.SUMMARY_JSON] = JSON.stringify(data, null, 2);
+  return out;
 }
+
+// Trend statistics every scenario reports (handleSummary reads them).
+export const TREND_STATS = ["p(50)", "p(95)", "p(99)", "max", "count"];
