@@ -127,7 +127,7 @@ export function summary(title, data) {
   if (state.testRunDurationMs !== undefined) lines.push(`  ran ${fmtMs(state.testRunDurationMs)}`);
   const skip = (n) => n.startsWith("data_") || n.startsWith("http_req_") && n !== "http_req_failed" ||
     n.startsWith("iteration_duration") || n.startsWith("vus");
-  lines.push(`  ${col("counter", 30)} ${num("count", 9)}  ${num("per s", 8)}`);
+  lines.push(`  ${col("metric", 30)} ${num("count", 9)}  ${num("per s", 8)}`);
   for (const name of Object.keys(m).sort()) {
     const metric = m[name];
     if (skip(name)) continue;
@@ -142,7 +142,7 @@ export function summary(title, data) {
   for (const name of Object.keys(m).sort()) {
     const metric = m[name];
     if (metric.type !== "trend") continue;
-    if (!(name === "http_req_duration" || name.startsWith("http_req_duration{") || name.endsWith("_ms"))) continue;
+    if (!(name === "http_req_duration" || name.startsWith("http_req_duration{step:") || name.endsWith("_ms"))) continue;
     const v = metric.values;
     const label = name.replace("http_req_duration", "http");
     lines.push(`  ${col(label, 30)} ${num(fmtMs(v["p(50)"] !== undefined ? v["p(50)"] : v.med), 9)} ` +

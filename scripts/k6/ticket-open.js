@@ -1,53 +1,103 @@
-// The whole journey per user, as in a real sale: join, poll until ACTIVE (honouring
-// pollAfterMs), list schedules and seats, hold 1-2 seats (re-list and retry on 409), charge,
-// pay, read the order, and pay again with the same Idempotency-Key (same payment back).
-// Sold out is a normal ending: the user leaves the queue so the room goes to the next.
+// Ticket open: the whole journey of USERS unique users, as in a real sale. Each iteration is
+// one new user: join the queue, poll status until ACTIVE (sleeping pollAfterMs, giving up
+// after ADMIT_DEADLINE), list schedules, list the seats of a random schedule with seats left,
+// hold 1-2 random AVAILABLE seats (on 409 SEAT_UNAVAILABLE list again and retry), charge the
+// balance with the total price, pay (Idempotency-Key), read the reservation (CONFIRMED), and
+// pay again with the same key (the same paymentId must come back).
+// Sold out is a normal ending, not an error: the user leaves the queue, freeing the room.
+// Retries: 429 / 503 (after Retry-After) and 409 IDEMPOTENCY_IN_PROGRESS on the idempotent
+// steps (join, status, reads, charge and pay, which carry an Idempotency-Key).
+// Fails (k6 exits non-zero) on any 5xx or request without an answer, on any wrong answer
+// (reservation not CONFIRMED after payment, another paymentId on replay, amount differing
+// from the hold's total), on 1% or more unexpected answers, or on slow p(95) latencies.
 //
-// Env: GATEWAY_URL, API_URL, ADMIN_TOKEN (creates the concert) or CONCERT_ID, USERS (300),
-// VUS (50), SEATS (50 per schedule), SCHEDULES (2), PRICE, ADMIT_PER_TICK, TICK_MILLIS,
-// MAX_ACTIVE, SESSION_TTL_SECONDS, ADMIT_DEADLINE (s, 120), RUN_ID.
-// Fails (non-zero exit) on any 5xx or more than 1% unexpected answers.
+// Env: GATEWAY_URL (http://127.0.0.1:8080), API_URL (http://127.0.0.1:8081), CONCERT_ID, or
+//   ADMIN_TOKEN to create a concert of SCHEDULES (2) x SEATS (50) seats at PRICE (10000) and
+//   set its queue: ADMIT_PER_TICK (50), TICK_MILLIS (200), MAX_ACTIVE (200),
+//   SESSION_TTL_SECONDS (120), PAUSED (false); with CONCERT_ID those are applied only if set.
+//   USERS (iterations = users, 300), VUS (50), MAX_DURATION (10m), ADMIT_DEADLINE (s, 120),
+//   HOLD_RETRIES (conflicts tolerated per user, 5), P95_MS (booking steps' p(95) threshold,
+//   1000; gateway steps get half), RUN_ID (user-id prefix; default from Date.now()),
+//   SUMMARY_JSON (file for k6's raw summary).
 import http from "k6/http";
-import { sleep } from "k6";
+import { check, sleep } from "k6";
+import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { API, GATEWAY, JSON_HEADERS, RUN, bearer, concert, summary } from "./common.js";
+import { API, GATEWAY, JSON_HEADERS, TREND_STATS, bearer, concert, envNum, field, retryAfter, runId, summary } from "./common.js";
+
+const USERS = envNum("USERS", 300);
+const VUS = Math.max(1, Math.min(envNum("VUS", 50), USERS));
+const ADMIT_DEADLINE_MS = envNum("ADMIT_DEADLINE", 120) * 1000;
+const HOLD_RETRIES = envNum("HOLD_RETRIES", 5);
+const RETRIES = 5; // per request, for 429 / 503 / IDEMPOTENCY_IN_PROGRESS
+const P95 = envNum("P95_MS", 1000);
 
 export const options = {
   scenarios: {
-    journey: {
-      executor: "shared-iterations",
-      vus: Number(__ENV.VUS || 50),
-      iterations: Number(__ENV.USERS || 300),
-      maxDuration: __ENV.MAX_DURATION || "10m",
-    },
+    journey: { executor: "shared-iterations", vus: VUS, iterations: USERS, maxDuration: __ENV.MAX_DURATION || "10m" },
   },
   thresholds: {
-    unexpected_answers: ["rate<0.01"],
+    unexpected_errors: ["rate<0.01"],
     server_errors: ["count==0"],
-    "http_req_duration{step:join}": ["p(95)<500"],
-    "http_req_duration{step:hold}": ["p(95)<1000"],
-    "http_req_duration{step:pay}": ["p(95)<1000"],
+    wrong_answers: ["count==0"],
+    "http_req_duration{step:join}": [`p(95)<${P95 / 2}`],
+    "http_req_duration{step:status}": [`p(95)<${P95 / 2}`],
+    "http_req_duration{step:schedules}": [`p(95)<${P95}`],
+    "http_req_duration{step:seats}": [`p(95)<${P95}`],
+    "http_req_duration{step:hold}": [`p(95)<${P95}`],
+    "http_req_duration{step:charge}": [`p(95)<${P95}`],
+    "http_req_duration{step:pay}": [`p(95)<${P95}`],
   },
-  summaryTrendStats: ["p(50)", "p(95)", "p(99)", "max"],
+  summaryTrendStats: TREND_STATS,
 };
 
 const admitted = new Counter("admitted");
 const held = new Counter("held");
 const paid = new Counter("paid");
 const soldOut = new Counter("sold_out");
-const conflicts = new Counter("hold_conflicts");
-const serverErrors = new Counter("server_errors");
-const unexpected = new Rate("unexpected_answers");
-const admission = new Trend("time_to_admission_ms", true);
-const ADMIT_DEADLINE_MS = Number(__ENV.ADMIT_DEADLINE || 120) * 1000;
+const conflicts = new Counter("conflicts"); // 409 SEAT_UNAVAILABLE: someone was faster
+const gaveUp = new Counter("gave_up"); // not admitted within ADMIT_DEADLINE, or too many conflicts
+const retried = new Counter("retried"); // 429 / 503 / IDEMPOTENCY_IN_PROGRESS answered by a retry
+const serverErrors = new Counter("server_errors"); // 5xx, or no answer at all
+const wrongAnswers = new Counter("wrong_answers"); // an expected status with a wrong body
+const unexpected = new Rate("unexpected_errors"); // per final answer: not one the journey expects
+const admissionMs = new Trend("time_to_admission_ms", true);
+const journeyMs = new Trend("admission_to_payment_ms", true);
 
-// Records whether `res` is one of the expected statuses.
-function expect(res, statuses, what) {
-  const ok = statuses.includes(res.status);
-  unexpected.add(!ok);
-  if (res.status >= 500 || res.status === 0) serverErrors.add(1);
-  if (!ok) console.warn(`${what}: unexpected ${res.status} ${String(res.body).slice(0, 200)}`);
-  return ok;
+let warned = 0;
+function warn(msg) {
+  if (warned++ < 5) console.warn(msg); // a few per VU, not a flood
+}
+
+// Sends `request()` (again on 429, 503, no answer, IDEMPOTENCY_IN_PROGRESS when `retry`),
+// records the final answer against `expected(res)`, and returns it when expected, else null.
+function send(step, request, expected, retry) {
+  for (let attempt = 0; ; attempt++) {
+    const res = request();
+    if (res.status >= 500 || res.status === 0) serverErrors.add(1, { step });
+    const again = res.status === 429 || res.status === 503 || res.status === 0 ||
+      (res.status === 409 && field(res, "code") === "IDEMPOTENCY_IN_PROGRESS");
+    if (retry && again && attempt < RETRIES) {
+      retried.add(1, { step });
+      sleep(retryAfter(res, 0.5));
+      continue;
+    }
+    const ok = expected(res);
+    unexpected.add(!ok, { step });
+    check(res, { [`${step}: expected answer`]: () => ok });
+    if (!ok) warn(`${step}: unexpected ${res.status} ${String(res.body).slice(0, 200)}`);
+    return ok ? res : null;
+  }
+}
+
+const is = (...statuses) => (res) => statuses.includes(res.status);
+
+// A wrong body behind an expected status: fails the run (wrong_answers threshold).
+function wrong(step, msg) {
+  wrongAnswers.add(1, { step });
+  unexpected.add(true, { step });
+  check(null, { [`${step}: right answer`]: () => false });
+  warn(`${step}: ${msg}`);
 }
 
 function pick(list, n) {
@@ -58,90 +108,124 @@ function pick(list, n) {
 }
 
 export function setup() {
-  return { concertId: concert() };
+  const c = concert();
+  return { concertId: c.concertId, run: runId() };
 }
 
 export default function (data) {
   const cid = data.concertId;
-  const user = `k6-${RUN}-${__VU}-${__ITER}`;
-  let res = http.post(`${GATEWAY}/api/v1/queue/tokens`, JSON.stringify({ userId: user, concertId: cid }),
-    { headers: JSON_HEADERS, tags: { step: "join" } });
-  if (!expect(res, [200, 201], "join")) return;
-  const queueToken = res.json("queueToken");
-  const leave = () => http.del(`${GATEWAY}/api/v1/queue/tokens`, null, { headers: bearer(queueToken), tags: { step: "leave" } });
-  let status = res.json();
-  const started = Date.now();
-  while (status.status === "WAITING") {
-    if (Date.now() - started > ADMIT_DEADLINE_MS) {
-      unexpected.add(true);
-      console.warn(`${user}: not admitted within the deadline`);
+  const user = `t-${data.run}-${exec.scenario.iterationInTest}`;
+
+  // 1. Join and wait for admission.
+  let res = send("join", () => http.post(`${GATEWAY}/api/v1/queue/tokens`, JSON.stringify({ userId: user, concertId: cid }),
+    { headers: JSON_HEADERS, tags: { step: "join" } }), is(200, 201), true);
+  if (!res) return;
+  const queueToken = field(res, "queueToken");
+  const queueAuth = { headers: bearer(queueToken) };
+  const leave = () => send("leave", () => http.del(`${GATEWAY}/api/v1/queue/tokens`, null,
+    Object.assign({ tags: { step: "leave" } }, queueAuth)), is(204), true);
+  let place = res.json();
+  const joinedAt = Date.now();
+  while (place.status === "WAITING") {
+    const left = joinedAt + ADMIT_DEADLINE_MS - Date.now();
+    if (left <= 0) {
+      gaveUp.add(1);
+      unexpected.add(true, { step: "admission" });
+      warn(`${user}: not admitted within ${ADMIT_DEADLINE_MS / 1000}s`);
       leave();
       return;
     }
-    sleep(status.pollAfterMs / 1000);
-    res = http.get(`${GATEWAY}/api/v1/queue/status`, { headers: bearer(queueToken), tags: { step: "status" } });
-    if (!expect(res, [200], "status")) return;
-    status = res.json();
+    sleep(Math.min(Math.max(Number(place.pollAfterMs) || 1000, 100), left) / 1000);
+    res = send("status", () => http.get(`${GATEWAY}/api/v1/queue/status`,
+      Object.assign({ tags: { step: "status" } }, queueAuth)), is(200), true);
+    if (!res) return;
+    place = res.json();
   }
-  if (status.status !== "ACTIVE") {
-    expect({ status: 299, body: `status ${status.status}` }, [200], "admission");
+  if (place.status !== "ACTIVE" || !place.accessToken) {
+    wrong("admission", `${user}: left the line as ${place.status} without an access token`);
     return;
   }
+  const admittedAt = Date.now();
   admitted.add(1);
-  admission.add(Date.now() - started);
-  const auth = { headers: bearer(status.accessToken) };
+  admissionMs.add(admittedAt - joinedAt);
+  const auth = bearer(place.accessToken);
+  const get = (step, url, name) => send(step, () => http.get(url, { headers: auth, tags: { step, name } }), is(200), true);
 
-  res = http.get(`${API}/api/v1/concerts/${cid}/schedules`, Object.assign({ tags: { step: "schedules" } }, auth));
-  if (!expect(res, [200], "schedules")) return;
-  let schedules = res.json("schedules").filter((s) => s.availableSeats > 0).map((s) => s.scheduleId);
+  // 2. Schedules, seats, and a hold of 1-2 random available seats.
+  res = get("schedules", `${API}/api/v1/concerts/${cid}/schedules`, "GET /concerts/{id}/schedules");
+  if (!res) return leave();
+  let open = (field(res, "schedules") || []).filter((s) => s.availableSeats > 0).map((s) => s.scheduleId);
   let reservation = null;
-  for (let attempt = 0; attempt < 6 && schedules.length && !reservation; attempt++) {
-    const scheduleId = pick(schedules, 1)[0];
-    res = http.get(`${API}/api/v1/concerts/${cid}/schedules/${scheduleId}/seats`, Object.assign({ tags: { step: "seats" } }, auth));
-    if (!expect(res, [200], "seats")) return;
-    const free = res.json("seats").filter((s) => s.status === "AVAILABLE").map((s) => s.seatId);
+  let lost = 0;
+  while (!reservation && open.length && lost <= HOLD_RETRIES) {
+    const scheduleId = pick(open, 1)[0];
+    res = get("seats", `${API}/api/v1/concerts/${cid}/schedules/${scheduleId}/seats`, "GET /concerts/{id}/schedules/{id}/seats");
+    if (!res) return leave();
+    const free = (field(res, "seats") || []).filter((s) => s.status === "AVAILABLE").map((s) => s.seatId);
     if (!free.length) {
-      schedules = schedules.filter((s) => s !== scheduleId);
+      open = open.filter((s) => s !== scheduleId); // nothing left here: try another schedule
       continue;
     }
     const seatIds = pick(free, 1 + Math.floor(Math.random() * 2));
-    res = http.post(`${API}/api/v1/reservations`, JSON.stringify({ scheduleId, seatIds }), Object.assign({ tags: { step: "hold" } }, auth));
-    if (res.status === 409 && res.json("code") === "SEAT_UNAVAILABLE") {
-      unexpected.add(false);
+    // Not retried on 5xx: a hold that went through but lost its answer would make the retry 409 HOLD_EXISTS.
+    res = send("hold", () => http.post(`${API}/api/v1/reservations`, JSON.stringify({ scheduleId, seatIds }),
+      { headers: auth, tags: { step: "hold" }, responseCallback: http.expectedStatuses(201, 409) }),
+    (r) => r.status === 201 || (r.status === 409 && field(r, "code") === "SEAT_UNAVAILABLE"), false);
+    if (!res) return leave();
+    if (res.status === 409) {
       conflicts.add(1);
-      continue; // someone was faster: re-list and retry
+      lost++;
+      continue; // someone was faster: list again and retry
     }
-    if (!expect(res, [201], "hold")) return;
     reservation = res.json();
   }
   if (!reservation) {
-    soldOut.add(1);
+    if (open.length) {
+      gaveUp.add(1); // seats are left, but every try lost the race
+    } else {
+      soldOut.add(1); // a normal ending of a sale
+    }
     leave();
     return;
   }
   held.add(1);
+  const release = () => send("release", () => http.del(`${API}/api/v1/reservations/${reservation.reservationId}`, null,
+    { headers: auth, tags: { step: "release", name: "DELETE /reservations/{id}" } }), is(200, 404, 409), true);
 
-  res = http.post(`${API}/api/v1/balance/charge`, JSON.stringify({ amount: reservation.totalPrice }),
-    { headers: Object.assign({ "Idempotency-Key": `${user}-charge` }, auth.headers), tags: { step: "charge" } });
-  if (!expect(res, [200], "charge")) return;
-
-  const payKey = `${user}-pay`;
-  const pay = () => http.post(`${API}/api/v1/payments`, JSON.stringify({ reservationId: reservation.reservationId }),
-    { headers: Object.assign({ "Idempotency-Key": payKey }, auth.headers), tags: { step: "pay" } });
-  res = pay();
-  if (!expect(res, [201], "pay")) return;
-  const paymentId = res.json("paymentId");
+  // 3. Money in, then pay with an Idempotency-Key.
+  if (reservation.totalPrice > 0) {
+    res = send("charge", () => http.post(`${API}/api/v1/balance/charge`, JSON.stringify({ amount: reservation.totalPrice }),
+      { headers: bearer(place.accessToken, { "Idempotency-Key": `${user}-charge` }), tags: { step: "charge" } }), is(200), true);
+    if (!res) {
+      release();
+      return leave();
+    }
+  }
+  const pay = (step) => send(step, () => http.post(`${API}/api/v1/payments`, JSON.stringify({ reservationId: reservation.reservationId }),
+    { headers: bearer(place.accessToken, { "Idempotency-Key": `${user}-pay` }), tags: { step } }), is(201), true);
+  res = pay("pay");
+  if (!res) {
+    release();
+    return leave();
+  }
+  const paymentId = field(res, "paymentId");
   paid.add(1);
+  journeyMs.add(Date.now() - admittedAt);
+  if (field(res, "amount") !== reservation.totalPrice) {
+    wrong("pay", `payment ${paymentId}: amount ${field(res, "amount")} but the hold's total is ${reservation.totalPrice}`);
+  }
 
-  res = http.get(`${API}/api/v1/reservations/${reservation.reservationId}`, Object.assign({ tags: { step: "order" } }, auth));
-  if (expect(res, [200], "order") && res.json("status") !== "CONFIRMED") expect({ status: 299, body: res.body }, [200], "order status");
-
-  res = pay(); // a retry with the same key returns the same payment
-  if (expect(res, [201], "pay again") && res.json("paymentId") !== paymentId) {
-    expect({ status: 299, body: "a different payment came back" }, [201], "idempotent replay");
+  // 4. The order is confirmed, and paying again with the same key replays the same payment.
+  res = get("order", `${API}/api/v1/reservations/${reservation.reservationId}`, "GET /reservations/{id}");
+  if (res && field(res, "status") !== "CONFIRMED") {
+    wrong("order", `reservation ${reservation.reservationId} is ${field(res, "status")} after payment ${paymentId}`);
+  }
+  res = pay("pay_again");
+  if (res && field(res, "paymentId") !== paymentId) {
+    wrong("pay_again", `the same Idempotency-Key answered payment ${field(res, "paymentId")}, first ${paymentId}`);
   }
 }
 
 export function handleSummary(data) {
-  return summary("ticket-open: the whole journey per user", data);
+  return summary(`ticket-open: ${USERS} users, ${VUS} at a time, join to payment`, data);
 }
