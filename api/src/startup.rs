@@ -70,11 +70,7 @@ impl Application {
             verifier: Arc::new(verifier),
             seats: Arc::new(SeatCatalog::default()),
         };
-        match catalog::reopen_queues(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(reopened = n, "re-opened concert queues missing from Redis"),
-            Err(e) => tracing::warn!(error = %e, "could not re-open concert queues at start-up"),
-        }
+        reconcile_queues(&state).await;
         Ok(Self { listener, state })
     }
 
@@ -96,10 +92,35 @@ impl Application {
             self.state.settings.http,
         )
         .layer(cors);
+        let reconciler = tokio::spawn(keep_queues_open(self.state.clone(), stop.child_token()));
         shared::http::serve(self.listener, app, stop).await?;
+        let _ = reconciler.await;
         self.state.db.close().await;
         tracing::info!("api stopped");
         Ok(())
+    }
+}
+
+/// How often the api re-opens queues that Redis lost.
+const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+
+/// Re-opens the queue of every concert that Redis lost (idempotent: open queues are untouched).
+async fn reconcile_queues(state: &AppState) {
+    match catalog::reopen_queues(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(reopened = n, "re-opened concert queues missing from Redis"),
+        Err(e) => tracing::debug!(error = %e, "could not reconcile concert queues"),
+    }
+}
+
+/// Keeps every concert's queue open while the api runs, so queues come back by themselves
+/// after Redis lost its data (places in line are lost; the queue is not).
+async fn keep_queues_open(state: AppState, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(RECONCILE_EVERY) => reconcile_queues(&state).await,
+        }
     }
 }
 

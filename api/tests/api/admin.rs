@@ -112,3 +112,35 @@ async fn bad_concerts_are_400_and_leave_nothing_behind(db: PgPool) {
         .unwrap();
     assert_eq!(concerts, 0);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_queue_lost_by_redis_is_opened_again_by_itself(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    app.flush_redis().await;
+    let mut conn = app.redis.get().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let name: Option<String> = redis::cmd("HGET")
+            .arg(app.keys.concert(c.id).config())
+            .arg("name")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if name.as_deref() == Some("Test Concert") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue was not re-opened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let open: bool = redis::cmd("SISMEMBER")
+        .arg(app.keys.open_concerts())
+        .arg(c.id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(open);
+}
