@@ -122,7 +122,16 @@ start_postgres() {
     fi
     pgdata="$DATA/pg"
     mkdir -p "$pgdata"
-    is_root && chown -R postgres: "$pgdata" && chmod 700 "$pgdata"
+    if is_root; then
+      chown -R postgres: "$pgdata" && chmod 700 "$pgdata"
+      # postgres refuses to run as root; when the postgres user cannot reach the checkout
+      # (say, under /root), its data goes to a folder of its own, one per checkout.
+      if ! runuser -u postgres -- test -w "$pgdata"; then
+        pgdata="/var/tmp/ticketing-pg-$(printf '%s' "$DATA" | md5sum | cut -c1-12)"
+        mkdir -p "$pgdata" && chown postgres: "$pgdata" && chmod 700 "$pgdata"
+      fi
+    fi
+    PG_DATA_DIR="$pgdata"
     if [ ! -f "$pgdata/PG_VERSION" ]; then
       log "initdb in $pgdata"
       as_pg_owner "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
