@@ -13,7 +13,7 @@ use crate::{
     error::{ApiError, Result},
     store::{
         catalog::{self, Seat},
-        holds::{self, HoldOutcome, NewHold, Released},
+        holds::{self, HeldReservation, HoldOutcome, NewHold, Released},
         payments,
     },
 };
@@ -63,6 +63,23 @@ fn rfc3339_ms(ms: i64) -> String {
 }
 
 const NOT_FOUND: ApiError = ApiError::NotFound("RESERVATION_NOT_FOUND", "no such reservation");
+
+/// The caller's reservation as Redis holds it (under the token's concert); 404 otherwise.
+async fn own_held_reservation(
+    state: &AppState,
+    caller: &Caller,
+    reservation_id: Uuid,
+) -> Result<HeldReservation> {
+    holds::find_reservation(
+        &state.redis,
+        &state.keys,
+        caller.concert_id(),
+        caller.user_id(),
+        &reservation_id.to_string(),
+    )
+    .await?
+    .ok_or(NOT_FOUND)
+}
 
 /// `POST /api/v1/reservations`: holds 1 to `MAX_SEATS_PER_RESERVATION` seats, all or none.
 pub async fn hold_seats(
@@ -156,15 +173,7 @@ pub async fn get_reservation(
             confirmed_at: Some(r.confirmed_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
         }));
     }
-    let r = holds::find_reservation(
-        &state.redis,
-        &state.keys,
-        caller.concert_id(),
-        caller.user_id(),
-        &reservation_id.to_string(),
-    )
-    .await?
-    .ok_or(NOT_FOUND)?;
+    let r = own_held_reservation(&state, &caller, reservation_id).await?;
     Ok(Json(ReservationResponse {
         reservation_id: r.reservation_id.clone(),
         status: r.visible_status(holds::now_ms()).to_owned(),
@@ -198,15 +207,7 @@ pub async fn release_reservation(
     {
         return Err(already_confirmed());
     }
-    let r = holds::find_reservation(
-        &state.redis,
-        &state.keys,
-        caller.concert_id(),
-        caller.user_id(),
-        &reservation_id.to_string(),
-    )
-    .await?
-    .ok_or(NOT_FOUND)?;
+    let r = own_held_reservation(&state, &caller, reservation_id).await?;
     match holds::release_reservation(&state.redis, &state.keys, caller.concert_id(), &r).await? {
         Released::Canceled => Ok(Json(ReleaseResponse {
             reservation_id,
