@@ -34,31 +34,7 @@ pub async fn pay_reservation(
     let hash = RequestHash::of("POST /api/v1/payments", &req);
     // Paying ends the session and confirms the hold, so a retry of a finished request fails
     // these checks: then the stored response, if any, is the answer.
-    let rid = req.reservation_id.to_string();
-    let checked = match holds::session_and_reservation(
-        &state.redis,
-        &state.keys,
-        caller.concert_id(),
-        caller.user_id(),
-        caller.ticket_id(),
-        &rid,
-    )
-    .await
-    {
-        Ok((session, reservation)) => {
-            payable(
-                &state,
-                &caller,
-                session.active,
-                reservation,
-                req.reservation_id,
-            )
-            .await
-        }
-        // With Redis unreachable nothing can be paid, but a finished payment can be replayed.
-        Err(e) => Err(e),
-    };
-    let reservation = match checked {
+    let reservation = match payable(&state, &caller, req.reservation_id).await {
         Ok(r) => r,
         Err(e) => {
             // A duplicate of a request that finished meanwhile sees its effects (session
@@ -95,20 +71,27 @@ pub async fn pay_reservation(
     )
     .await
     {
-        tracing::warn!(error = %e, reservation.id = %rid, "payment committed but Redis clean-up failed");
+        tracing::warn!(error = %e, reservation.id = %reservation.reservation_id, "payment committed but Redis clean-up failed");
     }
     Ok(stored)
 }
 
-/// The reservation, if the session is active and it is still held.
+/// The reservation, if the session is active and it is still held (one Redis round trip).
 async fn payable(
     state: &AppState,
     caller: &Caller,
-    session_active: bool,
-    reservation: Option<HeldReservation>,
     reservation_id: Uuid,
 ) -> Result<HeldReservation> {
-    ensure_session(session_active)?;
+    let (session, reservation) = holds::session_and_reservation(
+        &state.redis,
+        &state.keys,
+        caller.concert_id(),
+        caller.user_id(),
+        caller.ticket_id(),
+        &reservation_id.to_string(),
+    )
+    .await?;
+    ensure_session(session.active)?;
     let Some(reservation) = reservation else {
         return Err(
             match payments::find_confirmed(state, caller.user_id(), reservation_id).await? {

@@ -164,7 +164,6 @@ async fn forged_expired_and_malformed_tokens_are_401(db: PgPool) {
         .await
         .unwrap();
     assert_problem(res, 401, "INVALID_ACCESS_TOKEN").await;
-    let _ = json!({});
 }
 
 #[sqlx::test(migrations = "./migrations")]
