@@ -1,12 +1,32 @@
-//! Open-model join latency for `scripts/bench`: sends joins at a fixed rate (not waiting for
-//! answers) and measures each from its intended send time, so a stall counts against every
-//! request it delays (no coordinated omission).
+//! Open-model join latency for `scripts/bench`: joins are due at a fixed rate whatever the
+//! server does, and each is measured from the moment it was due, so a stall counts against
+//! every request it delays (no coordinated omission, as in wrk2).
+//!
+//! The generator is kept light so it does not take the CPU the server is measured on: a
+//! pacer due every millisecond hands the joins of that millisecond to `CONNECTIONS`
+//! keep-alive connections (round robin), each a task writing plain HTTP/1.1 and reading the
+//! answer's status and `Content-Length`. A connection still busy with an earlier join sends
+//! the next one when it is free, and that join's latency includes the wait.
 //!
 //! `join_latency <gateway url> <concert id> <rate per second> <seconds>`; prints one JSON line.
+//! Env: `CONNECTIONS` (64).
 
 use std::time::{Duration, Instant};
 
-#[tokio::main]
+use anyhow::Context;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+};
+
+/// One join: the body's user id and when it was due.
+struct Due {
+    user: u64,
+    at: Instant,
+}
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(
@@ -19,48 +39,130 @@ async fn main() -> anyhow::Result<()> {
         args[3].parse()?,
         args[4].parse()?,
     );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(4096)
-        .build()?;
-    let endpoint = format!("{url}/api/v1/queue/tokens");
+    let connections: usize = std::env::var("CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let addr = url
+        .strip_prefix("http://")
+        .context("the gateway url must be http://host:port")?
+        .trim_end_matches('/')
+        .to_owned();
     let tag: u32 = rand::random();
-    let total = rate * secs;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let due = start + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(due.into()).await;
-        let (client, endpoint) = (client.clone(), endpoint.clone());
-        handles.push(tokio::spawn(async move {
-            let body = format!(r#"{{"userId":"lat{tag}-{i}","concertId":{concert}}}"#);
-            let res = client
-                .post(&endpoint)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            let ok = matches!(&res, Ok(r) if r.status().as_u16() == 201);
-            (due.elapsed(), ok)
-        }));
+
+    let mut lanes = Vec::with_capacity(connections);
+    let mut workers = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let (tx, rx) = mpsc::unbounded_channel::<Due>();
+        let stream = TcpStream::connect(&addr).await?;
+        stream.set_nodelay(true)?;
+        lanes.push(tx);
+        workers.push(tokio::spawn(connection(
+            stream,
+            addr.clone(),
+            concert,
+            tag,
+            rx,
+        )));
     }
-    let mut latencies = Vec::with_capacity(handles.len());
-    let mut failed = 0;
-    for h in handles {
-        let (latency, ok) = h.await?;
-        latencies.push(latency.as_secs_f64() * 1000.0);
-        failed += usize::from(!ok);
+
+    // The pacer: every millisecond, the joins due by then (rate x elapsed, so no drift).
+    let total = rate * secs;
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0u64;
+    let mut tick = 0u64;
+    while sent < total {
+        ticker.tick().await;
+        tick += 1;
+        let at = start + Duration::from_millis(tick);
+        let due_by = (rate * tick / 1000).min(total);
+        while sent < due_by {
+            let lane = &lanes[(sent % connections as u64) as usize];
+            lane.send(Due { user: sent, at })
+                .map_err(|_| anyhow::anyhow!("a connection failed"))?;
+            sent += 1;
+        }
+    }
+    drop(lanes);
+
+    let mut latencies = Vec::with_capacity(total as usize);
+    let mut failed = 0u64;
+    for w in workers {
+        let (lat, bad) = w.await??;
+        latencies.extend(lat);
+        failed += bad;
     }
     let achieved = total as f64 / start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let q = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let ms = |v: f64| (v * 100.0).round() / 100.0;
     println!(
         "{}",
         serde_json::json!({
             "rate": rate, "achievedRate": achieved.round(), "requests": total, "failed": failed,
-            "p50Ms": (q(0.50) * 100.0).round() / 100.0, "p99Ms": (q(0.99) * 100.0).round() / 100.0,
-            "maxMs": (q(1.0) * 100.0).round() / 100.0,
+            "connections": connections,
+            "p50Ms": ms(q(0.50)), "p90Ms": ms(q(0.90)), "p99Ms": ms(q(0.99)),
+            "p999Ms": ms(q(0.999)), "maxMs": ms(q(1.0)),
         })
     );
     Ok(())
+}
+
+/// Sends each join handed to this connection when it is free; latencies in ms from the due
+/// time, and how many did not answer 201.
+async fn connection(
+    mut stream: TcpStream,
+    host: String,
+    concert: i64,
+    tag: u32,
+    mut due: mpsc::UnboundedReceiver<Due>,
+) -> anyhow::Result<(Vec<f64>, u64)> {
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    let mut buf = Vec::with_capacity(4096);
+    while let Some(Due { user, at }) = due.recv().await {
+        let body = format!(r#"{{"userId":"lat{tag}-{user}","concertId":{concert}}}"#);
+        let request = format!(
+            "POST /api/v1/queue/tokens HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let status = read_response(&mut stream, &mut buf).await?;
+        latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+        failed += u64::from(status != 201);
+    }
+    Ok((latencies, failed))
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` body; its status code.
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<u16> {
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).context("response head")?;
+            let status: u16 = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .context("status line")?;
+            let length: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse().ok())
+                .context("content-length")?;
+            while buf.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await?;
+                anyhow::ensure!(n > 0, "connection closed mid-body");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+        let n = stream.read(&mut chunk).await?;
+        anyhow::ensure!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }

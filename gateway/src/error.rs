@@ -21,6 +21,22 @@ pub enum GatewayError {
 
 pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 
+impl GatewayError {
+    /// The same error again, for each of the requests that shared one failed call (a batch).
+    pub fn replicate(&self) -> Self {
+        match self {
+            Self::Invalid(code, detail) => Self::Invalid(code, detail.clone()),
+            Self::NotFound(code, detail) => Self::NotFound(code, detail),
+            Self::Unauthorized(code, detail) => Self::Unauthorized(code, detail),
+            Self::RateLimited { retry_after_secs } => Self::RateLimited {
+                retry_after_secs: *retry_after_secs,
+            },
+            Self::Unavailable(cause) => Self::Unavailable(cause.clone()),
+            Self::Unexpected(e) => Self::Unexpected(anyhow::anyhow!("{e:#}")),
+        }
+    }
+}
+
 impl From<redis::RedisError> for GatewayError {
     fn from(e: redis::RedisError) -> Self {
         use redis::ErrorKind::*;

@@ -1,5 +1,9 @@
 //! The queue store: every queue operation is one Redis round trip (one `EVALSHA`).
 //! The Lua scripts live in `queue/`; the pacing rules (estimated wait, poll interval) here.
+//! Joins and status polls run as batches: `queue/batch.rs` coalesces concurrent requests of
+//! one concert into one call of the batch script.
+
+pub mod batch;
 
 use std::sync::LazyLock;
 
@@ -92,43 +96,54 @@ pub enum Standing {
     Expired,
 }
 
-/// Joins `user_id` to the queue of `concert_id`.
+/// Joins `user_id` to the queue of `concert_id` (a batch of one; see [`join_batch`]).
 pub async fn join(redis: &Pool, keys: &Keys, concert_id: i64, user_id: &str) -> Result<Joined> {
+    let mut joined = join_batch(redis, keys, concert_id, &[user_id.to_owned()]).await?;
+    Ok(joined.pop().unwrap_or(Joined::UnknownConcert))
+}
+
+/// Joins every user of `users` (in this order) to the queue of `concert_id` in one
+/// `EVALSHA`; one answer per user, in the same order. A user named twice gets one place.
+pub async fn join_batch(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    users: &[String],
+) -> Result<Vec<Joined>> {
     let k = keys.concert(concert_id);
     let mut conn = redis.get().await?;
-    let (kind, ticket, position, expiry, rate, admit, tick, paused): (
-        i64,
-        u64,
-        u64,
-        i64,
-        String,
-        i64,
-        i64,
-        i64,
-    ) = JOIN
+    let reply: Vec<redis::Value> = JOIN
         .key(k.config())
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
-        .arg(user_id)
+        .arg(users)
         .invoke_async(&mut conn)
         .await?;
-    Ok(match kind {
-        -1 => Joined::UnknownConcert,
-        2 => Joined::Active {
-            ticket_id: ticket,
-            expires_at_ms: expiry,
-        },
-        _ => Joined::Waiting {
-            new: kind == 0,
-            ticket_id: ticket,
-            position,
-            pace: Pace::from_parts(&rate, admit, tick, paused),
-        },
-    })
+    let Some((pace, rows)) = batch_reply(&reply, users.len(), 4)? else {
+        return Ok(vec![Joined::UnknownConcert; users.len()]);
+    };
+    rows.chunks_exact(4)
+        .map(|row| {
+            let kind: i64 = int(&row[0])?;
+            let ticket_id = int(&row[1])?;
+            Ok(match kind {
+                2 => Joined::Active {
+                    ticket_id,
+                    expires_at_ms: int(&row[3])?,
+                },
+                _ => Joined::Waiting {
+                    new: kind == 0,
+                    ticket_id,
+                    position: int(&row[2])?,
+                    pace,
+                },
+            })
+        })
+        .collect()
 }
 
-/// Where the ticket `ticket_id` of `user_id` stands; an unknown concert counts as expired.
+/// Where the ticket `ticket_id` of `user_id` stands (a batch of one; see [`status_batch`]).
 pub async fn status(
     redis: &Pool,
     keys: &Keys,
@@ -136,35 +151,72 @@ pub async fn status(
     user_id: &str,
     ticket_id: u64,
 ) -> Result<Standing> {
+    let mut standing =
+        status_batch(redis, keys, concert_id, &[(user_id.to_owned(), ticket_id)]).await?;
+    Ok(standing.pop().unwrap_or(Standing::Expired))
+}
+
+/// Where each `(user id, ticket id)` of one concert stands, in one `EVALSHA`; one answer
+/// per ticket, in the same order. Every ticket of an unknown concert counts as expired.
+pub async fn status_batch(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    tickets: &[(String, u64)],
+) -> Result<Vec<Standing>> {
     let k = keys.concert(concert_id);
     let mut conn = redis.get().await?;
-    let (kind, position, expiry, rate, admit, tick, paused): (
-        i64,
-        u64,
-        i64,
-        String,
-        i64,
-        i64,
-        i64,
-    ) = STATUS
+    let reply: Vec<redis::Value> = STATUS
         .key(k.config())
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
-        .arg(user_id)
-        .arg(ticket_id)
+        .arg(tickets)
         .invoke_async(&mut conn)
         .await?;
-    Ok(match kind {
-        1 => Standing::Waiting {
-            position,
-            pace: Pace::from_parts(&rate, admit, tick, paused),
-        },
-        2 => Standing::Active {
-            expires_at_ms: expiry,
-        },
-        _ => Standing::Expired,
-    })
+    let Some((pace, rows)) = batch_reply(&reply, tickets.len(), 3)? else {
+        return Ok(vec![Standing::Expired; tickets.len()]);
+    };
+    rows.chunks_exact(3)
+        .map(|row| {
+            Ok(match int::<i64>(&row[0])? {
+                1 => Standing::Waiting {
+                    position: int(&row[1])?,
+                    pace,
+                },
+                2 => Standing::Active {
+                    expires_at_ms: int(&row[2])?,
+                },
+                _ => Standing::Expired,
+            })
+        })
+        .collect()
+}
+
+/// Splits a batch script's reply into the queue's pace and `n` rows of `width` values;
+/// `None` for an unknown concert (`{-1}`).
+fn batch_reply(
+    reply: &[redis::Value],
+    n: usize,
+    width: usize,
+) -> Result<Option<(Pace, &[redis::Value])>> {
+    if reply.len() == 1 {
+        return Ok(None);
+    }
+    if reply.len() != 4 + n * width {
+        return Err(anyhow::anyhow!(
+            "queue script answered {} values for {n} rows of {width}",
+            reply.len()
+        )
+        .into());
+    }
+    let rate: String = redis::from_redis_value(&reply[0])?;
+    let pace = Pace::from_parts(&rate, int(&reply[1])?, int(&reply[2])?, int(&reply[3])?);
+    Ok(Some((pace, &reply[4..])))
+}
+
+fn int<T: redis::FromRedisValue>(v: &redis::Value) -> Result<T> {
+    Ok(redis::from_redis_value(v)?)
 }
 
 /// Gives up the place or ends the session of a ticket; true when something was freed.

@@ -23,7 +23,8 @@ pub struct Place {
 /// Seals and opens queue tokens under the gateway secret.
 #[derive(Clone)]
 pub struct QueueTokens {
-    secret: [u8; 32],
+    /// The HMAC with the key already absorbed: each token costs a clone, not a key schedule.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for QueueTokens {
@@ -34,12 +35,13 @@ impl std::fmt::Debug for QueueTokens {
 
 impl QueueTokens {
     pub fn new(secret: [u8; 32]) -> Self {
-        Self { secret }
+        // ok: HMAC accepts keys of any length
+        let keyed = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes any key length");
+        Self { keyed }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        // ok: HMAC accepts keys of any length
-        Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length")
+        self.keyed.clone()
     }
 
     pub fn seal(&self, place: &Place) -> String {

@@ -17,7 +17,12 @@ use axum::{
 use shared::keys::Keys;
 use shared::redis_pool::Pool;
 
-use crate::{config::Settings, queue_token::QueueTokens, rate_limit::RateLimiter};
+use crate::{
+    config::Settings,
+    queue::batch::{Batcher, JoinCall, StatusCall},
+    queue_token::QueueTokens,
+    rate_limit::RateLimiter,
+};
 
 /// What every handler gets: cheap clones of the pool and shared, read-only pieces.
 #[derive(Clone)]
@@ -27,6 +32,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub queue_tokens: Arc<QueueTokens>,
     pub join_limiter: Arc<RateLimiter>,
+    /// Joins and status polls, coalesced per concert into batch script calls.
+    pub joins: Batcher<JoinCall>,
+    pub statuses: Batcher<StatusCall>,
 }
 
 impl shared::http::HasAdminToken for AppState {

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
+    queue::batch::Batcher,
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
     routes::{self, AppState},
@@ -28,9 +29,12 @@ impl Application {
             tracing::warn!("ADMIN_TOKEN is unset: using the development admin token");
         }
         let _ = shared::telemetry::metrics();
+        let keys = Arc::new(Keys::new(settings.redis.prefix.clone()));
         let state = AppState {
+            joins: Batcher::start(redis.clone(), keys.clone()),
+            statuses: Batcher::start(redis.clone(), keys.clone()),
             redis,
-            keys: Arc::new(Keys::new(settings.redis.prefix.clone())),
+            keys,
             queue_tokens: Arc::new(QueueTokens::new(
                 settings.signing_key.derive_secret("queue-token"),
             )),

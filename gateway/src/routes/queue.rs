@@ -132,7 +132,10 @@ pub async fn join_queue(
         .join_limiter
         .check(peer.ip())
         .map_err(|retry_after_secs| GatewayError::RateLimited { retry_after_secs })?;
-    let joined = queue::join(&state.redis, &state.keys, req.concert_id, &req.user_id).await?;
+    let joined = state
+        .joins
+        .call(req.concert_id, req.user_id.clone())
+        .await?;
     let (created, ticket_id, mut body) = match joined {
         Joined::UnknownConcert => {
             return Err(GatewayError::NotFound(
@@ -171,10 +174,6 @@ pub async fn join_queue(
         ticket_id,
         user_id: req.user_id,
     }));
-    if created {
-        metrics::counter!("gateway_joins_total", "concert" => req.concert_id.to_string())
-            .increment(1);
-    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -205,14 +204,10 @@ pub async fn get_queue_status(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
 ) -> Result<Json<QueueStatusResponse>> {
-    let standing = queue::status(
-        &state.redis,
-        &state.keys,
-        place.concert_id,
-        &place.user_id,
-        place.ticket_id,
-    )
-    .await?;
+    let standing = state
+        .statuses
+        .call(place.concert_id, (place.user_id.clone(), place.ticket_id))
+        .await?;
     Ok(Json(match standing {
         Standing::Waiting { position, pace } => {
             QueueStatusResponse::waiting(position, &pace, place.ticket_id)

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
+use gateway::queue::{self, Joined, Standing};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, queue_settings, TestApp};
@@ -356,4 +357,97 @@ async fn joins_past_the_per_address_rate_get_429_with_retry_after() {
     let res = app.join("u9", 1).await;
     assert!(res.headers().contains_key("retry-after"));
     assert_problem(res, 429, "RATE_LIMITED").await;
+}
+
+#[tokio::test]
+async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(1, 100, 60)).await;
+    app.join_ok("first", 1).await;
+    app.tick(1).await; // first is admitted
+    app.join_ok("second", 1).await; // second waits at position 1
+
+    let users = ["new-a", "second", "first", "new-a", "new-b"].map(String::from);
+    let joined = queue::join_batch(&app.redis, &app.keys, 1, &users)
+        .await
+        .unwrap();
+    let (a, second, first, a_again, b) = match &joined[..] {
+        [a, second, first, a_again, b] => (a, second, first, a_again, b),
+        other => panic!("{other:?}"),
+    };
+    let ticket = |j: &Joined| match j {
+        Joined::Waiting { ticket_id, .. } | Joined::Active { ticket_id, .. } => *ticket_id,
+        Joined::UnknownConcert => panic!("unknown concert"),
+    };
+    let place = |j: &Joined| match j {
+        Joined::Waiting { new, position, .. } => (*new, *position),
+        other => panic!("not waiting: {other:?}"),
+    };
+    assert_eq!(place(a), (true, 2), "new users go behind everyone waiting");
+    assert_eq!(place(second), (false, 1));
+    assert!(matches!(first, Joined::Active { .. }), "{first:?}");
+    assert_eq!(place(a_again), (false, 2), "named twice: one place");
+    assert_eq!(ticket(a_again), ticket(a));
+    assert_eq!(place(b), (true, 3));
+    assert_eq!(ticket(b), ticket(a) + 1, "tickets follow arrival order");
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(stats["waiting"], 3);
+
+    let tickets = [
+        ("new-b".to_owned(), ticket(b)),
+        ("first".to_owned(), ticket(first)),
+        ("second".to_owned(), ticket(second)),
+        ("new-a".to_owned(), ticket(b)), // another user's ticket
+        ("nobody".to_owned(), 1),
+    ];
+    let standing = queue::status_batch(&app.redis, &app.keys, 1, &tickets)
+        .await
+        .unwrap();
+    assert!(
+        matches!(standing[0], Standing::Waiting { position: 3, .. }),
+        "{standing:?}"
+    );
+    assert!(
+        matches!(standing[1], Standing::Active { .. }),
+        "{standing:?}"
+    );
+    assert!(
+        matches!(standing[2], Standing::Waiting { position: 1, .. }),
+        "{standing:?}"
+    );
+    assert_eq!(standing[3..], [Standing::Expired, Standing::Expired]);
+
+    let unknown = queue::join_batch(&app.redis, &app.keys, 9, &users)
+        .await
+        .unwrap();
+    assert_eq!(unknown, vec![Joined::UnknownConcert; users.len()]);
+    let unknown = queue::status_batch(&app.redis, &app.keys, 9, &tickets)
+        .await
+        .unwrap();
+    assert_eq!(unknown, vec![Standing::Expired; tickets.len()]);
+}
+
+#[tokio::test]
+async fn concurrent_polls_of_two_concerts_each_see_their_own_place() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(10, 100, 60)).await;
+    app.open_concert(2, queue_settings(10, 100, 60)).await;
+    let mut tokens = Vec::new();
+    for i in 0..100 {
+        let concert = 1 + i % 2;
+        let (token, body) = app.join_ok(&format!("u{i}"), concert).await;
+        tokens.push((token, body["position"].as_u64().unwrap()));
+    }
+    // Polled all at once, many times over: every answer is the poller's own position.
+    let polls = tokens.iter().cycle().take(600).map(|(token, position)| {
+        let app = &app;
+        async move {
+            let s = app.status_ok(token).await;
+            assert_eq!(s["status"], "WAITING");
+            assert_eq!(s["position"].as_u64(), Some(*position));
+        }
+    });
+    join_all(polls).await;
+    assert_eq!(tokens[98].1, 50);
+    assert_eq!(tokens[99].1, 50);
 }
