@@ -44,6 +44,7 @@ pub async fn admit_tick(
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
+        .key(k.queue_gaps())
         .arg(tick_start_ms)
         .invoke_async(&mut conn)
         .await?;

@@ -1,4 +1,5 @@
-//! The queue store: every queue operation is one Redis round trip (one `EVALSHA`).
+//! The queue store: every queue operation is one Redis round trip (one `EVALSHA`, or for a
+//! status poll one `MULTI`/`EXEC` of reads).
 //! The Lua scripts live in `queue/`; the pacing rules (estimated wait, poll interval) here.
 //! Joins and status polls run as batches: `queue/batch.rs` coalesces concurrent requests of
 //! one concert into one call of the batch script.
@@ -14,7 +15,6 @@ use shared::{config::QueueSettings, keys::Keys};
 use crate::error::Result;
 
 static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/join.lua")));
-static STATUS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/status.lua")));
 static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/leave.lua")));
 static STATS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/stats.lua")));
 static SETTINGS: LazyLock<Script> =
@@ -156,8 +156,19 @@ pub async fn status(
     Ok(standing.pop().unwrap_or(Standing::Expired))
 }
 
-/// Where each `(user id, ticket id)` of one concert stands, in one `EVALSHA`; one answer
-/// per ticket, in the same order. Every ticket of an unknown concert counts as expired.
+/// At most this many gaps are read per status batch; a place behind more of them is
+/// ranked with `ZRANK` instead (a second round trip, for a line thousands have left).
+const MAX_GAPS: usize = 1000;
+
+/// Where each `(user id, ticket id)` of one concert stands: one `MULTI`/`EXEC` of plain reads
+/// (a status poll is the hottest call and changes nothing, so it needs no script). One
+/// answer per ticket, in the same order; every ticket of an unknown concert counts as expired.
+///
+/// Positions need no `ZRANK` per place: arrival sequences are handed out one by one and
+/// leave the line only from its head (admission) or as a gap (a place given up, recorded by
+/// `leave.lua` and trimmed behind the head by each tick). So the place with sequence `s` is
+/// at `s - head + 1 - (gaps below s)`. A result outside `1..=length` (a line Redis partly
+/// lost) is ranked with `ZRANK` instead.
 pub async fn status_batch(
     redis: &Pool,
     keys: &Keys,
@@ -165,32 +176,113 @@ pub async fn status_batch(
     tickets: &[(String, u64)],
 ) -> Result<Vec<Standing>> {
     let k = keys.concert(concert_id);
+    let users: Vec<&str> = tickets.iter().map(|(user, _)| user.as_str()).collect();
     let mut conn = redis.get().await?;
-    let reply: Vec<redis::Value> = STATUS
-        .key(k.config())
-        .key(k.queue())
-        .key(k.active())
-        .key(k.sessions())
-        .arg(tickets)
-        .invoke_async(&mut conn)
+    type Reads = (
+        Vec<Option<String>>,
+        Vec<Option<f64>>,
+        Vec<String>,
+        u64,
+        Vec<u64>,
+        Vec<Option<u64>>,
+        Vec<Option<f64>>,
+        (u64, u64),
+    );
+    let (cfg, seqs, head, length, gaps, sessions, expiries, time): Reads = redis::pipe()
+        .atomic()
+        .cmd("HMGET")
+        .arg(k.config())
+        .arg(&["admitPerTick", "tickMillis", "paused", "rate"])
+        .cmd("ZMSCORE")
+        .arg(k.queue())
+        .arg(&users)
+        .cmd("ZRANGE")
+        .arg(k.queue())
+        .arg(0)
+        .arg(0)
+        .arg("WITHSCORES")
+        .cmd("ZCARD")
+        .arg(k.queue())
+        .cmd("ZRANGE")
+        .arg(k.queue_gaps())
+        .arg(0)
+        .arg(MAX_GAPS - 1)
+        .cmd("HMGET")
+        .arg(k.sessions())
+        .arg(&users)
+        .cmd("ZMSCORE")
+        .arg(k.active())
+        .arg(&users)
+        .cmd("TIME")
+        .query_async(&mut conn)
         .await?;
-    let Some((pace, rows)) = batch_reply(&reply, tickets.len(), 3)? else {
+    let [Some(admit), Some(tick), paused, rate] = <[Option<String>; 4]>::try_from(cfg)
+        .map_err(|_| anyhow::anyhow!("HMGET answered the wrong number of fields"))?
+    else {
         return Ok(vec![Standing::Expired; tickets.len()]);
     };
-    rows.chunks_exact(3)
-        .map(|row| {
-            Ok(match int::<i64>(&row[0])? {
-                1 => Standing::Waiting {
-                    position: int(&row[1])?,
-                    pace,
-                },
-                2 => Standing::Active {
-                    expires_at_ms: int(&row[2])?,
-                },
+    let pace = Pace::from_parts(
+        rate.as_deref().unwrap_or("0"),
+        admit.parse().unwrap_or(0),
+        tick.parse().unwrap_or(1000),
+        paused.as_deref().map_or(0, |p| p.parse().unwrap_or(0)),
+    );
+    let now_ms = time.0 * 1000 + time.1 / 1000;
+    let head = head
+        .get(1)
+        .and_then(|h| h.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    let gaps_complete = gaps.len() < MAX_GAPS;
+    let mut standings = Vec::with_capacity(tickets.len());
+    let mut to_rank = Vec::new();
+    for (i, (_, ticket)) in tickets.iter().enumerate() {
+        let waiting = seqs.get(i).copied().flatten() == Some(*ticket as f64);
+        let standing = if waiting {
+            let position = (gaps_complete || gaps.last().is_some_and(|g| *g > *ticket))
+                .then(|| {
+                    // Gaps behind the head are trimmed only at the next tick.
+                    let gaps_below = (gaps.partition_point(|g| g < ticket)
+                        - gaps.partition_point(|g| *g < head))
+                        as u64;
+                    (ticket + 1).checked_sub(head + gaps_below)
+                })
+                .flatten()
+                .filter(|p| (1..=length).contains(p));
+            if position.is_none() {
+                to_rank.push(i);
+            }
+            Standing::Waiting {
+                position: position.unwrap_or(0),
+                pace,
+            }
+        } else {
+            match (sessions.get(i), expiries.get(i)) {
+                (Some(Some(t)), Some(Some(expiry))) if t == ticket && *expiry > now_ms as f64 => {
+                    Standing::Active {
+                        expires_at_ms: *expiry as i64,
+                    }
+                }
                 _ => Standing::Expired,
-            })
-        })
-        .collect()
+            }
+        };
+        standings.push(standing);
+    }
+    if !to_rank.is_empty() {
+        let mut pipe = redis::pipe();
+        for i in &to_rank {
+            pipe.cmd("ZRANK").arg(k.queue()).arg(users[*i]);
+        }
+        let ranks: Vec<Option<u64>> = pipe.query_async(&mut conn).await?;
+        for (i, rank) in to_rank.into_iter().zip(ranks) {
+            // Not in line any more: admitted (or gone) since the read; it was at the front,
+            // and the next poll says which.
+            standings[i] = Standing::Waiting {
+                position: rank.map_or(1, |r| r + 1),
+                pace,
+            };
+        }
+    }
+    Ok(standings)
 }
 
 /// Splits a batch script's reply into the queue's pace and `n` rows of `width` values;
@@ -233,6 +325,7 @@ pub async fn leave(
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
+        .key(k.queue_gaps())
         .arg(user_id)
         .arg(ticket_id)
         .invoke_async(&mut conn)

@@ -59,6 +59,13 @@ impl ConcertKeys {
         self.key("q")
     }
 
+    /// Sorted set of the arrival sequences given up by people who left the line (member and
+    /// score = the sequence), trimmed below the head at each tick. With it a place's position
+    /// is its sequence minus the head's, less the gaps between: no per-place `ZRANK`.
+    pub fn queue_gaps(&self) -> String {
+        self.key("gaps")
+    }
+
     /// Sorted set of active sessions: member = user id, score = session expiry (ms).
     pub fn active(&self) -> String {
         self.key("act")
@@ -105,6 +112,7 @@ mod tests {
         for key in [
             k.config(),
             k.queue(),
+            k.queue_gaps(),
             k.active(),
             k.sessions(),
             k.seat_hold(1, 2),

@@ -4,7 +4,7 @@
 -- by its start time (ms): a tick already claimed by another scheduler instance does nothing,
 -- so any number of instances admit exactly admitPerTick per tick between them.
 -- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
---       4 sessions (hash user -> ticket id)
+--       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see status_batch in queue.rs)
 -- ARGV: 1 tick start (ms since the epoch, a multiple of tickMillis)
 -- Returns {claimed (1/0, -1 no such queue), admitted, waiting, active, tickMillis}
 local c = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'maxActive', 'sessionTtl',
@@ -49,6 +49,13 @@ if not paused and waiting > 0 then
     end
     admitted = #popped / 2
   end
+end
+-- Gaps below the head can no longer lie between anyone and the head.
+local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if head[2] then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. head[2])
+else
+  redis.call('DEL', KEYS[5])
 end
 
 -- The measured rate: an exponentially weighted average of admissions per second over about

@@ -7,7 +7,7 @@
 -- Returns {-1} for an unknown concert, else
 --   {rate, admitPerTick, tickMillis, paused, then per user: kind, ticketId, position, sessionExpiryMs}
 --   kind: 0 new place, 1 already waiting, 2 already active
-local cfg = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'paused', 'rate')
+local cfg = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'paused', 'rate', 'seq')
 if not cfg[1] then return {-1} end
 local n = #ARGV
 local seqs = redis.call('ZMSCORE', KEYS[2], unpack(ARGV))
@@ -52,7 +52,12 @@ for i = 1, n do
 end
 local first_seq, first_position = 0, 0
 if k > 0 then
-  -- Arrival sequence numbers only grow, so new members go to the back in this order.
+  -- Arrival sequence numbers only grow, so new members go to the back in this order. A
+  -- counter that fell behind the line (its hash lost, the line kept) resumes past the back.
+  local back = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+  if back and tonumber(back) > tonumber(cfg[5] or '0') then
+    redis.call('HSET', KEYS[1], 'seq', back)
+  end
   first_seq = redis.call('HINCRBY', KEYS[1], 'seq', k) - k + 1
   local CHUNK = 500 -- arguments per call stay far below Lua's stack limit
   for i = 1, k, CHUNK do

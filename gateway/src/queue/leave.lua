@@ -1,11 +1,12 @@
 -- leave.lua: gives up a place in line or ends an active session, freeing room at once.
--- KEYS: 1 waiting queue, 2 active, 3 sessions
+-- KEYS: 1 waiting queue, 2 active, 3 sessions, 4 gaps (sequences given up; see status_batch in queue.rs)
 -- ARGV: 1 user id, 2 ticket id
 -- Returns 1 place given up, 2 session ended, 0 nothing held by this ticket
 local user, ticket = ARGV[1], tonumber(ARGV[2])
 local seq = redis.call('ZSCORE', KEYS[1], user)
 if seq and tonumber(seq) == ticket then
   redis.call('ZREM', KEYS[1], user)
+  redis.call('ZADD', KEYS[4], seq, seq)
   return 1
 end
 if tonumber(redis.call('HGET', KEYS[3], user) or '-1') == ticket then

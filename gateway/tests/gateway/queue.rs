@@ -451,3 +451,82 @@ async fn concurrent_polls_of_two_concerts_each_see_their_own_place() {
     assert_eq!(tokens[98].1, 50);
     assert_eq!(tokens[99].1, 50);
 }
+
+/// Every waiting poller's position, checked against `ZRANK` in Redis.
+async fn assert_positions_match_redis(app: &TestApp, waiting: &[(String, String)]) {
+    let mut conn = app.redis.get().await.unwrap();
+    let polls = join_all(waiting.iter().map(|(_, token)| app.status_ok(token))).await;
+    for ((user, _), s) in waiting.iter().zip(polls) {
+        let rank: Option<u64> = redis::cmd("ZRANK")
+            .arg(app.keys.concert(1).queue())
+            .arg(user)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(s["status"], "WAITING", "{user}");
+        assert_eq!(s["position"].as_u64(), rank.map(|r| r + 1), "{user}");
+    }
+}
+
+#[tokio::test]
+async fn positions_stay_exact_as_people_leave_rejoin_and_are_admitted() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(4, 1000, 60)).await;
+    let mut waiting = Vec::new();
+    for i in 0..60 {
+        let user = format!("u{i:02}");
+        let (token, _) = app.join_ok(&user, 1).await;
+        waiting.push((user, token));
+    }
+    // Leave from the middle, the front and the back, and rejoin: every gap counts.
+    let mut rng_pick = [7usize, 0, 59, 23, 24, 41, 3, 58, 30];
+    rng_pick.sort_unstable_by(|a, b| b.cmp(a));
+    let mut left = Vec::new();
+    for i in rng_pick {
+        let (user, token) = waiting.remove(i);
+        assert_eq!(app.leave(&token).await.status(), 204);
+        left.push(user);
+    }
+    assert_positions_match_redis(&app, &waiting).await;
+    for user in left.iter().take(4) {
+        let (token, body) = app.join_ok(user, 1).await;
+        assert_eq!(body["position"].as_u64(), Some(waiting.len() as u64 + 1));
+        waiting.push((user.clone(), token));
+    }
+    assert_positions_match_redis(&app, &waiting).await;
+    // Ticks admit from the head (over the gaps), and drop the gaps behind it.
+    for _ in 0..3 {
+        app.tick(1).await;
+        waiting.drain(..4);
+        assert_positions_match_redis(&app, &waiting).await;
+    }
+    let (_, token) = waiting.remove(10);
+    app.leave(&token).await;
+    app.tick(1).await;
+    waiting.drain(..4);
+    assert_positions_match_redis(&app, &waiting).await;
+}
+
+#[tokio::test]
+async fn a_lost_sequence_counter_resumes_behind_the_line() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(4, 1000, 60)).await;
+    let mut waiting = Vec::new();
+    for i in 0..5 {
+        let user = format!("u{i}");
+        waiting.push((user.clone(), app.join_ok(&user, 1).await.0));
+    }
+    // The counter is lost (say, restored from an older copy): new places still go to the
+    // back with sequences of their own, and every position stays exact.
+    let mut conn = app.redis.get().await.unwrap();
+    let _: i64 = redis::cmd("HDEL")
+        .arg(app.keys.concert(1).config())
+        .arg("seq")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (token, body) = app.join_ok("late", 1).await;
+    assert_eq!(body["position"], 6);
+    waiting.push(("late".into(), token));
+    assert_positions_match_redis(&app, &waiting).await;
+}
