@@ -24,17 +24,35 @@ use crate::{
     rate_limit::RateLimiter,
 };
 
-/// What every handler gets: cheap clones of the pool and shared, read-only pieces.
+/// What every handler gets: one `Arc`, so the clone axum makes per request (and per `State`
+/// extractor) is one reference count, not one per piece.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The pool and the shared, read-only pieces behind [`AppState`].
+pub struct Shared {
     pub redis: Pool,
     pub keys: Arc<Keys>,
     pub settings: Arc<Settings>,
     pub queue_tokens: Arc<QueueTokens>,
     pub join_limiter: Arc<RateLimiter>,
-    /// Joins and status polls, coalesced per concert into batch script calls.
+    /// Joins and status polls, coalesced per concert into batched Redis calls.
     pub joins: Batcher<JoinCall>,
     pub statuses: Batcher<StatusCall>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl shared::http::HasAdminToken for AppState {

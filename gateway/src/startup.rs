@@ -12,7 +12,7 @@ use crate::{
     queue::batch::Batcher,
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
-    routes::{self, AppState},
+    routes::{self, AppState, Shared},
 };
 
 pub struct Application {
@@ -30,7 +30,7 @@ impl Application {
         }
         let _ = shared::telemetry::metrics();
         let keys = Arc::new(Keys::new(settings.redis.prefix.clone()));
-        let state = AppState {
+        let state = AppState::new(Shared {
             joins: Batcher::start(redis.clone(), keys.clone()),
             statuses: Batcher::start(redis.clone(), keys.clone()),
             redis,
@@ -40,7 +40,7 @@ impl Application {
             )),
             join_limiter: Arc::new(RateLimiter::new(settings.join_rate_per_second)),
             settings: Arc::new(settings),
-        };
+        });
         Ok(Self { listener, state })
     }
 
