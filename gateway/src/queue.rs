@@ -2,7 +2,7 @@
 //! status poll one `MULTI`/`EXEC` of reads).
 //! The Lua scripts live in `queue/`; the pacing rules (estimated wait, poll interval) here.
 //! Joins and status polls run as batches: `queue/batch.rs` coalesces concurrent requests of
-//! one concert into one call of the batch script.
+//! one concert into one Redis call.
 
 pub mod batch;
 
