@@ -241,10 +241,13 @@ pub async fn status_batch(
             let position = (gaps_complete || gaps.last().is_some_and(|g| *g > *ticket))
                 .then(|| {
                     // Gaps behind the head are trimmed only at the next tick.
-                    let gaps_below = (gaps.partition_point(|g| g < ticket)
-                        - gaps.partition_point(|g| *g < head))
+                    let gaps_below = gaps
+                        .partition_point(|g| g < ticket)
+                        .saturating_sub(gaps.partition_point(|g| *g < head))
                         as u64;
-                    (ticket + 1).checked_sub(head + gaps_below)
+                    ticket
+                        .saturating_add(1)
+                        .checked_sub(head.saturating_add(gaps_below))
                 })
                 .flatten()
                 .filter(|p| (1..=length).contains(p));
