@@ -143,19 +143,6 @@ pub async fn join_batch(
         .collect()
 }
 
-/// Where the ticket `ticket_id` of `user_id` stands (a batch of one; see [`status_batch`]).
-pub async fn status(
-    redis: &Pool,
-    keys: &Keys,
-    concert_id: i64,
-    user_id: &str,
-    ticket_id: u64,
-) -> Result<Standing> {
-    let mut standing =
-        status_batch(redis, keys, concert_id, &[(user_id.to_owned(), ticket_id)]).await?;
-    Ok(standing.pop().unwrap_or(Standing::Expired))
-}
-
 /// At most this many gaps are read per status batch; a place behind more of them is
 /// ranked with `ZRANK` instead (a second round trip, for a line thousands have left).
 const MAX_GAPS: usize = 1000;

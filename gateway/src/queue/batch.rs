@@ -130,11 +130,7 @@ async fn drive<C: BatchCall>(
     keys: Arc<Keys>,
     mut rx: mpsc::UnboundedReceiver<Pending<C>>,
 ) {
-    let in_flight = std::env::var("XBATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(MAX_IN_FLIGHT_BATCHES);
-    let slots = Arc::new(Semaphore::new(in_flight));
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BATCHES));
     let mut buf = Vec::with_capacity(MAX_BATCH);
     loop {
         // Wait for a free slot first: while every slot is busy, arrivals pile up in the
