@@ -117,6 +117,7 @@ pub async fn join_batch(
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
+        .key(k.queue_gaps())
         .arg(users)
         .invoke_async(&mut conn)
         .await?;

@@ -2,7 +2,7 @@
 -- session they already have. The gateway coalesces concurrent joins of one concert into one
 -- call, so the script's fixed cost (and Redis's per-command cost) is paid once per batch.
 -- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
---       4 sessions (hash user -> ticket id)
+--       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue.rs)
 -- ARGV: user ids, in arrival order (a user may appear more than once)
 -- Returns {-1} for an unknown concert, else
 --   {rate, admitPerTick, tickMillis, paused, then per user: kind, ticketId, position, sessionExpiryMs}
@@ -53,11 +53,14 @@ end
 local first_seq, first_position = 0, 0
 if k > 0 then
   -- Arrival sequence numbers only grow, so new members go to the back in this order. A
-  -- counter that fell behind the line (its hash lost, the line kept) resumes past the back.
-  local back = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
-  if back and tonumber(back) > tonumber(cfg[5] or '0') then
-    redis.call('HSET', KEYS[1], 'seq', back)
+  -- counter that fell behind the line (its hash lost, the line kept) resumes past the back
+  -- of the line and past the last place given up.
+  local last = tonumber(cfg[5] or '0')
+  for _, key in ipairs({KEYS[2], KEYS[5]}) do
+    local back = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2] or '0')
+    if back > last then last = back end
   end
+  if last > tonumber(cfg[5] or '0') then redis.call('HSET', KEYS[1], 'seq', last) end
   first_seq = redis.call('HINCRBY', KEYS[1], 'seq', k) - k + 1
   local CHUNK = 500 -- arguments per call stay far below Lua's stack limit
   for i = 1, k, CHUNK do

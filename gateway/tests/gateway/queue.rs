@@ -512,10 +512,13 @@ async fn a_lost_sequence_counter_resumes_behind_the_line() {
     let app = TestApp::spawn().await;
     app.open_concert(1, queue_settings(4, 1000, 60)).await;
     let mut waiting = Vec::new();
-    for i in 0..5 {
+    for i in 0..6 {
         let user = format!("u{i}");
         waiting.push((user.clone(), app.join_ok(&user, 1).await.0));
     }
+    // The last in line leaves: its sequence is a gap past the back of the line.
+    let (_, last) = waiting.pop().unwrap();
+    assert_eq!(app.leave(&last).await.status(), 204);
     // The counter is lost (say, restored from an older copy): new places still go to the
     // back with sequences of their own, and every position stays exact.
     let mut conn = app.redis.get().await.unwrap();
@@ -525,8 +528,10 @@ async fn a_lost_sequence_counter_resumes_behind_the_line() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let (token, body) = app.join_ok("late", 1).await;
-    assert_eq!(body["position"], 6);
-    waiting.push(("late".into(), token));
+    for (user, position) in [("late", 6), ("later", 7)] {
+        let (token, body) = app.join_ok(user, 1).await;
+        assert_eq!(body["position"], position, "{user}");
+        waiting.push((user.into(), token));
+    }
     assert_positions_match_redis(&app, &waiting).await;
 }
