@@ -110,6 +110,21 @@ pub async fn join_batch(
     concert_id: i64,
     users: &[String],
 ) -> Result<Vec<Joined>> {
+    // The script takes each user once: a repeat gets its first occurrence's answer.
+    let mut first_of: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(users.len());
+    let mut unique: Vec<&str> = Vec::with_capacity(users.len());
+    let slots: Vec<(usize, bool)> = users
+        .iter()
+        .map(|user| match first_of.get(user.as_str()) {
+            Some(&at) => (at, true),
+            None => {
+                first_of.insert(user, unique.len());
+                unique.push(user);
+                (unique.len() - 1, false)
+            }
+        })
+        .collect();
     let k = keys.concert(concert_id);
     let mut conn = redis.get().await?;
     let reply: Vec<redis::Value> = JOIN
@@ -118,13 +133,14 @@ pub async fn join_batch(
         .key(k.active())
         .key(k.sessions())
         .key(k.queue_gaps())
-        .arg(users)
+        .arg(&unique)
         .invoke_async(&mut conn)
         .await?;
-    let Some((pace, rows)) = batch_reply(&reply, users.len(), 4)? else {
+    let Some((pace, rows)) = batch_reply(&reply, unique.len(), 4)? else {
         return Ok(vec![Joined::UnknownConcert; users.len()]);
     };
-    rows.chunks_exact(4)
+    let answers = rows
+        .chunks_exact(4)
         .map(|row| {
             let kind: i64 = int(&row[0])?;
             let ticket_id = int(&row[1])?;
@@ -141,7 +157,24 @@ pub async fn join_batch(
                 },
             })
         })
-        .collect()
+        .collect::<Result<Vec<Joined>>>()?;
+    Ok(slots
+        .into_iter()
+        .map(|(at, repeat)| match &answers[at] {
+            Joined::Waiting {
+                ticket_id,
+                position,
+                pace,
+                ..
+            } if repeat => Joined::Waiting {
+                new: false,
+                ticket_id: *ticket_id,
+                position: *position,
+                pace: *pace,
+            },
+            answer => answer.clone(),
+        })
+        .collect())
 }
 
 /// At most this many gaps are read per status batch; a place behind more of them is
