@@ -5,22 +5,17 @@
 //! Redis runs one call per batch instead of one per request (its fixed cost, the command
 //! parsing and the socket writes are shared by the whole batch).
 //!
-//! One driver task per kind of call collects requests; at most `MAX_IN_FLIGHT_BATCHES`
-//! batches are in Redis at once, and whatever arrives meanwhile forms the next ones.
+//! One driver task per kind of call collects requests and runs one batch at a time (see
+//! [`drive`]); whatever arrives meanwhile forms the next one.
 
 use std::{future::Future, sync::Arc};
 
 use shared::{keys::Keys, redis_pool::Pool};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Joined, Standing};
 use crate::error::{GatewayError, Result};
 
-/// Batches in Redis at once per kind of call. One: whatever arrives during a batch's round
-/// trip leaves together as the next batch, so batches grow with the load. Measured under wrk
-/// at 64 connections: one in flight gave batches of about 25 and 4.5 µs of Redis CPU per
-/// status poll; two gave batches of about 11 and 8.4 µs.
-const MAX_IN_FLIGHT_BATCHES: usize = 1;
 /// Requests per batch at most (a batch stays a short call for everyone else on Redis).
 const MAX_BATCH: usize = 256;
 
@@ -125,36 +120,24 @@ impl<C: BatchCall> Batcher<C> {
     }
 }
 
+/// One batch in Redis at a time per kind of call: whatever arrives during its round trip
+/// waits in the channel and leaves together as the next batch, so batches grow with the load.
+/// Measured under wrk at 64 connections: one in flight gave batches of about 25 and 4.5 µs of
+/// Redis CPU per status poll; two in flight gave batches of about 11 and 8.4 µs.
 async fn drive<C: BatchCall>(
     redis: Pool,
     keys: Arc<Keys>,
     mut rx: mpsc::UnboundedReceiver<Pending<C>>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BATCHES));
     let mut buf = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Wait for a free slot first: while every slot is busy, arrivals pile up in the
-        // channel and leave together.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        if rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
-            return;
-        }
-        let mut batches = group_by_concert(buf.drain(..));
-        let (redis, keys) = (redis.clone(), keys.clone());
-        tokio::spawn(async move {
-            match batches.len() {
-                1 => run_batch::<C>(&redis, &keys, batches.pop().unwrap_or_default()).await,
-                _ => {
-                    let runs = batches
-                        .into_iter()
-                        .map(|batch| run_batch::<C>(&redis, &keys, batch));
-                    join_all(runs).await;
-                }
-            }
-            drop(slot);
-        });
+    while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+        let batches = group_by_concert(buf.drain(..));
+        join_all(
+            batches
+                .into_iter()
+                .map(|batch| run_batch::<C>(&redis, &keys, batch)),
+        )
+        .await;
     }
 }
 
@@ -205,7 +188,7 @@ async fn run_batch<C: BatchCall>(redis: &Pool, keys: &Arc<Keys>, batch: Vec<Pend
     }
 }
 
-/// Polls every future to completion, concurrently (a batch rarely spans several concerts).
+/// Polls every future to completion, concurrently (a drain rarely spans several concerts).
 async fn join_all<F: Future<Output = ()>>(futures: impl Iterator<Item = F>) {
     let mut set = Vec::from_iter(futures.map(Box::pin));
     std::future::poll_fn(|cx| {
