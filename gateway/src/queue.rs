@@ -136,11 +136,11 @@ pub async fn join_batch(
         .arg(&unique)
         .invoke_async(&mut conn)
         .await?;
-    let Some((pace, rows)) = batch_reply(&reply, unique.len(), 4)? else {
+    let Some((pace, rows)) = join_reply(&reply, unique.len())? else {
         return Ok(vec![Joined::UnknownConcert; users.len()]);
     };
     let answers = rows
-        .chunks_exact(4)
+        .chunks_exact(JOIN_ROW)
         .map(|row| {
             let kind: i64 = int(&row[0])?;
             let ticket_id = int(&row[1])?;
@@ -160,19 +160,12 @@ pub async fn join_batch(
         .collect::<Result<Vec<Joined>>>()?;
     Ok(slots
         .into_iter()
-        .map(|(at, repeat)| match &answers[at] {
-            Joined::Waiting {
-                ticket_id,
-                position,
-                pace,
-                ..
-            } if repeat => Joined::Waiting {
-                new: false,
-                ticket_id: *ticket_id,
-                position: *position,
-                pace: *pace,
-            },
-            answer => answer.clone(),
+        .map(|(at, repeat)| {
+            let mut answer = answers[at].clone();
+            if let Joined::Waiting { new, .. } = &mut answer {
+                *new &= !repeat;
+            }
+            answer
         })
         .collect())
 }
@@ -309,22 +302,19 @@ pub async fn status_batch(
     Ok(standings)
 }
 
-/// Splits a batch script's reply into the queue's pace and `n` rows of `width` values;
+/// Values per user in `join.lua`'s reply: kind, ticket id, position, session expiry.
+const JOIN_ROW: usize = 4;
+
+/// Splits `join.lua`'s reply into the queue's pace and `n` rows of [`JOIN_ROW`] values;
 /// `None` for an unknown concert (`{-1}`).
-fn batch_reply(
-    reply: &[redis::Value],
-    n: usize,
-    width: usize,
-) -> Result<Option<(Pace, &[redis::Value])>> {
+fn join_reply(reply: &[redis::Value], n: usize) -> Result<Option<(Pace, &[redis::Value])>> {
     if reply.len() == 1 {
         return Ok(None);
     }
-    if reply.len() != 4 + n * width {
-        return Err(anyhow::anyhow!(
-            "queue script answered {} values for {n} rows of {width}",
-            reply.len()
-        )
-        .into());
+    if reply.len() != 4 + n * JOIN_ROW {
+        return Err(
+            anyhow::anyhow!("join.lua answered {} values for {n} users", reply.len()).into(),
+        );
     }
     let rate: String = redis::from_redis_value(&reply[0])?;
     let pace = Pace::from_parts(&rate, int(&reply[1])?, int(&reply[2])?, int(&reply[3])?);

@@ -82,22 +82,14 @@ struct Pending<C: BatchCall> {
     reply: oneshot::Sender<Result<C::Output>>,
 }
 
-/// The front of one kind of batched call; cheap to clone.
+/// The front of one kind of batched call.
 pub struct Batcher<C: BatchCall> {
     tx: mpsc::UnboundedSender<Pending<C>>,
 }
 
-impl<C: BatchCall> Clone for Batcher<C> {
-    fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-        }
-    }
-}
-
 impl<C: BatchCall> Batcher<C> {
-    /// Starts the driver task (on the current Tokio runtime); it ends when every handle is
-    /// dropped and the batches in flight have answered.
+    /// Starts the driver task (on the current Tokio runtime); it ends when the batcher is
+    /// dropped and the batch in flight has answered.
     pub fn start(redis: Pool, keys: Arc<Keys>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive::<C>(redis, keys, rx));
