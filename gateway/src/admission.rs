@@ -2,7 +2,11 @@
 //! (in `admission/`). Every gateway instance may run it; the script's tick claim makes the
 //! instances admit exactly `admitPerTick` per tick between them.
 
-use std::{collections::HashMap, sync::LazyLock, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use redis::Script;
 use shared::keys::Keys;
@@ -10,7 +14,7 @@ use shared::redis_pool::Pool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::Result;
+use crate::{error::Result, queue::view::LineViews};
 
 static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("admission/admit.lua")));
 
@@ -67,8 +71,15 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs one concert's ticks until `stop` is cancelled or the queue closes.
-pub async fn run_concert(redis: Pool, keys: Keys, concert_id: i64, stop: CancellationToken) {
+/// Runs one concert's ticks until `stop` is cancelled or the queue closes. After each tick
+/// (whichever instance ran it) the concert's line view is dropped, so polls here see it.
+pub async fn run_concert(
+    redis: Pool,
+    keys: Keys,
+    concert_id: i64,
+    views: Arc<LineViews>,
+    stop: CancellationToken,
+) {
     let label = concert_id.to_string();
     // Start on the queue's own tick length; each tick's answer keeps it current.
     let mut tick_millis: u64 = async {
@@ -93,7 +104,9 @@ pub async fn run_concert(redis: Pool, keys: Keys, concert_id: i64, stop: Cancell
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(next - now)) => {}
         }
-        match admit_tick(&redis, &keys, concert_id, next).await {
+        let tick = admit_tick(&redis, &keys, concert_id, next).await;
+        views.forget(concert_id);
+        match tick {
             Ok(Tick::Closed) => {
                 tracing::info!(concert.id = concert_id, "queue closed; scheduler stops");
                 return;
@@ -143,7 +156,7 @@ pub async fn run_concert(redis: Pool, keys: Keys, concert_id: i64, stop: Cancell
 
 /// Watches the set of open concerts and keeps one tick loop per concert running until
 /// `stop` is cancelled; survives Redis errors and picks up new concerts within a second.
-pub async fn run(redis: Pool, keys: Keys, stop: CancellationToken) {
+pub async fn run(redis: Pool, keys: Keys, views: Arc<LineViews>, stop: CancellationToken) {
     let mut loops: HashMap<i64, JoinHandle<()>> = HashMap::new();
     loop {
         let open: Result<Vec<i64>> = async {
@@ -164,6 +177,7 @@ pub async fn run(redis: Pool, keys: Keys, stop: CancellationToken) {
                             redis.clone(),
                             keys.clone(),
                             id,
+                            views.clone(),
                             stop.child_token(),
                         ))
                     });

@@ -1,6 +1,6 @@
 //! Gateway settings from the environment.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use shared::{
@@ -21,6 +21,7 @@ use shared::{
 /// | `JOIN_RATE_PER_SECOND` | `0` (off): joins per second per client address |
 /// | `API_PUBLIC_URL` | `http://<API_ADDR>`: where the pages find the api |
 /// | `SCHEDULER` | `on`; `off` runs no admission loop in this instance |
+/// | `STATUS_VIEW_MS` | `100`: how long a concert's line view answers status polls (`0`: every poll reads Redis) |
 /// | `REQUEST_TIMEOUT_MS`, `MAX_BODY_BYTES`, `MAX_IN_FLIGHT` | see [`HttpLimits`] |
 /// | `RUST_LOG`, `LOG_FORMAT` | `info`, pretty |
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct Settings {
     pub join_rate_per_second: u32,
     pub api_public_url: String,
     pub scheduler: bool,
+    /// How long a line view answers status polls (see `queue/view.rs`); zero: never.
+    pub status_view: Duration,
     pub http: HttpLimits,
     pub log: LogSettings,
 }
@@ -73,6 +76,7 @@ impl Settings {
             api_public_url: env_opt("API_PUBLIC_URL")
                 .unwrap_or_else(|| format!("http://{api_addr}")),
             scheduler: env_opt("SCHEDULER").is_none_or(|v| v != "off" && v != "0" && v != "false"),
+            status_view: Duration::from_millis(env_ranged("STATUS_VIEW_MS", 100, 0, 10_000)?),
             http: HttpLimits::from_env()?,
             log: LogSettings::from_env("info,gateway=info"),
         })

@@ -1,10 +1,12 @@
 //! The queue store: every queue operation is one Redis round trip (one `EVALSHA`, or for a
-//! status poll one `MULTI`/`EXEC` of reads).
+//! status poll one `MULTI`/`EXEC` of reads), and most status polls none: `queue/view.rs`
+//! answers them from a shared, short-lived view of the line.
 //! The Lua scripts live in `queue/`; the pacing rules (estimated wait, poll interval) here.
 //! Joins and status polls run as batches: `queue/batch.rs` coalesces concurrent requests of
 //! one concert into one Redis call.
 
 pub mod batch;
+pub mod view;
 
 use std::sync::LazyLock;
 
@@ -13,6 +15,7 @@ use shared::redis_pool::Pool;
 use shared::{config::QueueSettings, keys::Keys};
 
 use crate::error::Result;
+use view::LineView;
 
 static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/join.lua")));
 static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/leave.lua")));
@@ -170,19 +173,11 @@ pub async fn join_batch(
         .collect())
 }
 
-/// At most this many gaps are read per status batch; a place behind more of them is
-/// ranked with `ZRANK` instead (a second round trip, for a line thousands have left).
-const MAX_GAPS: usize = 1000;
-
 /// Where each `(user id, ticket id)` of one concert stands: one `MULTI`/`EXEC` of plain reads
-/// (a status poll is the hottest call and changes nothing, so it needs no script). One
-/// answer per ticket, in the same order; every ticket of an unknown concert counts as expired.
-///
-/// Positions need no `ZRANK` per place: arrival sequences are handed out one by one and
-/// leave the line only from its head (admission) or as a gap (a place given up, recorded by
-/// `leave.lua` and trimmed behind the head by each tick). So the place with sequence `s` is
-/// at `s - head + 1 - (gaps below s)`. A result outside `1..=length` (a line Redis partly
-/// lost) is ranked with `ZRANK` instead.
+/// (a status poll changes nothing, so it needs no script): the concert's [`LineView`] and
+/// each ticket's place, session and expiry. One answer per ticket, in the same order; every
+/// ticket of an unknown concert counts as expired. Polls the view can answer on its own do
+/// not come here (see `queue/view.rs`).
 pub async fn status_batch(
     redis: &Pool,
     keys: &Keys,
@@ -191,86 +186,47 @@ pub async fn status_batch(
 ) -> Result<Vec<Standing>> {
     let k = keys.concert(concert_id);
     let users: Vec<&str> = tickets.iter().map(|(user, _)| user.as_str()).collect();
-    let mut conn = redis.get().await?;
-    type Reads = (
-        Vec<Option<String>>,
-        Vec<Option<f64>>,
-        Vec<String>,
-        u64,
-        Vec<u64>,
-        Vec<Option<u64>>,
-        Vec<Option<f64>>,
-        (u64, u64),
-    );
-    let (cfg, seqs, head, length, gaps, sessions, expiries, time): Reads = redis::pipe()
-        .atomic()
-        .cmd("HMGET")
-        .arg(k.config())
-        .arg(&["admitPerTick", "tickMillis", "paused", "rate"])
-        .cmd("ZMSCORE")
+    let mut pipe = redis::pipe();
+    LineView::read(pipe.atomic(), &k);
+    pipe.cmd("ZMSCORE")
         .arg(k.queue())
         .arg(&users)
-        .cmd("ZRANGE")
-        .arg(k.queue())
-        .arg(0)
-        .arg(0)
-        .arg("WITHSCORES")
-        .cmd("ZCARD")
-        .arg(k.queue())
-        .cmd("ZRANGE")
-        .arg(k.queue_gaps())
-        .arg(0)
-        .arg(MAX_GAPS - 1)
         .cmd("HMGET")
         .arg(k.sessions())
         .arg(&users)
         .cmd("ZMSCORE")
         .arg(k.active())
         .arg(&users)
-        .cmd("TIME")
-        .query_async(&mut conn)
-        .await?;
-    let [Some(admit), Some(tick), paused, rate] = <[Option<String>; 4]>::try_from(cfg)
-        .map_err(|_| anyhow::anyhow!("HMGET answered the wrong number of fields"))?
-    else {
+        .cmd("TIME");
+    let mut conn = redis.get().await?;
+    type Reads = (
+        Vec<Option<String>>,
+        Vec<String>,
+        u64,
+        Vec<u64>,
+        Vec<Option<f64>>,
+        Vec<Option<u64>>,
+        Vec<Option<f64>>,
+        (u64, u64),
+    );
+    let (cfg, head, length, gaps, seqs, sessions, expiries, time): Reads =
+        pipe.query_async(&mut conn).await?;
+    let Some(view) = LineView::from_reads((cfg, head, length, gaps))? else {
         return Ok(vec![Standing::Expired; tickets.len()]);
     };
-    let pace = Pace::from_parts(
-        rate.as_deref().unwrap_or("0"),
-        admit.parse().unwrap_or(0),
-        tick.parse().unwrap_or(1000),
-        paused.as_deref().map_or(0, |p| p.parse().unwrap_or(0)),
-    );
     let now_ms = time.0 * 1000 + time.1 / 1000;
-    let head = head
-        .get(1)
-        .and_then(|h| h.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64;
-    let gaps_complete = gaps.len() < MAX_GAPS;
     let mut standings = Vec::with_capacity(tickets.len());
     let mut to_rank = Vec::new();
     for (i, (_, ticket)) in tickets.iter().enumerate() {
         let waiting = seqs.get(i).copied().flatten() == Some(*ticket as f64);
         let standing = if waiting {
-            let position = (gaps_complete || gaps.last().is_some_and(|g| *g > *ticket))
-                .then(|| {
-                    // Gaps behind the head are trimmed only at the next tick.
-                    let gaps_below = gaps
-                        .partition_point(|g| g < ticket)
-                        .saturating_sub(gaps.partition_point(|g| *g < head))
-                        as u64;
-                    ticket
-                        .saturating_add(1)
-                        .checked_sub(head.saturating_add(gaps_below))
-                })
-                .flatten()
-                .filter(|p| (1..=length).contains(p));
+            let position = view.position(*ticket);
             if position.is_none() {
                 to_rank.push(i);
             }
             Standing::Waiting {
                 position: position.unwrap_or(0),
-                pace,
+                pace: view.pace,
             }
         } else {
             match (sessions.get(i), expiries.get(i)) {
@@ -295,7 +251,7 @@ pub async fn status_batch(
             // and the next poll says which.
             standings[i] = Standing::Waiting {
                 position: rank.map_or(1, |r| r + 1),
-                pace,
+                pace: view.pace,
             };
         }
     }

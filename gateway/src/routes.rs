@@ -19,7 +19,10 @@ use shared::redis_pool::Pool;
 
 use crate::{
     config::Settings,
-    queue::batch::{Batcher, JoinCall, StatusCall},
+    queue::{
+        batch::{Batcher, JoinCall, StatusCall},
+        view::LineViews,
+    },
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
 };
@@ -39,6 +42,8 @@ pub struct Shared {
     /// Joins and status polls, coalesced per concert into batched Redis calls.
     pub joins: Batcher<JoinCall>,
     pub statuses: Batcher<StatusCall>,
+    /// Each concert's line as status polls see it between reads.
+    pub line_views: Arc<LineViews>,
 }
 
 impl AppState {

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
-    queue::batch::Batcher,
+    queue::{batch::Batcher, view::LineViews},
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
     routes::{self, AppState, Shared},
@@ -39,6 +39,7 @@ impl Application {
                 settings.signing_key.derive_secret("queue-token"),
             )),
             join_limiter: Arc::new(RateLimiter::new(settings.join_rate_per_second)),
+            line_views: Arc::new(LineViews::new(settings.status_view)),
             settings: Arc::new(settings),
         });
         Ok(Self { listener, state })
@@ -60,6 +61,7 @@ impl Application {
             tokio::spawn(crate::admission::run(
                 self.state.redis.clone(),
                 (*self.state.keys).clone(),
+                self.state.line_views.clone(),
                 stop.child_token(),
             ))
         });

@@ -26,6 +26,7 @@ pub async fn update_queue_settings(
             "no open queue for this concert",
         ));
     }
+    state.line_views.forget(concert_id);
     tracing::info!(concert.id = concert_id, ?settings, "queue settings changed");
     Ok(Json(settings))
 }

@@ -204,10 +204,19 @@ pub async fn get_queue_status(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
 ) -> Result<Json<QueueStatusResponse>> {
-    let standing = state
-        .statuses
-        .call(place.concert_id, (place.user_id.clone(), place.ticket_id))
+    let from_view = state
+        .line_views
+        .standing(&state.redis, &state.keys, place.concert_id, place.ticket_id)
         .await?;
+    let standing = match from_view {
+        Some(standing) => standing,
+        None => {
+            state
+                .statuses
+                .call(place.concert_id, (place.user_id.clone(), place.ticket_id))
+                .await?
+        }
+    };
     Ok(Json(match standing {
         Standing::Waiting { position, pace } => {
             QueueStatusResponse::waiting(position, &pace, place.ticket_id)
@@ -232,6 +241,7 @@ pub async fn leave_queue(
         place.ticket_id,
     )
     .await?;
+    state.line_views.forget(place.concert_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -78,6 +78,7 @@ async fn three_running_scheduler_loops_admit_n_per_wall_clock_tick() {
                 app.redis.clone(),
                 app.keys.clone(),
                 1,
+                app.state.line_views.clone(),
                 stop.child_token(),
             ))
         })

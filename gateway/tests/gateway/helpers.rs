@@ -8,6 +8,7 @@ use std::{
 use gateway::{
     admission::{self, Tick},
     config::Settings,
+    routes::AppState,
     startup::Application,
 };
 use rand::Rng;
@@ -40,6 +41,7 @@ pub fn test_settings() -> Settings {
         join_rate_per_second: 0,
         api_public_url: "http://127.0.0.1:8081".into(),
         scheduler: false,
+        status_view: std::time::Duration::from_millis(100),
         http: HttpLimits::default(),
         log: LogSettings {
             filter: "warn".into(),
@@ -68,6 +70,8 @@ pub struct TestApp {
     pub keys: Keys,
     pub redis: Pool,
     pub settings: Settings,
+    /// The running gateway's state (its line views, its batchers).
+    pub state: AppState,
     stop: CancellationToken,
     tick: AtomicU64,
 }
@@ -90,7 +94,8 @@ impl TestApp {
             .await
             .expect("gateway builds");
         let base = format!("http://{}", app.local_addr());
-        let redis = app.state().redis.clone();
+        let state = app.state().clone();
+        let redis = state.redis.clone();
         let stop = CancellationToken::new();
         tokio::spawn(app.run_until(stop.clone()));
         Self {
@@ -102,6 +107,7 @@ impl TestApp {
             keys: Keys::new(settings.redis.prefix.clone()),
             redis,
             settings,
+            state,
             stop,
             tick: AtomicU64::new(1),
         }
@@ -125,8 +131,17 @@ impl TestApp {
         .unwrap();
     }
 
-    /// Runs the next admission tick of a concert (tick numbers only grow within a test).
+    /// Runs the next admission tick of a concert (tick numbers only grow within a test) as
+    /// the gateway's own scheduler does: the tick, then the concert's line view dropped.
     pub async fn tick(&self, concert_id: i64) -> Tick {
+        let tick = self.remote_tick(concert_id).await;
+        self.state.line_views.forget(concert_id);
+        tick
+    }
+
+    /// The next admission tick run by another instance: this gateway's line view of the
+    /// concert is not dropped.
+    pub async fn remote_tick(&self, concert_id: i64) -> Tick {
         let t = self.tick.fetch_add(1, Ordering::SeqCst);
         admission::admit_tick(&self.redis, &self.keys, concert_id, t)
             .await

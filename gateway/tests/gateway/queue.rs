@@ -1,12 +1,13 @@
 //! Join, status, leave and stats against real Redis.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use futures::future::join_all;
 use gateway::queue::{self, Joined, Standing};
 use serde_json::{json, Value};
+use shared::config::QueueSettings;
 
-use crate::helpers::{assert_problem, queue_settings, TestApp};
+use crate::helpers::{assert_problem, queue_settings, TestApp, ADMIN};
 
 #[tokio::test]
 async fn first_join_is_201_and_a_rejoin_is_200_with_the_same_place() {
@@ -534,4 +535,81 @@ async fn a_lost_sequence_counter_resumes_behind_the_line() {
         waiting.push((user.into(), token));
     }
     assert_positions_match_redis(&app, &waiting).await;
+}
+
+/// Ten-second ticks of 2: a view's front is 4 places (the tick under way and the next).
+fn slow_ticks() -> QueueSettings {
+    QueueSettings {
+        tick_millis: 10_000,
+        ..queue_settings(2, 100, 60)
+    }
+}
+
+#[tokio::test]
+async fn a_line_view_answers_polls_until_this_gateway_changes_the_line() {
+    let app = TestApp::spawn_with(|s| s.status_view = Duration::from_secs(10)).await;
+    app.open_concert(1, slow_ticks()).await;
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(app.join_ok(&format!("u{i}"), 1).await.0);
+    }
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 10);
+    // Another instance admits two: the front asks Redis and sees it at once; further back,
+    // the view (ten seconds here) still has the old head.
+    app.remote_tick(1).await;
+    assert_eq!(app.status_ok(&tokens[0]).await["status"], "ACTIVE");
+    assert_eq!(app.status_ok(&tokens[2]).await["position"], 1);
+    assert_eq!(
+        app.status_ok(&tokens[9]).await["position"],
+        10,
+        "from the view"
+    );
+    // Leaving here drops the view: the leaver reads EXPIRED and everyone moves up.
+    assert_eq!(app.leave(&tokens[5]).await.status(), 204);
+    assert_eq!(app.status_ok(&tokens[5]).await["status"], "EXPIRED");
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 7);
+    // So do new settings.
+    let paused = json!({"admitPerTick": 2, "tickMillis": 10_000, "maxActive": 100, "sessionTtlSeconds": 60, "paused": true});
+    assert_eq!(
+        app.put_settings(1, &paused, Some(ADMIN)).await.status(),
+        200
+    );
+    assert_eq!(app.status_ok(&tokens[9]).await["paused"], true);
+    // And this gateway's own ticks.
+    let running = json!({"admitPerTick": 2, "tickMillis": 10_000, "maxActive": 100, "sessionTtlSeconds": 60, "paused": false});
+    assert_eq!(
+        app.put_settings(1, &running, Some(ADMIN)).await.status(),
+        200
+    );
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 7);
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 5);
+    assert_eq!(app.status_ok(&tokens[3]).await["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn another_instances_changes_show_once_the_view_is_older_than_status_view_ms() {
+    let app = TestApp::spawn_with(|s| s.status_view = Duration::from_millis(150)).await;
+    app.open_concert(1, slow_ticks()).await;
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(app.join_ok(&format!("u{i}"), 1).await.0);
+    }
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 10);
+    app.remote_tick(1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 8);
+}
+
+#[tokio::test]
+async fn with_status_view_ms_zero_every_poll_reads_redis() {
+    let app = TestApp::spawn_with(|s| s.status_view = Duration::ZERO).await;
+    app.open_concert(1, slow_ticks()).await;
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(app.join_ok(&format!("u{i}"), 1).await.0);
+    }
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 10);
+    app.remote_tick(1).await;
+    assert_eq!(app.status_ok(&tokens[9]).await["position"], 8);
 }

@@ -1,0 +1,307 @@
+//! Line views: what a status poll needs to know about a concert's line (where its head is,
+//! which places behind it were given up, how fast it moves), read from Redis in one
+//! `MULTI`/`EXEC` and shared by every poll of that concert for up to `STATUS_VIEW_MS`.
+//!
+//! Positions need no per-place `ZRANK`: arrival sequences are handed out one by one and
+//! leave the line only from its head (admission) or as a gap (a place given up, recorded by
+//! `leave.lua` and trimmed behind the head by each tick). So the place with sequence `s` is at
+//! `s - head + 1 - (gaps between the head and s)`.
+//!
+//! A view answers a poll only where being a few ticks late cannot mislead: a place further
+//! back than the view's lifetime of admissions is waiting (its position at most that old), a
+//! gap was given up. Everything else (below the head: admitted, expired or gone; near the
+//! front: may be admitted any moment; past the gaps read) is asked of Redis per poll
+//! ([`super::status_batch`]). Whatever this gateway changes (a tick of its scheduler, a
+//! leave, new settings) drops the concert's view at once, so only other instances' changes
+//! are seen up to `STATUS_VIEW_MS` late.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+    time::{Duration, Instant},
+};
+
+use shared::{
+    keys::{ConcertKeys, Keys},
+    redis_pool::Pool,
+};
+use tokio::sync::OnceCell;
+
+use super::{Pace, Standing};
+use crate::error::Result;
+
+/// At most this many gaps are read per view; a place behind more of them is asked of Redis
+/// (ranked with `ZRANK`: a line thousands have left since the last tick).
+pub const MAX_GAPS: usize = 1000;
+
+/// One concert's line as read at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineView {
+    pub pace: Pace,
+    /// The head's sequence (0 for an empty line).
+    head: u64,
+    length: u64,
+    /// The sequence counter: places with a higher sequence joined after the read.
+    last_seq: u64,
+    /// Sequences given up at or behind the head, ascending (those before the head are
+    /// trimmed only by the next tick, and skipped).
+    gaps: Vec<u64>,
+    /// Every gap was read (fewer than [`MAX_GAPS`]).
+    gaps_complete: bool,
+}
+
+/// The replies to [`LineView::read`]'s commands, in order.
+pub type LineReads = (Vec<Option<String>>, Vec<String>, u64, Vec<u64>);
+
+impl LineView {
+    /// Appends the reads a view is made of to `pipe` (four commands; see [`LineReads`]).
+    pub fn read(pipe: &mut redis::Pipeline, k: &ConcertKeys) {
+        pipe.cmd("HMGET")
+            .arg(k.config())
+            .arg(&["admitPerTick", "tickMillis", "paused", "rate", "seq"])
+            .cmd("ZRANGE")
+            .arg(k.queue())
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .cmd("ZCARD")
+            .arg(k.queue())
+            .cmd("ZRANGE")
+            .arg(k.queue_gaps())
+            .arg(0)
+            .arg(MAX_GAPS - 1);
+    }
+
+    /// The view from its reads; `None` when the concert has no open queue.
+    pub fn from_reads((cfg, head, length, gaps): LineReads) -> Result<Option<Self>> {
+        let [Some(admit), Some(tick), paused, rate, seq] = <[Option<String>; 5]>::try_from(cfg)
+            .map_err(|_| anyhow::anyhow!("HMGET answered the wrong number of fields"))?
+        else {
+            return Ok(None);
+        };
+        let head = head
+            .get(1)
+            .and_then(|h| h.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+        let gaps_complete = gaps.len() < MAX_GAPS;
+        let behind = gaps.partition_point(|g| *g < head);
+        Ok(Some(Self {
+            pace: Pace::from_parts(
+                rate.as_deref().unwrap_or("0"),
+                admit.parse().unwrap_or(0),
+                tick.parse().unwrap_or(1000),
+                paused.as_deref().map_or(0, |p| p.parse().unwrap_or(0)),
+            ),
+            head,
+            length,
+            last_seq: seq.and_then(|s| s.parse().ok()).unwrap_or(0),
+            gaps: gaps[behind..].to_vec(),
+            gaps_complete,
+        }))
+    }
+
+    /// One round trip: the view of a concert's line, `None` when it has no open queue.
+    pub async fn fetch(redis: &Pool, keys: &Keys, concert_id: i64) -> Result<Option<Self>> {
+        let mut pipe = redis::pipe();
+        LineView::read(pipe.atomic(), &keys.concert(concert_id));
+        let mut conn = redis.get().await?;
+        Self::from_reads(pipe.query_async(&mut conn).await?)
+    }
+
+    /// The position of `ticket`, a place known to be in line: its sequence less the head's,
+    /// less the gaps between. `None` when the view cannot tell: the place is past the gaps
+    /// read, or the result is out of range (a line Redis partly lost).
+    pub fn position(&self, ticket: u64) -> Option<u64> {
+        if self.head == 0 || ticket < self.head {
+            return None;
+        }
+        if !self.gaps_complete && self.gaps.last().is_none_or(|g| *g <= ticket) {
+            return None;
+        }
+        let gaps_between = self.gaps.partition_point(|g| *g < ticket) as u64;
+        let position = (ticket - self.head + 1).checked_sub(gaps_between)?;
+        // Places that joined after the read are behind the line it saw.
+        let length = self.length + ticket.saturating_sub(self.last_seq);
+        (1..=length).contains(&position).then_some(position)
+    }
+
+    /// Where `ticket` stands, when the view can say so without asking Redis: waiting further
+    /// back than `front` (at most that many can be admitted while the view lives), or given
+    /// up. `None`: ask Redis.
+    pub fn standing(&self, ticket: u64, front: u64) -> Option<Standing> {
+        if self.gaps.binary_search(&ticket).is_ok() {
+            return Some(Standing::Expired);
+        }
+        let position = self.position(ticket)?;
+        (position > front).then_some(Standing::Waiting {
+            position,
+            pace: self.pace,
+        })
+    }
+}
+
+/// The line views of every concert polled lately, each read at most every `max_age`.
+pub struct LineViews {
+    max_age: Duration,
+    views: RwLock<HashMap<i64, Arc<Slot>>>,
+}
+
+/// One concert's view: read once by whichever poll first needs it; polls that arrive
+/// meanwhile wait for the same read.
+struct Slot {
+    created: Instant,
+    view: OnceCell<Option<LineView>>,
+}
+
+impl LineViews {
+    /// Views that live `max_age`; zero turns them off (every poll asks Redis).
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            views: RwLock::default(),
+        }
+    }
+
+    /// Where `ticket` of `concert_id` stands by the concert's view (read first if it is
+    /// missing or older than `max_age`); `None` when Redis must be asked. A concert with no
+    /// open queue leaves every ticket expired.
+    pub async fn standing(
+        &self,
+        redis: &Pool,
+        keys: &Keys,
+        concert_id: i64,
+        ticket: u64,
+    ) -> Result<Option<Standing>> {
+        if self.max_age.is_zero() {
+            return Ok(None);
+        }
+        let slot = self.slot(concert_id);
+        let view = match slot.view.get() {
+            Some(view) => view,
+            None => {
+                slot.view
+                    .get_or_try_init(|| LineView::fetch(redis, keys, concert_id))
+                    .await?
+            }
+        };
+        Ok(match view {
+            None => Some(Standing::Expired),
+            Some(view) => view.standing(ticket, self.front(&view.pace)),
+        })
+    }
+
+    /// Drops a concert's view: the next poll reads the line again. Called after whatever
+    /// this gateway changes in it.
+    pub fn forget(&self, concert_id: i64) {
+        if self.max_age.is_zero() {
+            return;
+        }
+        self.views
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&concert_id);
+    }
+
+    /// How many places at the front may be admitted while a view lives: the ticks that fit
+    /// in its lifetime, and the one under way, at `admitPerTick` each.
+    fn front(&self, pace: &Pace) -> u64 {
+        let tick = u128::from(pace.tick_millis.max(1));
+        let ticks = self.max_age.as_millis().div_ceil(tick) as u64 + 1;
+        ticks.saturating_mul(u64::from(pace.admit_per_tick))
+    }
+
+    fn slot(&self, concert_id: i64) -> Arc<Slot> {
+        let now = Instant::now();
+        let fresh = |slot: &Slot| now.saturating_duration_since(slot.created) < self.max_age;
+        if let Some(slot) = self
+            .views
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&concert_id)
+            .filter(|s| fresh(s))
+        {
+            return slot.clone();
+        }
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = views.get(&concert_id).filter(|s| fresh(s)) {
+            return slot.clone();
+        }
+        // Concerts nobody polls any more (closed, sold out) do not stay.
+        views.retain(|_, s| fresh(s));
+        let slot = Arc::new(Slot {
+            created: now,
+            view: OnceCell::new(),
+        });
+        views.insert(concert_id, slot.clone());
+        slot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(head: u64, length: u64, last_seq: u64, gaps: &[u64]) -> LineView {
+        LineView {
+            pace: Pace {
+                measured_per_second: 0.0,
+                admit_per_tick: 10,
+                tick_millis: 1000,
+                paused: false,
+            },
+            head,
+            length,
+            last_seq,
+            gaps: gaps.to_vec(),
+            gaps_complete: true,
+        }
+    }
+
+    #[test]
+    fn positions_skip_the_gaps_between_the_head_and_the_place() {
+        // Sequences 5..=20 handed out, 8 and 12 given up: 14 in line.
+        let v = view(5, 14, 20, &[8, 12]);
+        assert_eq!(v.position(5), Some(1));
+        assert_eq!(v.position(7), Some(3));
+        assert_eq!(v.position(9), Some(4));
+        assert_eq!(v.position(20), Some(14));
+        assert_eq!(v.position(4), None, "below the head: admitted or gone");
+        assert_eq!(v.position(22), Some(16), "joined after the read");
+        assert_eq!(
+            view(0, 0, 20, &[]).position(21),
+            None,
+            "an empty line has no head"
+        );
+        assert_eq!(
+            view(5, 3, 20, &[]).position(10),
+            None,
+            "longer than the line: lost data"
+        );
+    }
+
+    #[test]
+    fn a_view_answers_only_behind_the_front_and_for_gaps() {
+        let v = view(5, 14, 20, &[8, 12]);
+        assert_eq!(v.standing(8, 2), Some(Standing::Expired));
+        assert_eq!(v.standing(6, 2), None, "near the front: ask Redis");
+        assert_eq!(v.standing(4, 2), None, "below the head: ask Redis");
+        assert_eq!(
+            v.standing(7, 2),
+            Some(Standing::Waiting {
+                position: 3,
+                pace: v.pace
+            })
+        );
+        let mut partial = view(5, 14, 20, &[8, 12]);
+        partial.gaps_complete = false;
+        assert_eq!(partial.standing(11, 0).map(|_| ()), Some(()));
+        assert_eq!(partial.standing(13, 0), None, "past the gaps read");
+    }
+
+    #[test]
+    fn the_front_covers_every_tick_a_view_lives_through() {
+        let pace = view(1, 1, 1, &[]).pace; // 10 per 1000 ms
+        assert_eq!(LineViews::new(Duration::from_millis(100)).front(&pace), 20);
+        assert_eq!(LineViews::new(Duration::from_millis(2500)).front(&pace), 40);
+    }
+}
