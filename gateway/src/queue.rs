@@ -139,28 +139,9 @@ pub async fn join_batch(
         .arg(&unique)
         .invoke_async(&mut conn)
         .await?;
-    let Some((pace, rows)) = join_reply(&reply, unique.len())? else {
+    let Some(answers) = join_answers(&reply, unique.len())? else {
         return Ok(vec![Joined::UnknownConcert; users.len()]);
     };
-    let answers = rows
-        .chunks_exact(JOIN_ROW)
-        .map(|row| {
-            let kind: i64 = int(&row[0])?;
-            let ticket_id = int(&row[1])?;
-            Ok(match kind {
-                2 => Joined::Active {
-                    ticket_id,
-                    expires_at_ms: int(&row[3])?,
-                },
-                _ => Joined::Waiting {
-                    new: kind == 0,
-                    ticket_id,
-                    position: int(&row[2])?,
-                    pace,
-                },
-            })
-        })
-        .collect::<Result<Vec<Joined>>>()?;
     Ok(slots
         .into_iter()
         .map(|(at, repeat)| {
@@ -258,23 +239,53 @@ pub async fn status_batch(
     Ok(standings)
 }
 
-/// Values per user in `join.lua`'s reply: kind, ticket id, position, session expiry.
-const JOIN_ROW: usize = 4;
-
-/// Splits `join.lua`'s reply into the queue's pace and `n` rows of [`JOIN_ROW`] values;
-/// `None` for an unknown concert (`{-1}`).
-fn join_reply(reply: &[redis::Value], n: usize) -> Result<Option<(Pace, &[redis::Value])>> {
+/// One answer per user from `join.lua`'s reply (see the script for its layout); `None` for an
+/// unknown concert (`{-1}`).
+fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>> {
     if reply.len() == 1 {
         return Ok(None);
     }
-    if reply.len() != 4 + n * JOIN_ROW {
-        return Err(
-            anyhow::anyhow!("join.lua answered {} values for {n} users", reply.len()).into(),
-        );
+    let malformed = || anyhow::anyhow!("join.lua answered {} values for {n} users", reply.len());
+    let (Some(head), Some(listed)) = (reply.get(..6), reply.get(6..)) else {
+        return Err(malformed().into());
+    };
+    if listed.len() % 4 != 0 || listed.len() / 4 > n {
+        return Err(malformed().into());
     }
-    let rate: String = redis::from_redis_value(&reply[0])?;
-    let pace = Pace::from_parts(&rate, int(&reply[1])?, int(&reply[2])?, int(&reply[3])?);
-    Ok(Some((pace, &reply[4..])))
+    let rate: String = redis::from_redis_value(&head[0])?;
+    let pace = Pace::from_parts(&rate, int(&head[1])?, int(&head[2])?, int(&head[3])?);
+    let (first_seq, first_position): (u64, u64) = (int(&head[4])?, int(&head[5])?);
+    let mut listed = listed.chunks_exact(4).peekable();
+    let mut new = 0;
+    let mut answers = Vec::with_capacity(n);
+    for i in 1..=n {
+        let answer = match listed.next_if(|row| int::<usize>(&row[0]).is_ok_and(|at| at == i)) {
+            Some(row) if int::<i64>(&row[1])? == 2 => Joined::Active {
+                ticket_id: int(&row[2])?,
+                expires_at_ms: int(&row[3])?,
+            },
+            Some(row) => Joined::Waiting {
+                new: false,
+                ticket_id: int(&row[2])?,
+                position: int(&row[3])?,
+                pace,
+            },
+            None => {
+                new += 1;
+                Joined::Waiting {
+                    new: true,
+                    ticket_id: first_seq + new - 1,
+                    position: first_position + new - 1,
+                    pace,
+                }
+            }
+        };
+        answers.push(answer);
+    }
+    if listed.next().is_some() {
+        return Err(malformed().into());
+    }
+    Ok(Some(answers))
 }
 
 fn int<T: redis::FromRedisValue>(v: &redis::Value) -> Result<T> {

@@ -5,8 +5,11 @@
 --       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue.rs)
 -- ARGV: user ids, in arrival order, each once (the gateway folds repeats)
 -- Returns {-1} for an unknown concert, else
---   {rate, admitPerTick, tickMillis, paused, then per user: kind, ticketId, position, sessionExpiryMs}
---   kind: 0 new place, 1 already waiting, 2 already active
+--   {rate, admitPerTick, tickMillis, paused, firstSeq, firstPosition, then for each user who
+--    already had a place or session: index (1-based), kind, ticketId, position or expiry ms}
+--   kind: 1 already waiting (with position), 2 already active (with session expiry); every
+--   other user got a new place: the j-th of them (from 0) sequence firstSeq + j at position
+--   firstPosition + j. A storm of new users thus answers six values, not four per user.
 local cfg = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'paused', 'rate', 'seq')
 if not cfg[1] then return {-1} end
 local n = #ARGV
@@ -35,12 +38,21 @@ if h > 0 then
   end
 end
 
--- Everyone else gets a new place, in arrival order.
-local k = 0
+-- Everyone else gets a new place, in arrival order; the others are listed in the answer.
+local out = {cfg[4] or '0', tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[3] or '0'), 0, 0}
+local k, o = 0, 6
 for i = 1, n do
-  if not seqs[i] and not expiry_of[i] then k = k + 1 end
+  if seqs[i] then
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4] =
+      i, 1, tonumber(seqs[i]), redis.call('ZRANK', KEYS[2], ARGV[i]) + 1
+    o = o + 4
+  elseif expiry_of[i] then
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4] = i, 2, tonumber(tickets[i]), expiry_of[i]
+    o = o + 4
+  else
+    k = k + 1
+  end
 end
-local first_seq, first_position = 0, 0
 if k > 0 then
   -- Arrival sequence numbers only grow, so new members go to the back in this order. A
   -- counter that fell behind the line (its hash lost, the line kept) resumes past the back
@@ -51,7 +63,7 @@ if k > 0 then
     if back > last then last = back end
   end
   if last > tonumber(cfg[5] or '0') then redis.call('HSET', KEYS[1], 'seq', last) end
-  first_seq = redis.call('HINCRBY', KEYS[1], 'seq', k) - k + 1
+  local first_seq = redis.call('HINCRBY', KEYS[1], 'seq', k) - k + 1
   local CHUNK = 500 -- arguments per call stay far below Lua's stack limit
   local args, a, j = {}, 0, 0
   for i = 1, n do
@@ -65,21 +77,6 @@ if k > 0 then
     end
   end
   if a > 0 then redis.call('ZADD', KEYS[2], unpack(args, 1, a)) end
-  first_position = redis.call('ZCARD', KEYS[2]) - k + 1
-end
-
-local out = {cfg[4] or '0', tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[3] or '0')}
-local j = 0
-for i = 1, n do
-  local at = 4 * i + 1
-  if seqs[i] then
-    out[at], out[at + 1], out[at + 2], out[at + 3] =
-      1, tonumber(seqs[i]), redis.call('ZRANK', KEYS[2], ARGV[i]) + 1, 0
-  elseif expiry_of[i] then
-    out[at], out[at + 1], out[at + 2], out[at + 3] = 2, tonumber(tickets[i]), 0, expiry_of[i]
-  else
-    out[at], out[at + 1], out[at + 2], out[at + 3] = 0, first_seq + j, first_position + j, 0
-    j = j + 1
-  end
+  out[5], out[6] = first_seq, redis.call('ZCARD', KEYS[2]) - k + 1
 end
 return out
