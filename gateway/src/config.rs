@@ -13,6 +13,7 @@ use shared::{
 /// | variable | default |
 /// | --- | --- |
 /// | `GATEWAY_ADDR` | `127.0.0.1:8080` |
+/// | `GATEWAY_THREADS` | the number of CPUs: servers (threads) sharing the port, see `startup.rs` |
 /// | `REDIS_URL`, `REDIS_PREFIX`, `REDIS_POOL_SIZE` | see [`RedisSettings`] |
 /// | `ADMIN_TOKEN` | `dev-admin-token` (a warning is logged) |
 /// | `JWT_SIGNING_KEY` | PEM path of the Ed25519 key; else the development pair in `KEYS_DIR` |
@@ -27,6 +28,8 @@ use shared::{
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub addr: SocketAddr,
+    /// Servers on `addr`, one thread and one single-threaded runtime each.
+    pub threads: usize,
     pub redis: RedisSettings,
     pub admin_token: Secret,
     pub signing_key: SigningKey,
@@ -66,6 +69,7 @@ impl Settings {
             .unwrap_or_default();
         Ok(Self {
             addr,
+            threads: env_ranged("GATEWAY_THREADS", default_threads(), 1, 256)?,
             redis: RedisSettings::from_env()?,
             admin_token: Secret::new(
                 env_opt("ADMIN_TOKEN").unwrap_or_else(|| DEV_ADMIN_TOKEN.into()),
@@ -81,4 +85,8 @@ impl Settings {
             log: LogSettings::from_env("info,gateway=info"),
         })
     }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

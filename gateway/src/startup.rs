@@ -1,8 +1,17 @@
 //! Builds the gateway (state, router, listener) and runs it with the admission scheduler
 //! until the stop signal; then drains in-flight requests and stops the scheduler.
+//!
+//! [`Gateway`] is the binary's shape: one thread per core (`GATEWAY_THREADS`), each a
+//! single-threaded Tokio runtime serving its own listener on the shared port
+//! (`SO_REUSEPORT`: the kernel spreads connections over them) with its own Redis connections
+//! and batchers. A request, its batch and its Redis reply never change threads, so no
+//! request waits on a cross-thread wake-up: under wrk at 64 connections that made joins
+//! 12–40 % faster than one multi-threaded runtime (see the README). [`Application`] is one
+//! of those servers; tests run it on their own runtime.
 
 use std::{net::SocketAddr, sync::Arc};
 
+use anyhow::Context;
 use shared::keys::Keys;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +24,24 @@ use crate::{
     routes::{self, AppState, Shared},
 };
 
+/// What every server of one gateway shares: the line views (the scheduler's ticks drop them
+/// for every thread) and the per-address join limit (one limit for the whole gateway).
+#[derive(Clone)]
+pub struct Common {
+    pub line_views: Arc<LineViews>,
+    pub join_limiter: Arc<RateLimiter>,
+}
+
+impl Common {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            line_views: Arc::new(LineViews::new(settings.status_view)),
+            join_limiter: Arc::new(RateLimiter::new(settings.join_rate_per_second)),
+        }
+    }
+}
+
+/// One server: a listener, the state and the router, on the current Tokio runtime.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -23,11 +50,18 @@ pub struct Application {
 impl Application {
     /// Binds the listener (port 0 picks a free port) and builds the state.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let redis = shared::redis_pool::create_pool(&settings.redis)?;
         let listener = TcpListener::bind(settings.addr).await?;
-        if settings.admin_token.expose() == crate::config::DEV_ADMIN_TOKEN {
-            tracing::warn!("ADMIN_TOKEN is unset: using the development admin token");
-        }
+        let common = Common::new(&settings);
+        Self::with_listener(settings, common, listener)
+    }
+
+    /// Builds the state around a bound listener.
+    pub fn with_listener(
+        settings: Settings,
+        common: Common,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let redis = shared::redis_pool::create_pool(&settings.redis)?;
         let _ = shared::telemetry::metrics();
         let keys = Arc::new(Keys::new(settings.redis.prefix.clone()));
         let state = AppState::new(Shared {
@@ -38,8 +72,8 @@ impl Application {
             queue_tokens: Arc::new(QueueTokens::new(
                 settings.signing_key.derive_secret("queue-token"),
             )),
-            join_limiter: Arc::new(RateLimiter::new(settings.join_rate_per_second)),
-            line_views: Arc::new(LineViews::new(settings.status_view)),
+            join_limiter: common.join_limiter,
+            line_views: common.line_views,
             settings: Arc::new(settings),
         });
         Ok(Self { listener, state })
@@ -73,7 +107,144 @@ impl Application {
         if let Some(s) = scheduler {
             let _ = s.await;
         }
-        tracing::info!("gateway stopped");
         Ok(())
     }
+}
+
+/// The gateway: `settings.threads` servers on one port, one per thread (see the module docs).
+pub struct Gateway {
+    settings: Settings,
+    listeners: Vec<std::net::TcpListener>,
+}
+
+impl Gateway {
+    /// Binds one listener per thread to `settings.addr` (port 0: one free port for all).
+    pub fn bind(settings: Settings) -> anyhow::Result<Self> {
+        let threads = settings.threads.max(1);
+        let first = reuse_port_listener(settings.addr)
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..threads {
+            listeners.push(reuse_port_listener(addr).with_context(|| format!("binding {addr}"))?);
+        }
+        Ok(Self {
+            settings,
+            listeners,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .unwrap_or(self.settings.addr)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.listeners.len()
+    }
+
+    /// Runs every server until SIGTERM or Ctrl-C (or until one fails), then drains them all.
+    pub fn run_until_signal(self) -> anyhow::Result<()> {
+        self.run(CancellationToken::new(), true)
+    }
+
+    /// Runs every server until `stop` is cancelled (or one fails), then drains them all.
+    /// Blocks the calling thread.
+    pub fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
+        self.run(stop, false)
+    }
+
+    fn run(self, stop: CancellationToken, on_signal: bool) -> anyhow::Result<()> {
+        let common = Common::new(&self.settings);
+        let threads = self
+            .listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, listener)| {
+                let mut settings = self.settings.clone();
+                // One admission loop per gateway (the tick claim would keep several exact,
+                // at the cost of a Redis call per thread and tick).
+                settings.scheduler &= i == 0;
+                let (common, stop) = (common.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name(format!("gateway-{i}"))
+                    .spawn(move || {
+                        let result = serve_on_this_thread(
+                            settings,
+                            common,
+                            listener,
+                            &stop,
+                            on_signal && i == 0,
+                        );
+                        // One server failing stops the others.
+                        stop.cancel();
+                        result
+                    })
+                    .context("starting a server thread")
+            })
+            .collect::<anyhow::Result<Vec<_>>>();
+        let threads = match threads {
+            Ok(threads) => threads,
+            Err(e) => {
+                stop.cancel();
+                return Err(e);
+            }
+        };
+        let mut result = Ok(());
+        for (i, thread) in threads.into_iter().enumerate() {
+            let outcome = thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("server thread {i} panicked"))
+                .and_then(|r| r);
+            if let Err(e) = outcome {
+                tracing::error!(thread = i, error = %e, "server failed");
+                result = result.and(Err(e));
+            }
+        }
+        tracing::info!("gateway stopped");
+        result
+    }
+}
+
+fn serve_on_this_thread(
+    settings: Settings,
+    common: Common,
+    listener: std::net::TcpListener,
+    stop: &CancellationToken,
+    on_signal: bool,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        if on_signal {
+            let signal = shared::shutdown::on_signal();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = signal.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+        let listener = TcpListener::from_std(listener)?;
+        Application::with_listener(settings, common, listener)?
+            .run_until(stop.clone())
+            .await
+    })
+}
+
+/// A listener that shares its port with the others of this gateway (`SO_REUSEPORT`: Linux
+/// lets only sockets of the same user join, and spreads connections across them).
+fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }

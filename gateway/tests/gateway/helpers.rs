@@ -30,6 +30,7 @@ pub fn redis_url() -> String {
 pub fn test_settings() -> Settings {
     Settings {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        threads: 1,
         redis: RedisSettings {
             url: redis_url(),
             prefix: format!("test-{:016x}:", rand::thread_rng().gen::<u64>()),

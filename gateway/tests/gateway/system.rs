@@ -108,3 +108,56 @@ async fn the_server_drains_and_stops_on_the_stop_signal() {
     server.await.unwrap().expect("a clean stop");
     assert!(reqwest::get(&url).await.is_err(), "no longer accepting");
 }
+
+#[tokio::test]
+async fn a_gateway_of_three_threads_serves_one_port_and_stops_as_one() {
+    let mut settings = crate::helpers::test_settings();
+    settings.threads = 3;
+    let keys = shared::keys::Keys::new(settings.redis.prefix.clone());
+    let redis = shared::redis_pool::create_pool(&settings.redis).unwrap();
+    let mut conn = redis.get().await.unwrap();
+    shared::queue_config::open_queue(&mut conn, &keys, 1, "Three", &queue_settings(5, 100, 60))
+        .await
+        .unwrap();
+    let gateway = gateway::startup::Gateway::bind(settings).unwrap();
+    assert_eq!(gateway.threads(), 3);
+    let base = format!("http://{}", gateway.local_addr());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = std::thread::spawn({
+        let stop = stop.clone();
+        move || gateway.run_until(stop)
+    });
+    // A new connection per request: the kernel spreads them over the three listeners, and
+    // every server sees the same line.
+    let mut positions = Vec::new();
+    for i in 0..30 {
+        let client = reqwest::Client::new();
+        let res = client
+            .post(format!("{base}/api/v1/queue/tokens"))
+            .json(&serde_json::json!({"userId": format!("t{i}"), "concertId": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        let token = body["queueToken"].as_str().unwrap().to_owned();
+        let status: Value = reqwest::Client::new()
+            .get(format!("{base}/api/v1/queue/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["position"], body["position"]);
+        positions.push(body["position"].as_u64().unwrap());
+    }
+    assert_eq!(positions, (1..=30).collect::<Vec<u64>>());
+    stop.cancel();
+    tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap()
+        .expect("a clean stop");
+    assert!(reqwest::get(format!("{base}/health/live")).await.is_err());
+}
