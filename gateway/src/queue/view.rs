@@ -28,7 +28,7 @@ use shared::{
 use tokio::sync::OnceCell;
 
 use super::{Pace, Standing};
-use crate::error::Result;
+use crate::error::{GatewayError, Result};
 
 /// At most this many gaps are read per view; a place behind more of them is asked of Redis
 /// (ranked with `ZRANK`: a line thousands have left since the last tick).
@@ -147,10 +147,12 @@ pub struct LineViews {
 }
 
 /// One concert's view: read once by whichever poll first needs it; polls that arrive
-/// meanwhile wait for the same read.
+/// meanwhile wait for the same read and share its answer, a failure included (while Redis
+/// is down, one read per `max_age` fails and every poll answers 503 at once, rather than
+/// each waiting for its own attempt in turn).
 struct Slot {
     created: Instant,
-    view: OnceCell<Option<LineView>>,
+    view: OnceCell<std::result::Result<Option<LineView>, GatewayError>>,
 }
 
 impl LineViews {
@@ -176,14 +178,15 @@ impl LineViews {
             return Ok(None);
         }
         let slot = self.slot(concert_id);
-        let view = match slot.view.get() {
-            Some(view) => view,
+        let read = match slot.view.get() {
+            Some(read) => read,
             None => {
                 slot.view
-                    .get_or_try_init(|| LineView::fetch(redis, keys, concert_id))
-                    .await?
+                    .get_or_init(|| LineView::fetch(redis, keys, concert_id))
+                    .await
             }
         };
+        let view = read.as_ref().map_err(GatewayError::replicate)?;
         Ok(match view {
             None => Some(Standing::Expired),
             Some(view) => view.standing(ticket, self.front(&view.pace)),

@@ -24,6 +24,16 @@ async fn with_redis_unreachable_ready_is_503_and_join_is_a_503_problem() {
         "down"
     );
     assert_problem(app.join("alice", 1).await, 503, "SERVICE_UNAVAILABLE").await;
+    // Polls that share one failed read of the line each answer the failure.
+    let token = app.state.queue_tokens.seal(&gateway::queue_token::Place {
+        concert_id: 1,
+        ticket_id: 7,
+        user_id: "alice".into(),
+    });
+    let polls = futures::future::join_all((0..20).map(|_| app.status(&token))).await;
+    for poll in polls {
+        assert_problem(poll, 503, "SERVICE_UNAVAILABLE").await;
+    }
     assert_eq!(app.get("/health/live").await.status(), 200);
 }
 
