@@ -259,18 +259,21 @@ fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>>
     let mut new = 0;
     let mut answers = Vec::with_capacity(n);
     for i in 1..=n {
-        let answer = match listed.next_if(|row| int::<usize>(&row[0]).is_ok_and(|at| at == i)) {
-            Some(row) if int::<i64>(&row[1])? == 2 => Joined::Active {
+        let row = listed.next_if(|row| int::<usize>(&row[0]).is_ok_and(|at| at == i));
+        let answer = match (row, row.map(|r| int::<i64>(&r[1])).transpose()?) {
+            (Some(row), Some(2)) => Joined::Active {
                 ticket_id: int(&row[2])?,
                 expires_at_ms: int(&row[3])?,
             },
-            Some(row) => Joined::Waiting {
+            (Some(row), Some(1)) => Joined::Waiting {
                 new: false,
                 ticket_id: int(&row[2])?,
                 position: int(&row[3])?,
                 pace,
             },
-            None => {
+            (Some(_), _) => return Err(malformed().into()),
+            (None, _) if first_seq == 0 || first_position == 0 => return Err(malformed().into()),
+            (None, _) => {
                 new += 1;
                 Joined::Waiting {
                     new: true,
@@ -442,6 +445,55 @@ mod tests {
         );
         assert_eq!(pace(2.0).estimated_wait_secs(100), 50, "measured 2/s");
         assert_eq!(pace(2.0).estimated_wait_secs(0), 0);
+    }
+
+    fn ints(values: &[i64]) -> Vec<redis::Value> {
+        let mut reply = vec![redis::Value::BulkString(b"0.5".to_vec())];
+        reply.extend(values.iter().map(|v| redis::Value::Int(*v)));
+        reply
+    }
+
+    #[test]
+    fn join_answers_give_new_places_in_order_and_list_the_rest() {
+        // Four users: new, already waiting (ticket 3 at 2), new, active (ticket 1).
+        let reply = ints(&[10, 1000, 0, 40, 7, 2, 1, 3, 2, 4, 2, 1, 99_000]);
+        let answers = join_answers(&reply, 4).unwrap().unwrap();
+        let waiting = |new, ticket_id, position| Joined::Waiting {
+            new,
+            ticket_id,
+            position,
+            pace: Pace {
+                measured_per_second: 0.5,
+                admit_per_tick: 10,
+                tick_millis: 1000,
+                paused: false,
+            },
+        };
+        assert_eq!(answers[0], waiting(true, 40, 7));
+        assert_eq!(answers[1], waiting(false, 3, 2));
+        assert_eq!(answers[2], waiting(true, 41, 8));
+        assert_eq!(
+            answers[3],
+            Joined::Active {
+                ticket_id: 1,
+                expires_at_ms: 99_000
+            }
+        );
+        assert_eq!(join_answers(&[redis::Value::Int(-1)], 4).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_join_answers_are_errors() {
+        for (values, n) in [
+            (&[10, 1000, 0, 40, 7, 5, 1, 3, 2][..], 4), // index past the batch
+            (&[10, 1000, 0, 40, 7, 2, 1, 3, 2, 1, 1, 3, 2][..], 4), // out of order
+            (&[10, 1000, 0, 40, 7, 1, 3, 3, 2][..], 4), // unknown kind
+            (&[10, 1000, 0, 0, 0][..], 1),              // a new place with no sequence
+            (&[10, 1000, 0, 40][..], 1),                // too short
+            (&[10, 1000, 0, 40, 7, 1, 1, 3][..], 1),    // a partial row
+        ] {
+            assert!(join_answers(&ints(values), n).is_err(), "{values:?}");
+        }
     }
 
     #[test]

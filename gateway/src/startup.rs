@@ -4,10 +4,12 @@
 //! [`Gateway`] is the binary's shape: one thread per core (`GATEWAY_THREADS`), each a
 //! single-threaded Tokio runtime serving its own listener on the shared port
 //! (`SO_REUSEPORT`: the kernel spreads connections over them) with its own Redis connections
-//! and batchers. A request, its batch and its Redis reply never change threads, so no
-//! request waits on a cross-thread wake-up: under wrk at 64 connections that made joins
-//! 12–40 % faster than one multi-threaded runtime (see the README). [`Application`] is one
-//! of those servers; tests run it on their own runtime.
+//! and batchers. A request, its batch and its Redis reply stay on one thread (only a line
+//! view's read is shared by the threads), so requests do not wait on cross-thread wake-ups:
+//! under wrk at 64 connections that made joins 12–40 % faster than one multi-threaded
+//! runtime (see the README). [`Application`] is one of those servers; tests run it on their
+//! own runtime. With `SO_REUSEPORT`, a second gateway started by the same user on the same
+//! port does not fail with "address in use"; it shares the connections.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -158,42 +160,34 @@ impl Gateway {
 
     fn run(self, stop: CancellationToken, on_signal: bool) -> anyhow::Result<()> {
         let common = Common::new(&self.settings);
-        let threads = self
-            .listeners
-            .into_iter()
-            .enumerate()
-            .map(|(i, listener)| {
-                let mut settings = self.settings.clone();
-                // One admission loop per gateway (the tick claim would keep several exact,
-                // at the cost of a Redis call per thread and tick).
-                settings.scheduler &= i == 0;
-                let (common, stop) = (common.clone(), stop.clone());
-                std::thread::Builder::new()
-                    .name(format!("gateway-{i}"))
-                    .spawn(move || {
-                        let result = serve_on_this_thread(
-                            settings,
-                            common,
-                            listener,
-                            &stop,
-                            on_signal && i == 0,
-                        );
-                        // One server failing stops the others.
-                        stop.cancel();
-                        result
-                    })
-                    .context("starting a server thread")
-            })
-            .collect::<anyhow::Result<Vec<_>>>();
-        let threads = match threads {
-            Ok(threads) => threads,
-            Err(e) => {
-                stop.cancel();
-                return Err(e);
-            }
-        };
+        let threads = self.listeners.into_iter().enumerate().map(|(i, listener)| {
+            let mut settings = self.settings.clone();
+            // One admission loop per gateway (the tick claim would keep several exact,
+            // at the cost of a Redis call per thread and tick).
+            settings.scheduler &= i == 0;
+            let (common, stop) = (common.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("gateway-{i}"))
+                .spawn(move || {
+                    // One server ending (failing, even panicking) stops the others.
+                    let _stop_all = stop.clone().drop_guard();
+                    serve_on_this_thread(settings, common, listener, &stop, on_signal && i == 0)
+                })
+                .context("starting a server thread")
+        });
+        let mut started = Vec::new();
         let mut result = Ok(());
-        for (i, thread) in threads.into_iter().enumerate() {
+        for thread in threads {
+            match thread {
+                Ok(thread) => started.push(thread),
+                Err(e) => {
+                    stop.cancel();
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        for (i, thread) in started.into_iter().enumerate() {
             let outcome = thread
                 .join()
                 .map_err(|_| anyhow::anyhow!("server thread {i} panicked"))

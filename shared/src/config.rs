@@ -72,8 +72,9 @@ pub struct RedisSettings {
     pub url: String,
     /// `REDIS_PREFIX`, default `tix:`.
     pub prefix: String,
-    /// `REDIS_POOL_SIZE`, default 2: multiplexed connections per process (fewer, fuller
-    /// pipelines measured faster than more: 1 / 2 / 4 / 8 gave 24.9k / 24.1k / 22.7k / 21.8k joins/s).
+    /// `REDIS_POOL_SIZE`, default 2: multiplexed connections per process (in the gateway, per
+    /// server thread; fewer, fuller pipelines measured faster than more: 1 / 2 / 4 / 8 gave
+    /// 24.9k / 24.1k / 22.7k / 21.8k joins/s).
     pub pool_size: usize,
 }
 

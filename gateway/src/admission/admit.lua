@@ -4,7 +4,7 @@
 -- by its start time (ms): a tick already claimed by another scheduler instance does nothing,
 -- so any number of instances admit exactly admitPerTick per tick between them.
 -- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
---       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see status_batch in queue.rs)
+--       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue/view.rs)
 -- ARGV: 1 tick start (ms since the epoch, a multiple of tickMillis)
 -- Returns {claimed (1/0, -1 no such queue), admitted, waiting, active, tickMillis}
 local c = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'maxActive', 'sessionTtl',

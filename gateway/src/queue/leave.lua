@@ -1,5 +1,5 @@
 -- leave.lua: gives up a place in line or ends an active session, freeing room at once.
--- KEYS: 1 waiting queue, 2 active, 3 sessions, 4 gaps (sequences given up; see status_batch in queue.rs)
+-- KEYS: 1 waiting queue, 2 active, 3 sessions, 4 gaps (sequences given up; see queue/view.rs)
 -- ARGV: 1 user id, 2 ticket id
 -- Returns 1 place given up, 2 session ended, 0 nothing held by this ticket
 local user, ticket = ARGV[1], tonumber(ARGV[2])

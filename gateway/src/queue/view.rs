@@ -126,9 +126,20 @@ impl LineView {
     }
 
     /// Where `ticket` stands, when the view can say so without asking Redis: waiting further
-    /// back than `front` (at most that many can be admitted while the view lives), or given
-    /// up. `None`: ask Redis.
+    /// back than `front` (at most that many can be admitted while the view lives, if ticks
+    /// keep their pace; a late tick bunched with the next can leave someone just admitted
+    /// reading WAITING until the next poll), or given up. `None`: ask Redis.
+    ///
+    /// A ticket the counter had not reached when the view was read also goes to Redis: a
+    /// place that new (polled within `STATUS_VIEW_MS` of joining) is rare, and a token from
+    /// before Redis lost the line (its counter restarted) must read EXPIRED, not the place
+    /// of whoever has that sequence now. (Once the new counter passes an old ticket, the
+    /// view cannot tell; such a poll reads that place's position until it nears the front,
+    /// where Redis is asked.)
     pub fn standing(&self, ticket: u64, front: u64) -> Option<Standing> {
+        if ticket > self.last_seq {
+            return None;
+        }
         if self.gaps.binary_search(&ticket).is_ok() {
             return Some(Standing::Expired);
         }
@@ -186,7 +197,15 @@ impl LineViews {
                     .await
             }
         };
-        let view = read.as_ref().map_err(GatewayError::replicate)?;
+        let view = match read {
+            Ok(view) => view,
+            Err(e) => {
+                // Shared by the polls that waited on this read, not kept: the next poll
+                // reads again.
+                self.drop_slot(concert_id, &slot);
+                return Err(e.replicate());
+            }
+        };
         Ok(match view {
             None => Some(Standing::Expired),
             Some(view) => view.standing(ticket, self.front(&view.pace)),
@@ -203,6 +222,13 @@ impl LineViews {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&concert_id);
+    }
+
+    fn drop_slot(&self, concert_id: i64, slot: &Arc<Slot>) {
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        if views.get(&concert_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            views.remove(&concert_id);
+        }
     }
 
     /// How many places at the front may be admitted while a view lives: the ticks that fit
@@ -288,6 +314,7 @@ mod tests {
         assert_eq!(v.standing(8, 2), Some(Standing::Expired));
         assert_eq!(v.standing(6, 2), None, "near the front: ask Redis");
         assert_eq!(v.standing(4, 2), None, "below the head: ask Redis");
+        assert_eq!(v.standing(21, 2), None, "past the counter: ask Redis");
         assert_eq!(
             v.standing(7, 2),
             Some(Standing::Waiting {

@@ -233,15 +233,17 @@ pub async fn leave_queue(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
 ) -> Result<StatusCode> {
-    queue::leave(
+    let left = queue::leave(
         &state.redis,
         &state.keys,
         place.concert_id,
         &place.user_id,
         place.ticket_id,
     )
-    .await?;
+    .await;
+    // Also after an error: the script may have run (a reply lost to a timeout).
     state.line_views.forget(place.concert_id);
+    left?;
     Ok(StatusCode::NO_CONTENT)
 }
 
