@@ -291,7 +291,12 @@ pub async fn serve(
     app: Router,
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     let graceful = stop.clone();
+    // Small responses leave at once (no Nagle wait for the previous segment's ACK).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
