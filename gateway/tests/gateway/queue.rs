@@ -545,14 +545,21 @@ fn slow_ticks() -> QueueSettings {
     }
 }
 
-#[tokio::test]
-async fn a_line_view_answers_polls_until_this_gateway_changes_the_line() {
-    let app = TestApp::spawn_with(|s| s.status_view = Duration::from_secs(10)).await;
+/// A gateway whose line views live `status_view`, and a concert of [`slow_ticks`] with twenty
+/// people waiting (their queue tokens, in line order).
+async fn line_of_twenty(status_view: Duration) -> (TestApp, Vec<String>) {
+    let app = TestApp::spawn_with(|s| s.status_view = status_view).await;
     app.open_concert(1, slow_ticks()).await;
     let mut tokens = Vec::new();
     for i in 0..20 {
         tokens.push(app.join_ok(&format!("u{i}"), 1).await.0);
     }
+    (app, tokens)
+}
+
+#[tokio::test]
+async fn a_line_view_answers_polls_until_this_gateway_changes_the_line() {
+    let (app, tokens) = line_of_twenty(Duration::from_secs(10)).await;
     assert_eq!(app.status_ok(&tokens[9]).await["position"], 10);
     // Another instance admits two: the front asks Redis and sees it at once; further back,
     // the view (ten seconds here) still has the old head.
@@ -589,12 +596,7 @@ async fn a_line_view_answers_polls_until_this_gateway_changes_the_line() {
 
 #[tokio::test]
 async fn another_instances_changes_show_once_the_view_is_older_than_status_view_ms() {
-    let app = TestApp::spawn_with(|s| s.status_view = Duration::from_millis(150)).await;
-    app.open_concert(1, slow_ticks()).await;
-    let mut tokens = Vec::new();
-    for i in 0..20 {
-        tokens.push(app.join_ok(&format!("u{i}"), 1).await.0);
-    }
+    let (app, tokens) = line_of_twenty(Duration::from_millis(150)).await;
     assert_eq!(app.status_ok(&tokens[9]).await["position"], 10);
     app.remote_tick(1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -603,12 +605,7 @@ async fn another_instances_changes_show_once_the_view_is_older_than_status_view_
 
 #[tokio::test]
 async fn with_status_view_ms_zero_every_poll_reads_redis() {
-    let app = TestApp::spawn_with(|s| s.status_view = Duration::ZERO).await;
-    app.open_concert(1, slow_ticks()).await;
-    let mut tokens = Vec::new();
-    for i in 0..20 {
-        tokens.push(app.join_ok(&format!("u{i}"), 1).await.0);
-    }
+    let (app, tokens) = line_of_twenty(Duration::ZERO).await;
     assert_eq!(app.status_ok(&tokens[9]).await["position"], 10);
     app.remote_tick(1).await;
     assert_eq!(app.status_ok(&tokens[9]).await["position"], 8);
