@@ -3,9 +3,9 @@
 //! every request it delays (no coordinated omission, as in wrk2).
 //!
 //! The generator is kept light so it does not take the CPU the server is measured on: a
-//! pacer due every millisecond hands the joins of that millisecond to `CONNECTIONS`
-//! keep-alive connections (round robin), each a task writing plain HTTP/1.1 and reading the
-//! answer's status and `Content-Length`. A connection still busy with an earlier join sends
+//! pacer thread wakes every 100 µs and hands the joins due by then to a single-threaded
+//! runtime, which sends each on one of `CONNECTIONS` keep-alive connections (round robin),
+//! each a task writing plain HTTP/1.1 and reading the answer's status and `Content-Length`. A connection still busy with an earlier join sends
 //! the next one when it is free, and that join's latency includes the wait.
 //!
 //! `join_latency <gateway url> <concert id> <rate per second> <seconds>`; prints one JSON line.
@@ -19,6 +19,10 @@ use tokio::{
     net::TcpStream,
     sync::mpsc,
 };
+
+/// How often the pacer wakes at most: fine enough that sending late adds little to a
+/// latency, coarse enough that waking costs the generator little.
+const PACE: Duration = Duration::from_micros(100);
 
 /// One join: the body's user id and when it was due.
 struct Due {
@@ -66,23 +70,43 @@ async fn main() -> anyhow::Result<()> {
         )));
     }
 
-    // The pacer: every millisecond, the joins due by then (rate x elapsed, so no drift).
+    // The pacer runs on its own thread, as the runtime's timers tick in whole milliseconds:
+    // join n is due at start + n / rate, and every PACE (or at the next due time, if later)
+    // the pacer hands the runtime the joins due by then, which go out on their lanes. A join
+    // sent late (the pacer's own lateness, its sleep's overshoot) counts the delay.
     let total = rate * secs;
     let start = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut sent = 0u64;
-    let mut tick = 0u64;
-    while sent < total {
-        ticker.tick().await;
-        tick += 1;
-        let at = start + Duration::from_millis(tick);
-        let due_by = (rate * tick / 1000).min(total);
-        while sent < due_by {
-            let lane = &lanes[(sent % connections as u64) as usize];
-            lane.send(Due { user: sent, at })
-                .map_err(|_| anyhow::anyhow!("a connection failed"))?;
-            sent += 1;
+    let due_at = move |n: u64| start + Duration::from_nanos(n * 1_000_000_000 / rate);
+    let (ticks, mut due) = mpsc::unbounded_channel::<std::ops::Range<u64>>();
+    let pacer = std::thread::spawn(move || {
+        let mut sent = 0u64;
+        while sent < total {
+            let elapsed = start.elapsed().as_nanos();
+            let due_by = ((elapsed * u128::from(rate) / 1_000_000_000) as u64 + 1).min(total);
+            if due_by > sent {
+                if ticks.send(sent..due_by).is_err() {
+                    return;
+                }
+                sent = due_by;
+            }
+            if sent < total {
+                let next = due_at(sent).saturating_duration_since(Instant::now());
+                std::thread::sleep(next.max(PACE));
+            }
+        }
+    });
+    while let Some(joins) = due.recv().await {
+        for user in joins {
+            let lane = &lanes[(user % connections as u64) as usize];
+            if lane
+                .send(Due {
+                    user,
+                    at: due_at(user),
+                })
+                .is_err()
+            {
+                break; // that connection failed; its error is reported below
+            }
         }
     }
     drop(lanes);
@@ -94,7 +118,10 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(lat);
         failed += bad;
     }
-    let achieved = total as f64 / start.elapsed().as_secs_f64();
+    pacer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the pacer panicked"))?;
+    let achieved = latencies.len() as f64 / start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let q = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let ms = |v: f64| (v * 100.0).round() / 100.0;
