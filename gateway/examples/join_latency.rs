@@ -5,8 +5,9 @@
 //! The generator is kept light so it does not take the CPU the server is measured on: a
 //! pacer thread wakes every 100 µs and hands the joins due by then to a single-threaded
 //! runtime, which sends each on one of `CONNECTIONS` keep-alive connections (round robin),
-//! each a task writing plain HTTP/1.1 and reading the answer's status and `Content-Length`. A connection still busy with an earlier join sends
-//! the next one when it is free, and that join's latency includes the wait.
+//! each a task writing plain HTTP/1.1 and reading the answer's status and `Content-Length`.
+//! A connection still busy with an earlier join sends the next one when it is free, and that
+//! join's latency includes the wait.
 //!
 //! `join_latency <gateway url> <concert id> <rate per second> <seconds>`; prints one JSON line.
 //! Env: `CONNECTIONS` (64).
@@ -95,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     });
-    while let Some(joins) = due.recv().await {
+    'pace: while let Some(joins) = due.recv().await {
         for user in joins {
             let lane = &lanes[(user % connections as u64) as usize];
             if lane
@@ -105,11 +106,11 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .is_err()
             {
-                break; // that connection failed; its error is reported below
+                break 'pace; // that connection failed; its error is reported below
             }
         }
     }
-    drop(lanes);
+    drop((lanes, due)); // the connections finish their joins; a pacer still going stops
 
     let mut latencies = Vec::with_capacity(total as usize);
     let mut failed = 0u64;
