@@ -47,6 +47,13 @@ pub struct Settings {
 pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
 
 impl Settings {
+    /// Logs the start-up warnings these settings call for (once per gateway).
+    pub fn warn_if_unsafe(&self) {
+        if self.admin_token.expose() == DEV_ADMIN_TOKEN {
+            tracing::warn!("ADMIN_TOKEN is unset: using the development admin token");
+        }
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         let addr: SocketAddr = env_parse("GATEWAY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         let api_addr = env_opt("API_ADDR").unwrap_or_else(|| "127.0.0.1:8081".into());

@@ -53,6 +53,7 @@ impl Application {
     /// Binds the listener (port 0 picks a free port) and builds the state.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.addr).await?;
+        settings.warn_if_unsafe();
         let common = Common::new(&settings);
         Self::with_listener(settings, common, listener)
     }
@@ -159,6 +160,7 @@ impl Gateway {
     }
 
     fn run(self, stop: CancellationToken, on_signal: bool) -> anyhow::Result<()> {
+        self.settings.warn_if_unsafe();
         let common = Common::new(&self.settings);
         let threads = self.listeners.into_iter().enumerate().map(|(i, listener)| {
             let mut settings = self.settings.clone();
