@@ -9,8 +9,12 @@
 //! A connection still busy with an earlier join sends the next one when it is free, and that
 //! join's latency includes the wait.
 //!
-//! `join_latency <gateway url> <concert id> <rate per second> <seconds>`; prints one JSON line.
-//! Env: `CONNECTIONS` (64).
+//! With `live` as a fifth argument it sends `GET /health/live` at the same rate instead: the
+//! reference for what the host itself adds at that rate (the same connections, pacing and
+//! generator, and a request that does no work), so a join's tail can be read against it.
+//!
+//! `join_latency <gateway url> <concert id> <rate per second> <seconds> [joins|live]`; prints
+//! one JSON line. Env: `CONNECTIONS` (64).
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +29,16 @@ use tokio::{
 /// latency, coarse enough that waking costs the generator little.
 const PACE: Duration = Duration::from_micros(100);
 
-/// One join: the body's user id and when it was due.
+/// What each request is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `POST /api/v1/queue/tokens` of a new user; answered 201.
+    Joins,
+    /// `GET /health/live`; answered 200.
+    Live,
+}
+
+/// One request: the user id of its join and when it was due.
 struct Due {
     user: u64,
     at: Instant,
@@ -34,9 +47,14 @@ struct Due {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    let target = match args.get(5).map(String::as_str) {
+        None | Some("joins") => Target::Joins,
+        Some("live") => Target::Live,
+        Some(other) => anyhow::bail!("unknown target {other:?}: joins or live"),
+    };
     anyhow::ensure!(
-        args.len() == 5,
-        "usage: join_latency <gateway url> <concert id> <rate> <seconds>"
+        (5..=6).contains(&args.len()),
+        "usage: join_latency <gateway url> <concert id> <rate> <seconds> [joins|live]"
     );
     let (url, concert, rate, secs): (String, i64, u64, u64) = (
         args[1].clone(),
@@ -65,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         workers.push(tokio::spawn(connection(
             stream,
             addr.clone(),
+            target,
             concert,
             tag,
             rx,
@@ -129,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
+            "target": if target == Target::Live { "live" } else { "joins" },
             "rate": rate, "achievedRate": achieved.round(), "requests": total, "failed": failed,
             "connections": connections,
             "p50Ms": ms(q(0.50)), "p90Ms": ms(q(0.90)), "p99Ms": ms(q(0.99)),
@@ -138,11 +158,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends each join handed to this connection when it is free; latencies in ms from the due
-/// time, and how many did not answer 201.
+/// Sends each request handed to this connection when it is free; latencies in ms from the
+/// due time, and how many were not answered with the target's status (201 or 200).
 async fn connection(
     mut stream: TcpStream,
     host: String,
+    target: Target,
     concert: i64,
     tag: u32,
     mut due: mpsc::UnboundedReceiver<Due>,
@@ -150,16 +171,23 @@ async fn connection(
     let mut latencies = Vec::new();
     let mut failed = 0;
     let mut buf = Vec::with_capacity(4096);
+    let live = format!("GET /health/live HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let expected = if target == Target::Live { 200 } else { 201 };
     while let Some(Due { user, at }) = due.recv().await {
-        let body = format!(r#"{{"userId":"lat{tag}-{user}","concertId":{concert}}}"#);
-        let request = format!(
-            "POST /api/v1/queue/tokens HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let request = match target {
+            Target::Live => live.clone(),
+            Target::Joins => {
+                let body = format!(r#"{{"userId":"lat{tag}-{user}","concertId":{concert}}}"#);
+                format!(
+                    "POST /api/v1/queue/tokens HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            }
+        };
         stream.write_all(request.as_bytes()).await?;
         let status = read_response(&mut stream, &mut buf).await?;
         latencies.push(at.elapsed().as_secs_f64() * 1000.0);
-        failed += u64::from(status != 201);
+        failed += u64::from(status != expected);
     }
     Ok((latencies, failed))
 }
