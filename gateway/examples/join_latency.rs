@@ -9,9 +9,9 @@
 //! A connection still busy with an earlier join sends the next one when it is free, and that
 //! join's latency includes the wait.
 //!
-//! With `live` as a fifth argument it sends `GET /health/live` at the same rate instead: the
-//! reference for what the host itself adds at that rate (the same connections, pacing and
-//! generator, and a request that does no work), so a join's tail can be read against it.
+//! With `live` as a fifth argument it sends `GET /health/live` at the same rate instead (the
+//! same connections, pacing and generator, a request that does no work): the tail the host
+//! and the HTTP path give at that rate, against which a join's tail can be read.
 //!
 //! `join_latency <gateway url> <concert id> <rate per second> <seconds> [joins|live]`; prints
 //! one JSON line. Env: `CONNECTIONS` (64).
