@@ -174,14 +174,16 @@ async fn connection(
     let live = format!("GET /health/live HTTP/1.1\r\nHost: {host}\r\n\r\n");
     let expected = if target == Target::Live { 200 } else { 201 };
     while let Some(Due { user, at }) = due.recv().await {
+        let join;
         let request = match target {
-            Target::Live => live.clone(),
+            Target::Live => &live,
             Target::Joins => {
                 let body = format!(r#"{{"userId":"lat{tag}-{user}","concertId":{concert}}}"#);
-                format!(
+                join = format!(
                     "POST /api/v1/queue/tokens HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                     body.len()
-                )
+                );
+                &join
             }
         };
         stream.write_all(request.as_bytes()).await?;
