@@ -53,8 +53,9 @@ struct Lane {
     waiting: VecDeque<u64>,
     /// The request sent and not yet answered.
     sent: Option<u64>,
-    /// Bytes of the request being sent that the socket has not taken yet.
+    /// The request on the wire, and how much of it the socket has taken.
     out: Vec<u8>,
+    written: usize,
     /// Bytes of the answer read so far.
     answer: Vec<u8>,
 }
@@ -92,15 +93,17 @@ fn main() -> anyhow::Result<()> {
         .next()
         .with_context(|| format!("no address for {host}"))?;
     let tag: u32 = rand::random();
-    let request = |user: u64| match target {
-        Target::Live => format!("GET /health/live HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
+    // Writes request `user` into a lane's (reused) buffer; the live request is the same every time.
+    let live = format!("GET /health/live HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let request = |user: u64, out: &mut Vec<u8>| match target {
+        Target::Live => out.extend_from_slice(live.as_bytes()),
         Target::Joins => {
             let body = format!(r#"{{"userId":"lat{tag}-{user}","concertId":{concert}}}"#);
-            format!(
+            let _ = write!(
+                out,
                 "POST /api/v1/queue/tokens HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
-            )
-            .into_bytes()
+            );
         }
     };
     let expected = if target == Target::Live { 200 } else { 201 };
@@ -119,7 +122,8 @@ fn main() -> anyhow::Result<()> {
             stream,
             waiting: VecDeque::new(),
             sent: None,
-            out: Vec::new(),
+            out: Vec::with_capacity(256),
+            written: 0,
             answer: Vec::with_capacity(1024),
         });
     }
@@ -137,7 +141,7 @@ fn main() -> anyhow::Result<()> {
         poll.poll(&mut events, Some(Duration::ZERO))?;
         for event in events.iter() {
             let lane = &mut lanes[event.token().0];
-            for status in lane.read_answers()? {
+            if let Some(status) = lane.read_answer()? {
                 let user = lane.sent.take().context("an answer nobody asked for")?;
                 latencies.push(due_at(user).elapsed().as_secs_f64() * 1000.0);
                 failed += u64::from(status != expected);
@@ -186,20 +190,20 @@ fn main() -> anyhow::Result<()> {
 impl Lane {
     /// Sends the oldest waiting request if nothing is on the wire, and whatever of it the
     /// socket did not take at the last try.
-    fn send_next(&mut self, request: &impl Fn(u64) -> Vec<u8>) -> anyhow::Result<()> {
+    fn send_next(&mut self, request: &impl Fn(u64, &mut Vec<u8>)) -> anyhow::Result<()> {
         if self.sent.is_none() {
             let Some(user) = self.waiting.pop_front() else {
                 return Ok(());
             };
             self.sent = Some(user);
-            self.out = request(user);
+            self.out.clear();
+            self.written = 0;
+            request(user, &mut self.out);
         }
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
+        while self.written < self.out.len() {
+            match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => anyhow::bail!("the connection closed"),
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
+                Ok(n) => self.written += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break, // the next tick goes on
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
@@ -209,8 +213,8 @@ impl Lane {
     }
 
     /// Reads everything the socket has (its readiness is edge-triggered) and returns the
-    /// status of each complete answer in it (one at most: one request is on the wire).
-    fn read_answers(&mut self) -> anyhow::Result<Vec<u16>> {
+    /// status of the answer once it is complete (one request is on the wire at most).
+    fn read_answer(&mut self) -> anyhow::Result<Option<u16>> {
         let mut chunk = [0u8; 4096];
         loop {
             match self.stream.read(&mut chunk) {
@@ -221,12 +225,15 @@ impl Lane {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut statuses = Vec::new();
-        while let Some((status, len)) = parse_response(&self.answer)? {
-            statuses.push(status);
-            self.answer.drain(..len);
-        }
-        Ok(statuses)
+        let Some((status, len)) = parse_response(&self.answer)? else {
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            len == self.answer.len(),
+            "bytes past the answer to the one request sent"
+        );
+        self.answer.clear();
+        Ok(Some(status))
     }
 }
 
