@@ -32,27 +32,33 @@ pub async fn pay_reservation(
 ) -> Result<Stored> {
     let key = IdempotencyKey::required(&headers)?;
     let hash = RequestHash::of("POST /api/v1/payments", &req);
-    // Paying ends the session and confirms the hold, so a retry of a finished request fails
-    // these checks: then the stored response, if any, is the answer.
-    let reservation = match payable(&state, &caller, req.reservation_id).await {
-        Ok(r) => r,
+    // Paying ends the session and confirms the hold, so a duplicate of a request that
+    // finished meanwhile fails the checks (session ended, hold confirmed or claimed, key's
+    // lock taken): when it does, the stored response, if any, is the answer.
+    let paid = match payable(&state, &caller, req.reservation_id).await {
+        Ok(reservation) => {
+            let order = PaymentOrder {
+                user_id: caller.user_id(),
+                concert_id: caller.concert_id(),
+                key: &key,
+                hash: &hash,
+                reservation: &reservation,
+            };
+            payments::pay_reservation(&state, &order)
+                .await
+                .map(|stored| (stored, reservation))
+        }
+        Err(e) => Err(e),
+    };
+    let (stored, reservation) = match paid {
+        Ok(paid) => paid,
         Err(e) => {
-            // A duplicate of a request that finished meanwhile sees its effects (session
-            // ended, hold confirmed): it gets the stored response, not an error.
             return match idempotency::find(&state.db, caller.user_id(), &key, &hash).await? {
                 Some(stored) => Ok(stored),
                 None => Err(e),
             };
         }
     };
-    let order = PaymentOrder {
-        user_id: caller.user_id(),
-        concert_id: caller.concert_id(),
-        key: &key,
-        hash: &hash,
-        reservation: &reservation,
-    };
-    let stored = payments::pay_reservation(&state, &order).await?;
     let payment_id = stored
         .body
         .get("paymentId")
@@ -95,20 +101,14 @@ async fn payable(
     let Some(reservation) = reservation else {
         return Err(
             match payments::find_confirmed(state, caller.user_id(), reservation_id).await? {
-                Some(_) => ApiError::Conflict(
-                    "ALREADY_CONFIRMED",
-                    "this reservation has already been paid".into(),
-                ),
+                Some(_) => payments::already_confirmed(),
                 None => ApiError::NotFound("RESERVATION_NOT_FOUND", "no such reservation"),
             },
         );
     };
     match reservation.visible_status(now_ms()) {
         "HELD" => Ok(reservation),
-        "CONFIRMED" => Err(ApiError::Conflict(
-            "ALREADY_CONFIRMED",
-            "this reservation has already been paid".into(),
-        )),
+        "CONFIRMED" => Err(payments::already_confirmed()),
         _ => Err(ApiError::Conflict(
             "HOLD_EXPIRED",
             "the hold has lapsed or was released; hold the seats again".into(),

@@ -199,13 +199,11 @@ pub async fn release_reservation(
     caller: Caller,
     ApiPath(reservation_id): ApiPath<Uuid>,
 ) -> Result<Json<ReleaseResponse>> {
-    let already_confirmed =
-        || ApiError::Conflict("ALREADY_CONFIRMED", "this reservation has been paid".into());
     if payments::find_confirmed(&state, caller.user_id(), reservation_id)
         .await?
         .is_some()
     {
-        return Err(already_confirmed());
+        return Err(payments::already_confirmed());
     }
     let r = own_held_reservation(&state, &caller, reservation_id).await?;
     match holds::release_reservation(&state.redis, &state.keys, caller.concert_id(), &r).await? {
@@ -213,7 +211,8 @@ pub async fn release_reservation(
             reservation_id,
             status: "CANCELED",
         })),
-        Released::AlreadyConfirmed => Err(already_confirmed()),
+        Released::AlreadyConfirmed => Err(payments::already_confirmed()),
+        Released::PaymentRunning => Err(payments::payment_in_progress()),
         Released::NotFound => Err(NOT_FOUND),
     }
 }

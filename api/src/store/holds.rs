@@ -13,6 +13,8 @@ use crate::{error::Result, store::catalog::Seat};
 static HOLD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/hold.lua")));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/release.lua")));
 static CONFIRM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/confirm.lua")));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/claim.lua")));
+static UNCLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/unclaim.lua")));
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -206,10 +208,13 @@ pub struct HeldReservation {
     pub schedule_id: i64,
     pub seats: Vec<Seat>,
     pub total_price: i64,
-    /// HELD, CANCELED or CONFIRMED as written; a HELD one past `expires_at_ms` has lapsed.
+    /// HELD, PAYING (claimed by a payment, see `claim.lua`), CANCELED or CONFIRMED as
+    /// written; a HELD one past `expires_at_ms` has lapsed.
     pub status: String,
     pub expires_at_ms: i64,
     pub confirmed_at_ms: Option<i64>,
+    /// While PAYING: when the payment's claim ends.
+    pub paying_until_ms: Option<i64>,
 }
 
 impl HeldReservation {
@@ -223,15 +228,18 @@ impl HeldReservation {
             status: h.remove("status")?,
             expires_at_ms: h.get("expiresAt")?.parse().ok()?,
             confirmed_at_ms: h.get("confirmedAt").and_then(|v| v.parse().ok()),
+            paying_until_ms: h.get("payingUntil").and_then(|v| v.parse().ok()),
         })
     }
 
-    /// The status a client sees: a hold past its expiry is EXPIRED.
+    /// The status a client sees: a hold past its expiry is EXPIRED, unless a payment that
+    /// claimed it in time is still running; a reservation being paid is still HELD.
     pub fn visible_status(&self, now_ms: i64) -> &str {
-        if self.status == "HELD" && self.expires_at_ms <= now_ms {
-            "EXPIRED"
-        } else {
-            &self.status
+        let paying = self.status == "PAYING" && self.paying_until_ms.is_some_and(|t| t > now_ms);
+        match self.status.as_str() {
+            "HELD" | "PAYING" if self.expires_at_ms <= now_ms && !paying => "EXPIRED",
+            "PAYING" => "HELD",
+            status => status,
         }
     }
 }
@@ -277,28 +285,88 @@ pub async fn session_and_reservation(
     ))
 }
 
-/// True while every seat of `r` is still held by it (checked just before a payment commits).
-pub async fn holds_intact(
+/// What claiming a reservation for a payment found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Claimed: no cancel and no other payment until the payment hands it back or it ends.
+    Claimed,
+    NotFound,
+    AlreadyConfirmed,
+    /// A hold lapsed, or the reservation was canceled.
+    Lapsed,
+    /// Another payment holds the claim; the idempotency key it was sent with.
+    PaymentRunning {
+        key: String,
+    },
+}
+
+/// A call of `release.lua`, `claim.lua` or `unclaim.lua` with its keys: the reservation
+/// hash, the user's open hold, the schedule's held seats and each seat's hold.
+fn reservation_call(
+    script: &'static Script,
+    keys: &Keys,
+    concert_id: i64,
+    r: &HeldReservation,
+) -> redis::ScriptInvocation<'static> {
+    let k = keys.concert(concert_id);
+    let mut call = script.prepare_invoke();
+    call.key(k.reservation(&r.reservation_id))
+        .key(k.user_hold(&r.user_id))
+        .key(k.held_seats(r.schedule_id));
+    for s in &r.seats {
+        call.key(k.seat_hold(r.schedule_id, s.id));
+    }
+    call
+}
+
+/// Claims `r` for the payment `payment_id` for `claim_ms`, if every seat is still held by
+/// it (the last check before the sale; see `claim.lua`).
+pub async fn claim_for_payment(
     redis: &Pool,
     keys: &Keys,
     concert_id: i64,
     r: &HeldReservation,
-) -> Result<bool> {
-    let k = keys.concert(concert_id);
-    let hold_keys: Vec<String> = r
-        .seats
-        .iter()
-        .map(|s| k.seat_hold(r.schedule_id, s.id))
-        .collect();
+    payment_id: &str,
+    idempotency_key: &str,
+    claim_ms: u64,
+) -> Result<Claim> {
+    let mut call = reservation_call(&CLAIM, keys, concert_id, r);
+    call.arg(&r.reservation_id)
+        .arg(&r.user_id)
+        .arg(payment_id)
+        .arg(idempotency_key)
+        .arg(claim_ms);
+    for s in &r.seats {
+        call.arg(s.id);
+    }
     let mut conn = redis.get().await?;
-    let values: Vec<Option<String>> = redis::cmd("MGET")
-        .arg(&hold_keys)
-        .query_async(&mut conn)
-        .await?;
-    Ok(!values.is_empty()
-        && values
-            .iter()
-            .all(|v| v.as_deref() == Some(r.reservation_id.as_str())))
+    let (code, key): (i64, String) = call.invoke_async(&mut conn).await?;
+    Ok(match code {
+        1 => Claim::Claimed,
+        -1 => Claim::AlreadyConfirmed,
+        -2 => Claim::Lapsed,
+        -3 => Claim::PaymentRunning { key },
+        _ => Claim::NotFound,
+    })
+}
+
+/// Hands back the claim of a payment that wrote nothing: `r` is HELD again until its own
+/// expiry. A no-op when the claim is not (or no longer) this payment's.
+pub async fn unclaim(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    r: &HeldReservation,
+    payment_id: &str,
+) -> Result<()> {
+    let mut call = reservation_call(&UNCLAIM, keys, concert_id, r);
+    call.arg(&r.reservation_id).arg(payment_id);
+    for s in &r.seats {
+        call.arg(s.id);
+    }
+    let mut conn = redis.get().await?;
+    let _: i64 = call.invoke_async(&mut conn).await?;
+    Ok(())
 }
 
 /// What a release did.
@@ -307,6 +375,8 @@ pub enum Released {
     Canceled,
     NotFound,
     AlreadyConfirmed,
+    /// A payment of it is running (it holds the claim).
+    PaymentRunning,
 }
 
 /// Cancels a held reservation, removing only holds that are still its own.
@@ -316,14 +386,7 @@ pub async fn release_reservation(
     concert_id: i64,
     r: &HeldReservation,
 ) -> Result<Released> {
-    let k = keys.concert(concert_id);
-    let mut call = RELEASE.prepare_invoke();
-    call.key(k.reservation(&r.reservation_id))
-        .key(k.user_hold(&r.user_id))
-        .key(k.held_seats(r.schedule_id));
-    for s in &r.seats {
-        call.key(k.seat_hold(r.schedule_id, s.id));
-    }
+    let mut call = reservation_call(&RELEASE, keys, concert_id, r);
     call.arg(&r.reservation_id).arg(&r.user_id);
     for s in &r.seats {
         call.arg(s.id);
@@ -333,6 +396,7 @@ pub async fn release_reservation(
     Ok(match code {
         1 => Released::Canceled,
         -1 => Released::AlreadyConfirmed,
+        -2 => Released::PaymentRunning,
         _ => Released::NotFound,
     })
 }

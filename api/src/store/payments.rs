@@ -1,8 +1,9 @@
-//! The payment: the holds are re-checked in Redis, then one statement (its own transaction,
-//! one round trip) takes the idempotency key's advisory lock and writes the conditional debit,
-//! the reservation, the tickets (the `tickets_schedule_seat_key` constraint is the fence
-//! against selling a seat twice, whatever Redis says), the payment, its ledger entry and the
-//! stored response. Any failure writes nothing.
+//! The payment: the reservation is claimed in Redis (its holds re-checked and kept, a cancel
+//! refused meanwhile: `holds/claim.lua`), then one statement (its own transaction, one round
+//! trip) takes the idempotency key's advisory lock and writes the conditional debit, the
+//! reservation, the tickets (the `tickets_schedule_seat_key` constraint is the fence against
+//! selling a seat twice, whatever Redis says), the payment, its ledger entry and the stored
+//! response. Any failure writes nothing, and a refused payment hands its claim back.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -13,10 +14,31 @@ use crate::{
     error::{is_violation, ApiError, Result},
     routes::AppState,
     store::{
-        holds::{self, HeldReservation},
+        holds::{self, Claim, HeldReservation},
         idempotency::{self, Stored},
     },
 };
+
+/// How long a payment's claim on its reservation lasts beyond the request timeout twice over
+/// (the statement starts within one request timeout of the claim and, in practice, ends
+/// within another): a claim that lapses belongs to a request that is gone.
+const CLAIM_MARGIN_MS: u64 = 5_000;
+
+/// 409 `ALREADY_CONFIRMED`.
+pub(crate) fn already_confirmed() -> ApiError {
+    ApiError::Conflict(
+        "ALREADY_CONFIRMED",
+        "this reservation has already been paid".into(),
+    )
+}
+
+/// 409 `PAYMENT_IN_PROGRESS`: another payment of the reservation is running.
+pub(crate) fn payment_in_progress() -> ApiError {
+    ApiError::Conflict(
+        "PAYMENT_IN_PROGRESS",
+        "a payment of this reservation is being processed; retry shortly".into(),
+    )
+}
 
 /// A payment to make.
 #[derive(Debug)]
@@ -44,19 +66,78 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
     let reservation_id =
         Uuid::parse_str(&r.reservation_id).map_err(|e| ApiError::Unexpected(e.into()))?;
     let payment_id = Uuid::now_v7();
+    // The last word before the sale: the holds must still be this reservation's, and from
+    // here until the statement has answered no cancel or other payment can come between.
+    let payment_ref = payment_id.to_string();
+    let claim_ms = 2 * state.settings.http.request_timeout_ms + CLAIM_MARGIN_MS;
+    match holds::claim_for_payment(
+        &state.redis,
+        &state.keys,
+        order.concert_id,
+        r,
+        &payment_ref,
+        order.key.as_str(),
+        claim_ms,
+    )
+    .await?
+    {
+        Claim::Claimed => {}
+        Claim::NotFound => {
+            return Err(ApiError::NotFound(
+                "RESERVATION_NOT_FOUND",
+                "no such reservation",
+            ))
+        }
+        Claim::AlreadyConfirmed => return Err(already_confirmed()),
+        Claim::Lapsed => {
+            return Err(ApiError::Conflict(
+                "HOLD_EXPIRED",
+                "the hold on these seats has lapsed; hold them again".into(),
+            ))
+        }
+        Claim::PaymentRunning { key } if key == order.key.as_str() => {
+            return Err(idempotency::in_progress())
+        }
+        Claim::PaymentRunning { .. } => return Err(payment_in_progress()),
+    }
+    let sold = sell(state, order, reservation_id, payment_id).await;
+    if let Err(e) = &sold {
+        if wrote_nothing(e) {
+            if let Err(e) =
+                holds::unclaim(&state.redis, &state.keys, order.concert_id, r, &payment_ref).await
+            {
+                tracing::warn!(error = %e, reservation.id = %r.reservation_id, "could not hand a payment's claim back; it lapses by itself");
+            }
+        }
+    }
+    sold
+}
+
+/// Errors of [`sell`] after which nothing was written and the reservation can still be paid.
+/// Others leave the claim to lapse: a lost connection may have committed, and an
+/// `ALREADY_CONFIRMED` reservation is not payable again.
+fn wrote_nothing(e: &ApiError) -> bool {
+    match e {
+        ApiError::InsufficientBalance | ApiError::Unprocessable(..) => true,
+        ApiError::Conflict(code, _) => {
+            matches!(*code, "SEAT_UNAVAILABLE" | "IDEMPOTENCY_IN_PROGRESS")
+        }
+        _ => false,
+    }
+}
+
+/// The payment statement and what its answer means, for a claimed reservation.
+async fn sell(
+    state: &AppState,
+    order: &PaymentOrder<'_>,
+    reservation_id: Uuid,
+    payment_id: Uuid,
+) -> Result<Stored> {
+    let r = order.reservation;
     let paid_at = Utc::now();
     let expires_at = DateTime::<Utc>::from_timestamp_millis(r.expires_at_ms).unwrap_or(paid_at);
     let seat_ids: Vec<i64> = r.seats.iter().map(|s| s.id).collect();
     let prices: Vec<i64> = r.seats.iter().map(|s| s.price).collect();
-
-    // The last word before the sale: the holds must still be this reservation's. A hold lost
-    // or lapsed now refuses the payment; the unique constraint covers the remaining window.
-    if !holds::holds_intact(&state.redis, &state.keys, order.concert_id, r).await? {
-        return Err(ApiError::Conflict(
-            "HOLD_EXPIRED",
-            "the hold on these seats has lapsed; hold them again".into(),
-        ));
-    }
     let stored = Stored {
         status: StatusCode::CREATED,
         body: serde_json::json!({
@@ -165,10 +246,7 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
 async fn paid_meanwhile(state: &AppState, order: &PaymentOrder<'_>) -> Result<Stored> {
     match idempotency::find(&state.db, order.user_id, order.key, order.hash).await? {
         Some(stored) => Ok(stored),
-        None => Err(ApiError::Conflict(
-            "ALREADY_CONFIRMED",
-            "this reservation has already been paid".into(),
-        )),
+        None => Err(already_confirmed()),
     }
 }
 
