@@ -11,7 +11,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{
     domain::{IdempotencyKey, RequestHash},
-    error::{ApiError, Result},
+    error::{is_violation, ApiError, Result},
 };
 
 /// A response as stored for replay.
@@ -113,26 +113,46 @@ pub async fn begin(
     Ok(Begun::Fresh(tx))
 }
 
-/// Stores `response` for the key inside `tx` (nothing without a key).
+/// Stores `response` for the key inside `tx` (nothing without a key). `Ok(false)`: a
+/// duplicate with the key committed first (after [`begin`]'s snapshot was taken, before its
+/// lock was free), so `tx` must be rolled back and that response replayed ([`replay_winner`]).
 pub async fn save(
     tx: &mut Transaction<'static, Postgres>,
     user_id: &str,
     key: Option<&IdempotencyKey>,
     hash: &RequestHash,
     response: &Stored,
-) -> Result<()> {
-    if let Some(key) = key {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(user_id)
-        .bind(key.as_str())
-        .bind(&hash.0)
-        .bind(response.status.as_u16() as i16)
-        .bind(&response.body)
-        .execute(&mut **tx)
-        .await?;
+) -> Result<bool> {
+    let Some(key) = key else {
+        return Ok(true);
+    };
+    let saved = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user_id)
+    .bind(key.as_str())
+    .bind(&hash.0)
+    .bind(response.status.as_u16() as i16)
+    .bind(&response.body)
+    .execute(&mut **tx)
+    .await;
+    match saved {
+        Ok(_) => Ok(true),
+        Err(e) if is_violation(&e, "idempotency_keys_pkey") => Ok(false),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
+}
+
+/// The response of the duplicate that won the key (after [`save`] found it taken).
+pub async fn replay_winner(
+    db: &PgPool,
+    user_id: &str,
+    key: Option<&IdempotencyKey>,
+    hash: &RequestHash,
+) -> Result<Stored> {
+    match key {
+        Some(key) => find(db, user_id, key, hash).await?.ok_or_else(in_progress),
+        None => Err(in_progress()),
+    }
 }
