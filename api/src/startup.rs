@@ -108,7 +108,7 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 async fn reconcile_queues(state: &AppState) {
     match catalog::reopen_queues(state).await {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(reopened = n, "re-opened concert queues missing from Redis"),
+        Ok(n) => tracing::warn!(reopened = n, "re-opened concert queues missing from Redis, paused: set their settings and resume them (PUT /api/v1/admin/queues/{{id}})"),
         Err(e) => tracing::debug!(error = %e, "could not reconcile concert queues"),
     }
 }

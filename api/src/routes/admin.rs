@@ -29,6 +29,10 @@ pub struct CreateScheduleRequest {
 const MAX_SCHEDULES: usize = 20;
 const MAX_SEATS: i64 = 10_000;
 const MAX_PRICE: i64 = 100_000_000;
+/// Start times from 1970-01-01 to 9999-12-31 (Unix seconds): RFC 3339 years, all of which
+/// Postgres stores (chrono also parses years it cannot).
+const EARLIEST_START: i64 = 0;
+const LATEST_START: i64 = 253_402_300_799;
 
 impl CreateConcertRequest {
     fn parse(self) -> Result<NewConcert> {
@@ -36,6 +40,9 @@ impl CreateConcertRequest {
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
             return invalid("name must be 1 to 200 characters".into());
+        }
+        if name.chars().any(char::is_control) {
+            return invalid("name must not contain control characters".into());
         }
         if self.schedules.is_empty() || self.schedules.len() > MAX_SCHEDULES {
             return invalid(format!("a concert has 1 to {MAX_SCHEDULES} schedules"));
@@ -47,6 +54,11 @@ impl CreateConcertRequest {
             }
             if !(0..=MAX_PRICE).contains(&s.price) {
                 return invalid(format!("schedules[{i}].price must be 0 to {MAX_PRICE}"));
+            }
+            if !(EARLIEST_START..=LATEST_START).contains(&s.starts_at.timestamp()) {
+                return invalid(format!(
+                    "schedules[{i}].startsAt must be between 1970 and 9999"
+                ));
             }
             schedules.push(NewSchedule {
                 starts_at: s.starts_at,

@@ -9,6 +9,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use shared::config::QueueSettings;
+
 use crate::{error::Result, routes::AppState};
 
 /// One seat as created.
@@ -211,7 +213,21 @@ pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<Create
         &state.settings.queue_defaults,
     )
     .await?;
-    tx.commit().await?;
+    if let Err(e) = tx.commit().await {
+        // The concert does not exist: its new, empty queue must not stay open.
+        let closed: redis::RedisResult<()> = redis::pipe()
+            .cmd("DEL")
+            .arg(state.keys.concert(concert_id).config())
+            .cmd("SREM")
+            .arg(state.keys.open_concerts())
+            .arg(concert_id)
+            .query_async(&mut conn)
+            .await;
+        if let Err(redis_error) = closed {
+            tracing::warn!(concert.id = concert_id, error = %redis_error, "could not close the queue of a concert whose creation failed");
+        }
+        return Err(e.into());
+    }
     tracing::info!(
         concert.id = concert_id,
         schedules = schedules.len(),
@@ -256,26 +272,34 @@ pub async fn seed_demo(state: &AppState) -> Result<Option<i64>> {
     Ok(Some(create_concert(state, &demo).await?.concert_id))
 }
 
-/// Re-opens the queue of every concert (idempotent), so queues come back after Redis lost
-/// its data; run at start-up.
+/// Re-opens the queue of every concert that Redis lacks (idempotent), so queues come back
+/// after Redis lost its data; run at start-up and every few seconds. One round trip checks a
+/// thousand concerts; only missing queues are written. A queue comes back **paused**: its
+/// settings were lost with the data, and a sale must not resume (or start early) on the
+/// defaults before an admin has set them and resumed it.
 pub async fn reopen_queues(state: &AppState) -> Result<usize> {
-    let concerts: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, name FROM concerts ORDER BY id DESC LIMIT 1000")
-            .fetch_all(&state.db)
-            .await?;
+    let settings = QueueSettings {
+        paused: true,
+        ..state.settings.queue_defaults
+    };
+    let concerts: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM concerts ORDER BY id")
+        .fetch_all(&state.db)
+        .await?;
     let mut conn = state.redis.get().await?;
     let mut created = 0;
-    for (id, name) in &concerts {
-        if shared::queue_config::open_queue(
-            &mut conn,
-            &state.keys,
-            *id,
-            name,
-            &state.settings.queue_defaults,
-        )
-        .await?
-        {
-            created += 1;
+    for chunk in concerts.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for (id, _) in chunk {
+            pipe.cmd("EXISTS").arg(state.keys.concert(*id).config());
+        }
+        let present: Vec<bool> = pipe.query_async(&mut conn).await?;
+        for ((id, name), present) in chunk.iter().zip(present) {
+            if !present
+                && shared::queue_config::open_queue(&mut conn, &state.keys, *id, name, &settings)
+                    .await?
+            {
+                created += 1;
+            }
         }
     }
     Ok(created)

@@ -74,6 +74,14 @@ async fn bad_concerts_are_400_and_leave_nothing_behind(db: PgPool) {
     let cases = [
         (json!({"name": "X", "schedules": []}), "INVALID_CONCERT"),
         (
+            json!({"name": "a\u{0}b", "schedules": [{"startsAt": "2027-03-01T19:00:00Z", "seatCount": 1, "price": 1}]}),
+            "INVALID_CONCERT",
+        ),
+        (
+            json!({"name": "X", "schedules": [{"startsAt": "-5000-01-01T00:00:00Z", "seatCount": 1, "price": 1}]}),
+            "INVALID_CONCERT",
+        ),
+        (
             json!({"name": "", "schedules": [{"startsAt": "2027-03-01T19:00:00Z", "seatCount": 1, "price": 1}]}),
             "INVALID_CONCERT",
         ),
@@ -143,4 +151,15 @@ async fn a_queue_lost_by_redis_is_opened_again_by_itself(db: PgPool) {
         .await
         .unwrap();
     assert!(open);
+    let paused: Option<String> = redis::cmd("HGET")
+        .arg(app.keys.concert(c.id).config())
+        .arg("paused")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        paused.as_deref(),
+        Some("1"),
+        "a queue whose settings were lost comes back paused, not on the defaults"
+    );
 }
