@@ -317,3 +317,162 @@ async fn redis_losing_every_key_mid_run_sells_no_seat_twice_and_loses_no_money(d
         .unwrap();
     assert_eq!(balances, charged - paid, "no money lost or created");
 }
+
+/// Code of a problem answer (`None` for a success).
+async fn outcome(res: reqwest::Response) -> (u16, Option<String>) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    (status, body["code"].as_str().map(str::to_owned))
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_cancel_racing_the_payment_never_answers_canceled_for_a_sale(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[40], 100).await;
+    let (mut paid, mut canceled) = (0, 0);
+    for (i, &seat) in c.seats().iter().enumerate() {
+        let user = format!("racer-{i}");
+        let t = app.admit(&user, c.id).await;
+        app.charge_ok(&t, 1_000).await;
+        let rid = app.hold_ok(&t, c.schedule(), &[seat]).await;
+        let key = format!("pay-{i}");
+        let (pay, cancel) = tokio::join!(app.pay(&t, &rid, Some(&key)), app.release(&t, &rid));
+        let (pay, cancel) = (outcome(pay).await, outcome(cancel).await);
+        let status: Value = app.reservation(&t, &rid).await.json().await.unwrap();
+        match (pay.0, cancel.0) {
+            (201, 409) => {
+                paid += 1;
+                assert!(
+                    matches!(
+                        cancel.1.as_deref(),
+                        Some("PAYMENT_IN_PROGRESS" | "ALREADY_CONFIRMED")
+                    ),
+                    "{cancel:?}"
+                );
+                assert_eq!(app.balance(&t).await, 900);
+                assert_eq!(status["status"], "CONFIRMED");
+            }
+            (409, 200) => {
+                canceled += 1;
+                assert_eq!(pay.1.as_deref(), Some("HOLD_EXPIRED"), "{pay:?}");
+                assert_eq!(
+                    app.balance(&t).await,
+                    1_000,
+                    "a canceled hold charges nothing"
+                );
+                assert_eq!(status["status"], "CANCELED");
+            }
+            other => panic!("trial {i}: payment {pay:?}, cancel {cancel:?} ({other:?})"),
+        }
+    }
+    assert_eq!(paid + canceled, c.seats().len());
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_payment_in_progress_holds_off_cancels_and_other_payments(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let t = app.admit("alice", c.id).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    let hash = app.keys.concert(c.id).reservation(&rid);
+    let set_claim = |until: i64| {
+        let app = &app;
+        let hash = hash.clone();
+        async move {
+            let mut conn = app.redis.get().await.unwrap();
+            let () = redis::cmd("HSET")
+                .arg(&hash)
+                .arg("status")
+                .arg("PAYING")
+                .arg("payingUntil")
+                .arg(until)
+                .arg("payingBy")
+                .arg("another-payment")
+                .arg("payingKey")
+                .arg("their-key")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    // Another request's payment holds the claim.
+    set_claim(chrono::Utc::now().timestamp_millis() + 60_000).await;
+    assert_problem(app.release(&t, &rid).await, 409, "PAYMENT_IN_PROGRESS").await;
+    app.charge_ok(&t, 5_000).await;
+    assert_problem(
+        app.pay(&t, &rid, Some("mine")).await,
+        409,
+        "PAYMENT_IN_PROGRESS",
+    )
+    .await;
+    assert_problem(
+        app.pay(&t, &rid, Some("their-key")).await,
+        409,
+        "IDEMPOTENCY_IN_PROGRESS",
+    )
+    .await;
+    let r: Value = app.reservation(&t, &rid).await.json().await.unwrap();
+    assert_eq!(
+        r["status"], "HELD",
+        "a reservation being paid is still HELD to its owner"
+    );
+    assert_eq!(app.balance(&t).await, 5_000);
+
+    // A claim whose request is gone lapses: the reservation can be canceled again.
+    set_claim(chrono::Utc::now().timestamp_millis() - 1).await;
+    let res = app.release(&t, &rid).await;
+    assert_eq!(res.status(), 200);
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_refused_payment_hands_its_claim_back(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let t = app.admit("alice", c.id).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    assert_problem(
+        app.pay(&t, &rid, Some("poor")).await,
+        402,
+        "INSUFFICIENT_BALANCE",
+    )
+    .await;
+    let r: Value = app.reservation(&t, &rid).await.json().await.unwrap();
+    assert_eq!(r["status"], "HELD");
+    // Held again on its own expiry: a cancel goes through at once.
+    let res = app.release(&t, &rid).await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let again = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    app.charge_ok(&t, 1_000).await;
+    assert_eq!(app.pay(&t, &again, Some("rich")).await.status(), 201);
+    assert_eq!(app.balance(&t).await, 0);
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn concurrent_charges_with_one_key_answer_one_charge_and_never_fail(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let t = app.admit("alice", 1).await;
+    let trials = 100;
+    for trial in 0..trials {
+        let key = format!("charge-{trial}");
+        let answers = join_all((0..10).map(|_| app.charge(&t, json!(7), Some(&key)))).await;
+        let mut bodies = std::collections::HashSet::new();
+        for res in answers {
+            match res.status().as_u16() {
+                200 => {
+                    bodies.insert(res.json::<Value>().await.unwrap().to_string());
+                }
+                409 => assert_eq!(
+                    res.json::<Value>().await.unwrap()["code"],
+                    "IDEMPOTENCY_IN_PROGRESS"
+                ),
+                other => panic!("trial {trial}: {other} {:?}", res.text().await),
+            }
+        }
+        assert!(bodies.len() <= 1, "every 200 is the one charge: {bodies:?}");
+    }
+    assert_eq!(app.balance(&t).await, 7 * trials);
+    assert_invariants(&app.db).await;
+}
