@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tick_ms = Vec::new();
     for t in 1..=5u64 {
         let started = Instant::now();
-        let tick = admission::admit_tick(&pool, &keys, 2, t).await?;
+        let tick = admission::admit_tick(&pool, &keys, 2, Some(t)).await?;
         tick_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             matches!(

@@ -24,55 +24,69 @@ pub enum Tick {
     /// The concert has no open queue.
     Closed,
     /// Another instance had claimed this tick.
-    AlreadyClaimed { tick_millis: u32 },
+    AlreadyClaimed {
+        tick_millis: u32,
+        /// Until the next tick starts, on Redis's clock.
+        next_tick_in_ms: u64,
+    },
     /// This instance ran the tick.
     Ran {
         admitted: u64,
         waiting: u64,
         active: u64,
         tick_millis: u32,
+        /// Until the next tick starts, on Redis's clock.
+        next_tick_in_ms: u64,
     },
 }
 
-/// Runs the tick that starts at `tick_start_ms` for one concert.
+/// Runs one admission tick of one concert: with `tick: None` the tick of Redis's clock now
+/// (what the scheduler runs), with `Some(n)` tick number `n` (tests and benchmarks drive
+/// ticks by number; a number at or below the last one claimed does nothing).
 pub async fn admit_tick(
     redis: &Pool,
     keys: &Keys,
     concert_id: i64,
-    tick_start_ms: u64,
+    tick: Option<u64>,
 ) -> Result<Tick> {
     let k = keys.concert(concert_id);
     let mut conn = redis.get().await?;
-    let (claimed, admitted, waiting, active, tick_millis): (i64, u64, u64, u64, u32) = ADMIT
+    let (claimed, admitted, waiting, active, tick_millis, next_tick_in_ms): (
+        i64,
+        u64,
+        u64,
+        u64,
+        u32,
+        u64,
+    ) = ADMIT
         .key(k.config())
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
         .key(k.queue_gaps())
-        .arg(tick_start_ms)
+        .arg(tick.map(|t| t.to_string()).unwrap_or_default())
         .invoke_async(&mut conn)
         .await?;
     Ok(match claimed {
         -1 => Tick::Closed,
-        0 => Tick::AlreadyClaimed { tick_millis },
+        0 => Tick::AlreadyClaimed {
+            tick_millis,
+            next_tick_in_ms,
+        },
         _ => Tick::Ran {
             admitted,
             waiting,
             active,
             tick_millis,
+            next_tick_in_ms,
         },
     })
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Runs one concert's ticks until `stop` is cancelled or the queue closes. After each tick
-/// (whichever instance ran it) the concert's line view is dropped, so polls here see it.
+/// Runs one concert's ticks until `stop` is cancelled or the queue closes: each call runs
+/// the tick of Redis's clock (or finds it claimed by another instance) and says when the next
+/// one starts, so every instance wakes on the same boundaries whatever its own clock says.
+/// After each tick the concert's line view is dropped, so polls here see it.
 pub async fn run_concert(
     redis: Pool,
     keys: Keys,
@@ -81,47 +95,36 @@ pub async fn run_concert(
     stop: CancellationToken,
 ) {
     let label = concert_id.to_string();
-    // Start on the queue's own tick length; each tick's answer keeps it current.
-    let mut tick_millis: u64 = async {
-        let mut conn = redis.get().await.ok()?;
-        redis::cmd("HGET")
-            .arg(keys.concert(concert_id).config())
-            .arg("tickMillis")
-            .query_async::<Option<u64>>(&mut conn)
-            .await
-            .ok()
-            .flatten()
-    }
-    .await
-    .unwrap_or(1000)
-    .max(1);
     let mut failures: u32 = 0;
+    // The first call runs at once: a tick nobody has claimed yet admits.
+    let mut wait = Duration::ZERO;
     loop {
-        // Sleep to the next tick boundary of the wall clock, shared by every instance.
-        let now = now_ms();
-        let next = (now / tick_millis + 1) * tick_millis;
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(next - now)) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
-        let tick = admit_tick(&redis, &keys, concert_id, next).await;
+        let tick = admit_tick(&redis, &keys, concert_id, None).await;
         views.forget(concert_id);
-        match tick {
+        // Wake a millisecond past the next boundary, so the call lands in the new tick.
+        let until_next = |ms: u64| Duration::from_millis(ms + 1);
+        wait = match tick {
             Ok(Tick::Closed) => {
                 tracing::info!(concert.id = concert_id, "queue closed; scheduler stops");
                 return;
             }
-            Ok(Tick::AlreadyClaimed { tick_millis: t }) => {
-                tick_millis = u64::from(t.max(1));
+            Ok(Tick::AlreadyClaimed {
+                next_tick_in_ms, ..
+            }) => {
                 failures = 0;
+                until_next(next_tick_in_ms)
             }
             Ok(Tick::Ran {
                 admitted,
                 waiting,
                 active,
-                tick_millis: t,
+                next_tick_in_ms,
+                ..
             }) => {
-                tick_millis = u64::from(t.max(1));
                 failures = 0;
                 metrics::counter!("gateway_admitted_total", "concert" => label.clone())
                     .increment(admitted);
@@ -138,19 +141,16 @@ pub async fn run_concert(
                         "admitted"
                     );
                 }
+                until_next(next_tick_in_ms)
             }
             Err(e) => {
                 failures += 1;
                 if failures == 1 || failures.is_multiple_of(50) {
                     tracing::warn!(concert.id = concert_id, error = %e, failures, "admission tick failed");
                 }
-                let backoff = Duration::from_millis((100 * u64::from(failures.min(20))).min(2_000));
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
+                Duration::from_millis((100 * u64::from(failures.min(20))).min(2_000))
             }
-        }
+        };
     }
 }
 

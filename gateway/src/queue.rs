@@ -26,8 +26,9 @@ static SETTINGS: LazyLock<Script> =
 /// How fast a queue moves: the measured admission rate and the configured pace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pace {
-    /// Smoothed admissions per second, measured by the scheduler.
-    pub measured_per_second: f64,
+    /// Smoothed admissions per second, measured by the scheduler; `None` until the queue
+    /// has run with people waiting.
+    pub measured_per_second: Option<f64>,
     pub admit_per_tick: u32,
     pub tick_millis: u32,
     pub paused: bool,
@@ -36,21 +37,19 @@ pub struct Pace {
 impl Pace {
     fn from_parts(rate: &str, admit_per_tick: i64, tick_millis: i64, paused: i64) -> Self {
         Self {
-            measured_per_second: rate.parse().unwrap_or(0.0),
+            measured_per_second: rate.parse().ok().filter(|r: &f64| r.is_finite()),
             admit_per_tick: admit_per_tick.max(0) as u32,
             tick_millis: tick_millis.max(1) as u32,
             paused: paused != 0,
         }
     }
 
-    /// Admissions per second: the measured rate; the configured one only until a
-    /// measurement exists.
+    /// Admissions per second: the measured rate, however low it falls while nobody is
+    /// admitted (a full room); the configured one only until a measurement exists.
     pub fn per_second(&self) -> f64 {
-        if self.measured_per_second >= 0.01 {
-            self.measured_per_second
-        } else {
+        self.measured_per_second.unwrap_or_else(|| {
             f64::from(self.admit_per_tick) * 1000.0 / f64::from(self.tick_millis.max(1))
-        }
+        })
     }
 
     /// Seconds until `position` is admitted at the current pace.
@@ -427,7 +426,7 @@ pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Ve
 mod tests {
     use super::*;
 
-    fn pace(rate: f64) -> Pace {
+    fn pace(rate: Option<f64>) -> Pace {
         Pace {
             measured_per_second: rate,
             admit_per_tick: 10,
@@ -439,12 +438,17 @@ mod tests {
     #[test]
     fn wait_uses_the_measured_rate_once_there_is_one() {
         assert_eq!(
-            pace(0.0).estimated_wait_secs(100),
+            pace(None).estimated_wait_secs(100),
             10,
             "configured 10/s before any measurement"
         );
-        assert_eq!(pace(2.0).estimated_wait_secs(100), 50, "measured 2/s");
-        assert_eq!(pace(2.0).estimated_wait_secs(0), 0);
+        assert_eq!(pace(Some(2.0)).estimated_wait_secs(100), 50, "measured 2/s");
+        assert_eq!(pace(Some(2.0)).estimated_wait_secs(0), 0);
+        assert_eq!(
+            pace(Some(0.005)).estimated_wait_secs(2),
+            400,
+            "a room that stays full: the slow measured pace, not the configured 10/s"
+        );
     }
 
     fn ints(values: &[i64]) -> Vec<redis::Value> {
@@ -463,7 +467,7 @@ mod tests {
             ticket_id,
             position,
             pace: Pace {
-                measured_per_second: 0.5,
+                measured_per_second: Some(0.5),
                 admit_per_tick: 10,
                 tick_millis: 1000,
                 paused: false,
@@ -498,7 +502,7 @@ mod tests {
 
     #[test]
     fn poll_interval_grows_with_distance_from_the_head() {
-        let p = pace(10.0);
+        let p = pace(Some(10.0));
         let near = p.poll_after_ms(5, 0);
         let far = p.poll_after_ms(100_000, 0);
         assert!((900..=1100).contains(&near), "{near}");

@@ -1,23 +1,34 @@
 -- admit.lua: one admission tick of one concert.
 -- Drops expired sessions, then admits min(admitPerTick, maxActive - active) from the head of
 -- the queue in arrival order, each with a session until now + sessionTtl. The tick is claimed
--- by its start time (ms): a tick already claimed by another scheduler instance does nothing,
--- so any number of instances admit exactly admitPerTick per tick between them.
+-- by its start time on Redis's clock (ms, a multiple of tickMillis), the one clock every
+-- scheduler instance shares: a tick already claimed by another instance does nothing, so any
+-- number of instances admit exactly admitPerTick per tick between them, and an instance whose
+-- own clock is wrong neither stalls the others nor admits twice.
 -- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
 --       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue/view.rs)
--- ARGV: 1 tick start (ms since the epoch, a multiple of tickMillis)
--- Returns {claimed (1/0, -1 no such queue), admitted, waiting, active, tickMillis}
+-- ARGV: 1 the tick's start: empty for the tick of Redis's clock now (the scheduler), or a
+--       number (tests and benchmarks drive ticks by number; they only grow)
+-- Returns {claimed (1/0, -1 no such queue), admitted, waiting, active, tickMillis,
+--          ms until the next tick starts}
 local c = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'maxActive', 'sessionTtl',
                      'paused', 'lastTick', 'rate', 'rateAt')
-if not c[1] then return {-1, 0, 0, 0, 0} end
+if not c[1] then return {-1, 0, 0, 0, 0, 0} end
 local tick_millis = tonumber(c[2])
-local tick = tonumber(ARGV[1])
-if c[6] and tonumber(c[6]) >= tick then
-  return {0, 0, 0, 0, tick_millis}
-end
-
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tick = tonumber(ARGV[1])
+local last = tonumber(c[6] or '')
+if not tick then
+  tick = now - now % tick_millis
+  -- A last tick ahead of the clock is left from before a clock step back: not a claim.
+  if last and last > now then last = nil end
+end
+local next_in = math.max(tick + tick_millis - now, 0)
+if last and last >= tick then
+  return {0, 0, 0, 0, tick_millis, next_in}
+end
+
 local CHUNK = 1000 -- arguments per call stay far below Lua's stack limit
 
 -- Sessions that ran out free their room.
@@ -82,4 +93,4 @@ else
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 if admitted > 0 then redis.call('HINCRBY', KEYS[1], 'admitted', admitted) end
-return {1, admitted, waiting - admitted, active + admitted, tick_millis}
+return {1, admitted, waiting - admitted, active + admitted, tick_millis, next_in}

@@ -39,7 +39,7 @@ if h > 0 then
 end
 
 -- Everyone else gets a new place, in arrival order; the others are listed in the answer.
-local out = {cfg[4] or '0', tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[3] or '0'), 0, 0}
+local out = {cfg[4] or '', tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[3] or '0'), 0, 0}
 local k, o = 0, 6
 for i = 1, n do
   if seqs[i] then

@@ -6,4 +6,4 @@ if not cfg[1] then return {0, 0, 0, '0', 0, 0, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return {1, redis.call('ZCARD', KEYS[2]), redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'),
-        cfg[4] or '0', tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[3] or '0')}
+        cfg[4] or '', tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[3] or '0')}

@@ -87,7 +87,7 @@ impl LineView {
         let behind = gaps.partition_point(|g| *g < head);
         Ok(Some(Self {
             pace: Pace::from_parts(
-                rate.as_deref().unwrap_or("0"),
+                rate.as_deref().unwrap_or(""),
                 admit.parse().unwrap_or(0),
                 tick.parse().unwrap_or(1000),
                 paused.as_deref().map_or(0, |p| p.parse().unwrap_or(0)),
@@ -273,7 +273,7 @@ mod tests {
     fn view(head: u64, length: u64, last_seq: u64, gaps: &[u64]) -> LineView {
         LineView {
             pace: Pace {
-                measured_per_second: 0.0,
+                measured_per_second: None,
                 admit_per_tick: 10,
                 tick_millis: 1000,
                 paused: false,

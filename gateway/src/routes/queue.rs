@@ -273,7 +273,8 @@ pub async fn get_queue_stats(
         concert_id,
         waiting: stats.waiting,
         active: stats.active,
-        admitted_per_minute: (stats.pace.measured_per_second * 60.0 * 10.0).round() / 10.0,
+        admitted_per_minute: (stats.pace.measured_per_second.unwrap_or(0.0) * 60.0 * 10.0).round()
+            / 10.0,
         estimated_wait_seconds_at_back: stats.pace.estimated_wait_secs(stats.waiting),
         paused: stats.pace.paused,
     }))

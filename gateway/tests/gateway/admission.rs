@@ -33,7 +33,8 @@ async fn three_schedulers_racing_for_each_tick_admit_exactly_n_per_tick() {
     fill(&app, 1, 100).await;
     for tick in 1..=10u64 {
         let results =
-            join_all((0..3).map(|_| admission::admit_tick(&app.redis, &app.keys, 1, tick))).await;
+            join_all((0..3).map(|_| admission::admit_tick(&app.redis, &app.keys, 1, Some(tick))))
+                .await;
         let ran: Vec<u64> = results
             .into_iter()
             .filter_map(|r| match r.unwrap() {
@@ -49,7 +50,7 @@ async fn three_schedulers_racing_for_each_tick_admit_exactly_n_per_tick() {
         );
         // A late instance re-running an old tick does nothing.
         assert!(matches!(
-            admission::admit_tick(&app.redis, &app.keys, 1, tick)
+            admission::admit_tick(&app.redis, &app.keys, 1, Some(tick))
                 .await
                 .unwrap(),
             Tick::AlreadyClaimed { .. }
@@ -140,4 +141,44 @@ async fn admission_order_is_join_order() {
 async fn an_admission_tick_on_a_closed_queue_reports_closed() {
     let app = TestApp::spawn().await;
     assert_eq!(app.tick(42).await, Tick::Closed);
+}
+
+#[tokio::test]
+async fn a_claim_from_a_clock_ahead_of_redis_does_not_stall_the_scheduler() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(3, 1_000, 60)).await;
+    fill(&app, 1, 10).await;
+    // An instance whose clock ran five minutes ahead claimed a tick, as the old scheduler let
+    // it: the tick of Redis's clock is still run, once.
+    let future = chrono::Utc::now().timestamp_millis() + 300_000;
+    let mut conn = app.redis.get().await.unwrap();
+    let () = redis::cmd("HSET")
+        .arg(app.keys.concert(1).config())
+        .arg("lastTick")
+        .arg(future)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let first = admission::admit_tick(&app.redis, &app.keys, 1, None)
+        .await
+        .unwrap();
+    let Tick::Ran {
+        admitted,
+        next_tick_in_ms,
+        ..
+    } = first
+    else {
+        panic!("the tick of Redis's clock ran: {first:?}");
+    };
+    assert_eq!(admitted, 3);
+    assert!(next_tick_in_ms <= 1_000, "{next_tick_in_ms}");
+    // A second call in the same tick finds it claimed (unless the tick just ended).
+    match admission::admit_tick(&app.redis, &app.keys, 1, None)
+        .await
+        .unwrap()
+    {
+        Tick::AlreadyClaimed { .. } => {}
+        Tick::Ran { admitted, .. } => assert_eq!(admitted, 3, "only a new tick runs again"),
+        Tick::Closed => panic!("queue closed"),
+    }
 }

@@ -144,7 +144,7 @@ impl TestApp {
     /// concert is not dropped.
     pub async fn remote_tick(&self, concert_id: i64) -> Tick {
         let t = self.tick.fetch_add(1, Ordering::SeqCst);
-        admission::admit_tick(&self.redis, &self.keys, concert_id, t)
+        admission::admit_tick(&self.redis, &self.keys, concert_id, Some(t))
             .await
             .unwrap()
     }
