@@ -18,6 +18,7 @@ use shared::{
 /// | `ADMIN_TOKEN` | `dev-admin-token` (a warning is logged) |
 /// | `JWT_SIGNING_KEY` | PEM path of the Ed25519 key; else the development pair in `KEYS_DIR` |
 /// | `JWT_PUBLIC_KEYS` | comma-separated PEM paths of further public keys to publish (rotation) |
+/// | `QUEUE_TOKEN_SECRET` | derived from the signing key: the queue tokens' HMAC secret (32+ bytes; set it so a signing-key rotation keeps waiting users' tokens valid) |
 /// | `KEYS_DIR` | `.data/keys` |
 /// | `JOIN_RATE_PER_SECOND` | `0` (off): joins per second per client address |
 /// | `API_PUBLIC_URL` | `http://<API_ADDR>`: where the pages find the api |
@@ -34,6 +35,8 @@ pub struct Settings {
     pub admin_token: Secret,
     pub signing_key: SigningKey,
     pub extra_public_keys: Vec<PublicKey>,
+    /// The key that seals queue tokens (see `queue_token.rs`).
+    pub queue_token_key: [u8; 32],
     pub join_rate_per_second: u32,
     pub api_public_url: String,
     pub scheduler: bool,
@@ -81,6 +84,11 @@ impl Settings {
             admin_token: Secret::new(
                 env_opt("ADMIN_TOKEN").unwrap_or_else(|| DEV_ADMIN_TOKEN.into()),
             ),
+            queue_token_key: match env_opt("QUEUE_TOKEN_SECRET") {
+                Some(secret) if secret.len() >= 32 => queue_token_key(&secret),
+                Some(_) => anyhow::bail!("QUEUE_TOKEN_SECRET must be at least 32 bytes"),
+                None => signing_key.derive_secret("queue-token"),
+            },
             signing_key,
             extra_public_keys,
             join_rate_per_second: env_ranged("JOIN_RATE_PER_SECOND", 0, 0, 1_000_000)?,
@@ -92,6 +100,15 @@ impl Settings {
             log: LogSettings::from_env("info,gateway=info"),
         })
     }
+}
+
+/// The queue-token key of a configured secret (domain-separated like the derived one).
+fn queue_token_key(secret: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"ticketing/queue-token/v1/");
+    h.update(secret.as_bytes());
+    h.finalize().into()
 }
 
 fn default_threads() -> usize {

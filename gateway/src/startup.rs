@@ -72,9 +72,7 @@ impl Application {
             statuses: Batcher::start(redis.clone(), keys.clone()),
             redis,
             keys,
-            queue_tokens: Arc::new(QueueTokens::new(
-                settings.signing_key.derive_secret("queue-token"),
-            )),
+            queue_tokens: Arc::new(QueueTokens::new(settings.queue_token_key)),
             join_limiter: common.join_limiter,
             line_views: common.line_views,
             settings: Arc::new(settings),

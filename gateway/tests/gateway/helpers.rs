@@ -39,6 +39,7 @@ pub fn test_settings() -> Settings {
         admin_token: Secret::new(ADMIN),
         signing_key: SigningKey::generate(),
         extra_public_keys: vec![],
+        queue_token_key: rand::thread_rng().gen(),
         join_rate_per_second: 0,
         api_public_url: "http://127.0.0.1:8081".into(),
         scheduler: false,

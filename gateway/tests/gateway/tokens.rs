@@ -93,3 +93,28 @@ async fn jwks_publishes_extra_keys_for_rotation() {
     assert_eq!(kids.len(), 2);
     assert!(kids.contains(&extra.kid.as_str()));
 }
+
+#[tokio::test]
+async fn queue_tokens_outlive_a_signing_key_rotation_under_one_queue_token_secret() {
+    let before = TestApp::spawn().await;
+    before.open_concert(1, queue_settings(1, 10, 60)).await;
+    let (token, _) = before.join_ok("alice", 1).await;
+    // The same line and queue-token secret, a new signing key: the token still reads.
+    let (prefix, key) = (
+        before.settings.redis.prefix.clone(),
+        before.settings.queue_token_key,
+    );
+    let after = TestApp::spawn_with(|s| {
+        s.redis.prefix = prefix.clone();
+        s.queue_token_key = key;
+    })
+    .await;
+    assert_ne!(
+        before.settings.signing_key.public_key().kid,
+        after.settings.signing_key.public_key().kid
+    );
+    assert_eq!(after.status_ok(&token).await["status"], "WAITING");
+    // Another secret does not open it.
+    let other = TestApp::spawn_with(|s| s.redis.prefix = prefix).await;
+    assert_eq!(other.status(&token).await.status(), 401);
+}
