@@ -51,12 +51,10 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
-        use redis::ErrorKind::*;
-        match e.kind() {
-            ResponseError | TypeError | ExtensionError | ClientError => {
-                Self::Unexpected(anyhow::Error::new(e).context("redis"))
-            }
-            _ => Self::Unavailable(e.to_string()),
+        if shared::redis_pool::is_transient(&e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Unexpected(anyhow::Error::new(e).context("redis"))
         }
     }
 }

@@ -64,13 +64,18 @@ impl Pace {
 
     /// When a waiting client should poll again: about ten polls over its wait, 1 s near
     /// the front, at most 15 s at the back, spread by ticket so clients do not poll in step.
+    /// While paused nothing moves: the front polls every 5 s to see the sale resume, the
+    /// back less often (its wait at the configured pace), at most every 30 s.
     pub fn poll_after_ms(&self, position: u64, ticket_id: u64) -> u64 {
-        if self.paused {
-            return 5_000;
-        }
-        let base = (self.estimated_wait_secs(position) * 100).clamp(1_000, 15_000);
+        let base = if self.paused {
+            let configured =
+                f64::from(self.admit_per_tick) * 1000.0 / f64::from(self.tick_millis.max(1));
+            ((position as f64 / configured.max(1e-3)) * 100.0).clamp(5_000.0, 30_000.0) as u64
+        } else {
+            (self.estimated_wait_secs(position) * 100).clamp(1_000, 15_000)
+        };
         let spread = 90 + ticket_id % 21; // 90%..110%
-        (base * spread / 100).clamp(1_000, 16_500)
+        (base * spread / 100).clamp(1_000, 33_000)
     }
 }
 
@@ -433,6 +438,25 @@ mod tests {
             tick_millis: 1000,
             paused: false,
         }
+    }
+
+    #[test]
+    fn a_paused_line_polls_every_5_s_at_the_front_and_rarely_at_the_back() {
+        let paused = Pace {
+            paused: true,
+            ..pace(Some(2.0))
+        };
+        assert_eq!(
+            paused.poll_after_ms(1, 10),
+            5_000,
+            "the front sees a resume soon"
+        );
+        assert_eq!(
+            paused.poll_after_ms(100_000, 10),
+            30_000,
+            "the back polls rarely"
+        );
+        assert!((27_000..=33_000).contains(&paused.poll_after_ms(100_000, 3)));
     }
 
     #[test]

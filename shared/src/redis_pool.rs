@@ -116,3 +116,47 @@ pub async fn is_ready(pool: &Pool) -> bool {
         Ok(Some(_))
     )
 }
+
+/// Whether a Redis error means "unavailable for now" (503: connection lost, timeout, Redis
+/// loading, out of memory, busy with a script, refusing writes) rather than a bug (500: a
+/// wrong reply type, a script error).
+pub fn is_transient(e: &redis::RedisError) -> bool {
+    use redis::ErrorKind::*;
+    match e.kind() {
+        ResponseError | TypeError | ClientError => false,
+        ExtensionError => matches!(
+            e.code(),
+            Some("OOM" | "BUSY" | "MISCONF" | "NOREPLICAS" | "MASTERDOWN")
+        ),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+    use redis::{make_extension_error, ErrorKind, RedisError};
+
+    #[test]
+    fn overload_replies_are_transient_and_bugs_are_not() {
+        for code in ["OOM", "BUSY", "MISCONF"] {
+            assert!(
+                is_transient(&make_extension_error(code.into(), None)),
+                "{code}"
+            );
+        }
+        assert!(!is_transient(&make_extension_error("ERR".into(), None)));
+        assert!(!is_transient(&RedisError::from((
+            ErrorKind::TypeError,
+            "wrong type"
+        ))));
+        assert!(is_transient(&RedisError::from((
+            ErrorKind::IoError,
+            "closed"
+        ))));
+        assert!(is_transient(&RedisError::from((
+            ErrorKind::BusyLoadingError,
+            "loading"
+        ))));
+    }
+}
