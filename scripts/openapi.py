@@ -264,7 +264,7 @@ def api():
                        "parameters": [reservation], "responses": {
                            "200": json_body(obj({"reservationId": UUID, "status": {"type": "string", "enum": ["CANCELED"]}})),
                            **errors((400, "INVALID_PATH"), token_401, (404, "RESERVATION_NOT_FOUND"),
-                                    (409, "ALREADY_CONFIRMED"))}}},
+                                    (409, "ALREADY_CONFIRMED, PAYMENT_IN_PROGRESS"))}}},
         "/api/v1/payments": {"post": {
             "summary": "Pay a held reservation from the balance", "tags": ["booking"], "security": booking,
             "parameters": [{**idem, "required": True, "description": "required; the same key and body replay the stored response"}],
@@ -274,7 +274,7 @@ def api():
                 "status": {"type": "string", "enum": ["COMPLETED"]}, "paidAt": TIME}), "Paid (or the stored response)"),
                 **errors((400, "INVALID_IDEMPOTENCY_KEY, INVALID_BODY, MALFORMED_JSON"), token_401,
                          (402, "INSUFFICIENT_BALANCE"), session_403, (404, "RESERVATION_NOT_FOUND"),
-                         (409, "HOLD_EXPIRED, SEAT_UNAVAILABLE, ALREADY_CONFIRMED, IDEMPOTENCY_IN_PROGRESS"),
+                         (409, "HOLD_EXPIRED, SEAT_UNAVAILABLE, ALREADY_CONFIRMED, IDEMPOTENCY_IN_PROGRESS, PAYMENT_IN_PROGRESS"),
                          413, 415, (422, "IDEMPOTENCY_KEY_REUSED"))}}},
         "/api/v1/balance": {"get": {
             "summary": "The caller's balance (0 if never charged)", "tags": ["account"], "security": booking,

@@ -2,6 +2,7 @@
 
 mod amount;
 mod idempotency;
+pub mod reservation_id;
 mod seat_selection;
 
 pub use amount::Amount;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::{
     auth::{Caller, SESSION_NOT_ACTIVE},
-    domain::SeatSelection,
+    domain::{reservation_id, SeatSelection},
     error::{ApiError, Result},
     store::{
         catalog::{self, Seat},
@@ -64,7 +64,14 @@ fn rfc3339_ms(ms: i64) -> String {
 
 const NOT_FOUND: ApiError = ApiError::NotFound("RESERVATION_NOT_FOUND", "no such reservation");
 
-/// The caller's reservation as Redis holds it (under the token's concert); 404 otherwise.
+/// The concert whose Redis keys hold `reservation_id`: the one the id carries (ids made
+/// before ids carried one: the token's).
+fn concert_of(caller: &Caller, reservation_id: &Uuid) -> i64 {
+    reservation_id::concert_of(reservation_id).unwrap_or_else(|| caller.concert_id())
+}
+
+/// The caller's reservation as Redis holds it (whichever concert's token the caller
+/// presents); 404 otherwise.
 async fn own_held_reservation(
     state: &AppState,
     caller: &Caller,
@@ -73,7 +80,7 @@ async fn own_held_reservation(
     holds::find_reservation(
         &state.redis,
         &state.keys,
-        caller.concert_id(),
+        concert_of(caller, &reservation_id),
         caller.user_id(),
         &reservation_id.to_string(),
     )
@@ -111,7 +118,7 @@ pub async fn hold_seats(
     {
         return Err(unavailable());
     }
-    let reservation_id = Uuid::new_v4().to_string();
+    let reservation_id = reservation_id::new(schedule.concert_id).to_string();
     let outcome = holds::hold_seats(
         &state.redis,
         &state.keys,
@@ -206,7 +213,8 @@ pub async fn release_reservation(
         return Err(payments::already_confirmed());
     }
     let r = own_held_reservation(&state, &caller, reservation_id).await?;
-    match holds::release_reservation(&state.redis, &state.keys, caller.concert_id(), &r).await? {
+    let concert_id = concert_of(&caller, &reservation_id);
+    match holds::release_reservation(&state.redis, &state.keys, concert_id, &r).await? {
         Released::Canceled => Ok(Json(ReleaseResponse {
             reservation_id,
             status: "CANCELED",

@@ -269,6 +269,41 @@ async fn a_user_never_sees_or_changes_another_users_reservation(db: PgPool) {
 }
 
 #[sqlx::test(migrations = "./migrations")]
+async fn a_user_reads_and_cancels_a_hold_with_the_token_of_another_concert(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let first = app.create_concert(&[3], 1_000).await;
+    let second = app.create_concert(&[3], 1_000).await;
+    let in_first = app.admit("alice", first.id).await;
+    let in_second = app.admit("alice", second.id).await;
+    let rid = app
+        .hold_ok(&in_first, first.schedule(), &[first.seats()[0]])
+        .await;
+    // Account endpoints need any valid token of the user: the id says where the hold is.
+    let r: Value = app
+        .reservation(&in_second, &rid)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "HELD");
+    assert_eq!(r["scheduleId"], first.schedule());
+    let bob = app.admit("bob", second.id).await;
+    assert_problem(
+        app.reservation(&bob, &rid).await,
+        404,
+        "RESERVATION_NOT_FOUND",
+    )
+    .await;
+    let res = app.release(&in_second, &rid).await;
+    assert_eq!(res.status(), 200);
+    let r: Value = app.reservation(&in_first, &rid).await.json().await.unwrap();
+    assert_eq!(r["status"], "CANCELED");
+    // The seat is free again.
+    app.hold_ok(&in_first, first.schedule(), &[first.seats()[0]])
+        .await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
 async fn a_thousand_concurrent_holds_of_one_seat_have_exactly_one_winner(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let c = app.create_concert(&[5], 1_000).await;
