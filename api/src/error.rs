@@ -36,11 +36,12 @@ impl From<sqlx::Error> for ApiError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => Self::Unavailable(e.to_string()),
-            // Postgres shutting down, restarting or refusing connections.
+            // Postgres shutting down, restarting or refusing connections, or a statement
+            // cancelled at `statement_timeout` (57014).
             sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+                if db.code().is_some_and(|c| {
+                    c.starts_with("57P") || c.starts_with("08") || c == "57014"
+                }) =>
             {
                 Self::Unavailable(e.to_string())
             }

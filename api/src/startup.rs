@@ -1,12 +1,15 @@
 //! Connects to Postgres (applying migrations) and Redis, builds the state and router, and
 //! runs the server until the stop signal; then drains in-flight requests.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use shared::{keys::Keys, token::Verifier};
-use sqlx::{postgres::PgPoolOptions, PgPool};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -19,18 +22,26 @@ use crate::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long a request waits for a Postgres connection before it is a 503.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Connects (retrying for up to 30 s while Postgres starts) and applies pending migrations.
+/// Every statement of the api is cancelled after the request timeout (`statement_timeout`):
+/// none outlives its request by much, and a payment's claim (`store/payments.rs`) outlives
+/// its statement. A migration that needs longer sets its own (`SET statement_timeout = 0`).
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> {
     let options = PgPoolOptions::new()
         .max_connections(settings.database_pool_size)
-        .acquire_timeout(Duration::from_secs(3));
+        .acquire_timeout(ACQUIRE_TIMEOUT);
+    let connect = PgConnectOptions::from_str(settings.database_url.expose())
+        .context("DATABASE_URL")?
+        .options([(
+            "statement_timeout",
+            settings.http.request_timeout_ms.to_string(),
+        )]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let db = loop {
-        match options
-            .clone()
-            .connect(settings.database_url.expose())
-            .await
-        {
+        match options.clone().connect_with(connect.clone()).await {
             Ok(db) => break db,
             Err(e) if tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %e, "Postgres not reachable yet; retrying");

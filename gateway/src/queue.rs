@@ -63,14 +63,18 @@ impl Pace {
     }
 
     /// When a waiting client should poll again: about ten polls over its wait, 1 s near
-    /// the front, at most 15 s at the back, spread by ticket so clients do not poll in step.
-    /// While paused nothing moves: the front polls every 5 s to see the sale resume, the
-    /// back less often (its wait at the configured pace), at most every 30 s.
+    /// the front (and for anyone the next two ticks admit, however slow the measured pace),
+    /// at most 15 s at the back, spread by ticket so clients do not poll in step. While
+    /// paused nothing moves: the front polls every 5 s to see the sale resume, the back less
+    /// often (its wait at the configured pace), at most every 30 s.
     pub fn poll_after_ms(&self, position: u64, ticket_id: u64) -> u64 {
+        let next_ticks = 2 * u64::from(self.admit_per_tick);
         let base = if self.paused {
             let configured =
                 f64::from(self.admit_per_tick) * 1000.0 / f64::from(self.tick_millis.max(1));
             ((position as f64 / configured.max(1e-3)) * 100.0).clamp(5_000.0, 30_000.0) as u64
+        } else if position <= next_ticks {
+            1_000
         } else {
             (self.estimated_wait_secs(position) * 100).clamp(1_000, 15_000)
         };
@@ -457,6 +461,21 @@ mod tests {
             "the back polls rarely"
         );
         assert!((27_000..=33_000).contains(&paused.poll_after_ms(100_000, 3)));
+    }
+
+    #[test]
+    fn the_next_ticks_poll_every_second_even_when_the_room_stays_full() {
+        let stalled = pace(Some(0.001));
+        assert_eq!(
+            stalled.poll_after_ms(20, 10),
+            1_000,
+            "admitted within two ticks of 10"
+        );
+        assert_eq!(
+            stalled.poll_after_ms(21, 10),
+            15_000,
+            "further back: the slow pace"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use sqlx::PgPool;
 
 use shared::config::QueueSettings;
 
-use crate::{error::Result, routes::AppState};
+use crate::{
+    error::{ApiError, Result},
+    routes::AppState,
+};
 
 /// One seat as created.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -205,16 +208,21 @@ pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<Create
         });
     }
     let mut conn = state.redis.get().await?;
-    shared::queue_config::open_queue(
+    let opened = shared::queue_config::open_queue(
         &mut conn,
         &state.keys,
         concert_id,
         &new.name,
         &state.settings.queue_defaults,
     )
-    .await?;
-    if let Err(e) = tx.commit().await {
-        // The concert does not exist: its new, empty queue must not stay open.
+    .await;
+    let committed = match opened {
+        Ok(_) => tx.commit().await.map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = committed {
+        // The concert does not exist: its new, empty queue (or the part of it that was
+        // written) must not stay open.
         let closed: redis::RedisResult<()> = redis::pipe()
             .cmd("DEL")
             .arg(state.keys.concert(concert_id).config())
@@ -226,7 +234,7 @@ pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<Create
         if let Err(redis_error) = closed {
             tracing::warn!(concert.id = concert_id, error = %redis_error, "could not close the queue of a concert whose creation failed");
         }
-        return Err(e.into());
+        return Err(e);
     }
     tracing::info!(
         concert.id = concert_id,
@@ -274,7 +282,7 @@ pub async fn seed_demo(state: &AppState) -> Result<Option<i64>> {
 
 /// Re-opens the queue of every concert that Redis lacks (idempotent), so queues come back
 /// after Redis lost its data; run at start-up and every few seconds. One round trip checks a
-/// thousand concerts; only missing queues are written. A queue comes back **paused**: its
+/// thousand concerts (and keeps them all in the open set); only missing queues are written. A queue comes back **paused**: its
 /// settings were lost with the data, and a sale must not resume (or start early) on the
 /// defaults before an admin has set them and resumed it.
 pub async fn reopen_queues(state: &AppState) -> Result<usize> {
@@ -292,6 +300,12 @@ pub async fn reopen_queues(state: &AppState) -> Result<usize> {
         for (id, _) in chunk {
             pipe.cmd("EXISTS").arg(state.keys.concert(*id).config());
         }
+        // Every concert is in the open set (a cut append-only file can keep a queue's
+        // settings and lose its entry, and the schedulers find queues through the set).
+        pipe.cmd("SADD")
+            .arg(state.keys.open_concerts())
+            .arg(chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .ignore();
         let present: Vec<bool> = pipe.query_async(&mut conn).await?;
         for ((id, name), present) in chunk.iter().zip(present) {
             if !present

@@ -62,8 +62,8 @@ pub enum Begun {
 
 /// The stored response of a finished request with this key, if any; 422 when the key was
 /// used for a different request.
-pub async fn find(
-    db: &PgPool,
+pub async fn find<'c>(
+    db: impl sqlx::PgExecutor<'c>,
     user_id: &str,
     key: &IdempotencyKey,
     hash: &RequestHash,

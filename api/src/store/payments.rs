@@ -7,6 +7,7 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
@@ -19,10 +20,15 @@ use crate::{
     },
 };
 
-/// How long a payment's claim on its reservation lasts beyond the request timeout twice over
-/// (the statement starts within one request timeout of the claim and, in practice, ends
-/// within another): a claim that lapses belongs to a request that is gone.
-const CLAIM_MARGIN_MS: u64 = 5_000;
+/// How long a payment's claim on its reservation lasts: a connection's wait (the pool's
+/// acquire timeout), the statement (Postgres cancels it at `statement_timeout`, the request
+/// timeout: see `startup.rs`) and a margin. So a claim outlives its payment's statement, and
+/// a claim that lapses belongs to a payment that can no longer commit.
+fn claim_ms(state: &AppState) -> u64 {
+    crate::startup::ACQUIRE_TIMEOUT.as_millis() as u64
+        + state.settings.http.request_timeout_ms
+        + 5_000
+}
 
 /// 409 `ALREADY_CONFIRMED`.
 pub(crate) fn already_confirmed() -> ApiError {
@@ -69,7 +75,6 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
     // The last word before the sale: the holds must still be this reservation's, and from
     // here until the statement has answered no cancel or other payment can come between.
     let payment_ref = payment_id.to_string();
-    let claim_ms = 2 * state.settings.http.request_timeout_ms + CLAIM_MARGIN_MS;
     match holds::claim_for_payment(
         &state.redis,
         &state.keys,
@@ -77,7 +82,7 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
         r,
         &payment_ref,
         order.key.as_str(),
-        claim_ms,
+        claim_ms(state),
     )
     .await?
     {
@@ -100,39 +105,61 @@ pub async fn pay_reservation(state: &AppState, order: &PaymentOrder<'_>) -> Resu
         }
         Claim::PaymentRunning { .. } => return Err(payment_in_progress()),
     }
-    let sold = sell(state, order, reservation_id, payment_id).await;
-    if let Err(e) = &sold {
-        if wrote_nothing(e) {
+    let sold = match state.db.acquire().await {
+        Ok(mut conn) => sell(&mut conn, order, reservation_id, payment_id).await,
+        Err(e) => Err(Unsold::Refused(e.into())),
+    };
+    match sold {
+        Ok(stored) => Ok(stored),
+        Err(Unsold::Kept(e)) => Err(e),
+        Err(Unsold::Refused(e)) => {
             if let Err(e) =
                 holds::unclaim(&state.redis, &state.keys, order.concert_id, r, &payment_ref).await
             {
                 tracing::warn!(error = %e, reservation.id = %r.reservation_id, "could not hand a payment's claim back; it lapses by itself");
             }
+            Err(e)
         }
     }
-    sold
 }
 
-/// Errors of [`sell`] after which nothing was written and the reservation can still be paid.
-/// Others leave the claim to lapse: a lost connection may have committed, and an
-/// `ALREADY_CONFIRMED` reservation is not payable again.
-fn wrote_nothing(e: &ApiError) -> bool {
-    match e {
-        ApiError::InsufficientBalance | ApiError::Unprocessable(..) => true,
-        ApiError::Conflict(code, _) => {
-            matches!(*code, "SEAT_UNAVAILABLE" | "IDEMPOTENCY_IN_PROGRESS")
+/// Why [`sell`] did not sell.
+enum Unsold {
+    /// Nothing was written (refused, rolled back, or never sent): the claim goes back and the
+    /// reservation can be paid again at once.
+    Refused(ApiError),
+    /// The outcome is unknown (a lost connection may have committed), another request with
+    /// the key runs a statement, or the reservation is paid: the claim lapses by itself.
+    Kept(ApiError),
+}
+
+impl From<sqlx::Error> for Unsold {
+    fn from(e: sqlx::Error) -> Self {
+        if is_rolled_back(&e) {
+            Self::Refused(e.into())
+        } else {
+            Self::Kept(e.into())
         }
+    }
+}
+
+/// Errors after which Postgres certainly wrote nothing: no connection, or the statement
+/// cancelled (`statement_timeout`).
+fn is_rolled_back(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57014"),
         _ => false,
     }
 }
 
 /// The payment statement and what its answer means, for a claimed reservation.
 async fn sell(
-    state: &AppState,
+    conn: &mut PgConnection,
     order: &PaymentOrder<'_>,
     reservation_id: Uuid,
     payment_id: Uuid,
-) -> Result<Stored> {
+) -> Result<Stored, Unsold> {
     let r = order.reservation;
     let paid_at = Utc::now();
     let expires_at = DateTime::<Utc>::from_timestamp_millis(r.expires_at_ms).unwrap_or(paid_at);
@@ -151,8 +178,9 @@ async fn sell(
     if r.total_price == 0 {
         sqlx::query("INSERT INTO wallets (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(order.user_id)
-            .execute(&state.db)
-            .await?;
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| Unsold::Refused(e.into()))?;
     }
     // The key's advisory lock is taken first; the debit, and everything that hangs on it,
     // happens only with the lock and without a stored response. A duplicate that committed
@@ -205,36 +233,38 @@ async fn sell(
     .bind(&order.hash.0)
     .bind(&stored.body)
     .bind(order.key.lock_id(order.user_id))
-    .fetch_one(&state.db)
+    .fetch_one(&mut *conn)
     .await;
     let (locked, debited, prior_hash, prior_status, prior_body) = match outcome {
         Ok(row) => row,
         Err(e) if is_violation(&e, "tickets_schedule_seat_key") => {
-            return Err(ApiError::Conflict(
+            return Err(Unsold::Refused(ApiError::Conflict(
                 "SEAT_UNAVAILABLE",
                 "a seat of this reservation has already been sold".into(),
-            ))
+            )))
         }
         Err(e)
             if is_violation(&e, "reservations_pkey")
                 || is_violation(&e, "payments_reservation_id_key")
                 || is_violation(&e, "idempotency_keys_pkey") =>
         {
-            return paid_meanwhile(state, order).await;
+            return paid_meanwhile(conn, order).await.map_err(Unsold::Kept);
         }
         Err(e) => return Err(e.into()),
     };
     if let (Some(hash), Some(status), Some(body)) = (prior_hash, prior_status, prior_body) {
-        return idempotency::replay((hash, status, body), order.hash);
+        // The key was used before: its payment's answer, or 422 for another request.
+        return idempotency::replay((hash, status, body), order.hash).map_err(Unsold::Refused);
     }
     if !locked {
-        return Err(idempotency::in_progress());
+        return Err(Unsold::Kept(idempotency::in_progress()));
     }
     if debited.is_none() {
         // Nothing moved. A duplicate that paid meanwhile may have spent the balance.
-        return match idempotency::find(&state.db, order.user_id, order.key, order.hash).await? {
-            Some(stored) => Ok(stored),
-            None => Err(ApiError::InsufficientBalance),
+        return match idempotency::find(&mut *conn, order.user_id, order.key, order.hash).await {
+            Ok(Some(stored)) => Ok(stored),
+            Ok(None) => Err(Unsold::Refused(ApiError::InsufficientBalance)),
+            Err(e) => Err(Unsold::Kept(e)),
         };
     }
     metrics::counter!("api_payments_total").increment(1);
@@ -243,8 +273,8 @@ async fn sell(
 
 /// The reservation was paid by another request: its stored response when it was this one
 /// (a duplicate with the same key), else 409 `ALREADY_CONFIRMED`.
-async fn paid_meanwhile(state: &AppState, order: &PaymentOrder<'_>) -> Result<Stored> {
-    match idempotency::find(&state.db, order.user_id, order.key, order.hash).await? {
+async fn paid_meanwhile(conn: &mut PgConnection, order: &PaymentOrder<'_>) -> Result<Stored> {
+    match idempotency::find(conn, order.user_id, order.key, order.hash).await? {
         Some(stored) => Ok(stored),
         None => Err(already_confirmed()),
     }

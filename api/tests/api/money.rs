@@ -428,22 +428,39 @@ async fn a_payment_in_progress_holds_off_cancels_and_other_payments(db: PgPool) 
 
 #[sqlx::test(migrations = "./migrations")]
 async fn a_refused_payment_hands_its_claim_back(db: PgPool) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, |s| s.hold_ttl_seconds = 2).await;
     let c = app.create_concert(&[3], 1_000).await;
     let t = app.admit("alice", c.id).await;
-    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    let seat = c.seats()[0];
+    let rid = app.hold_ok(&t, c.schedule(), &[seat]).await;
     assert_problem(
         app.pay(&t, &rid, Some("poor")).await,
         402,
         "INSUFFICIENT_BALANCE",
     )
     .await;
-    let r: Value = app.reservation(&t, &rid).await.json().await.unwrap();
-    assert_eq!(r["status"], "HELD");
-    // Held again on its own expiry: a cancel goes through at once.
+    // HELD again in Redis (not PAYING), and the seat's hold ends when it was due to, not
+    // when the claim would have.
+    let k = app.keys.concert(c.id);
+    let mut conn = app.redis.get().await.unwrap();
+    let (status, pttl): (String, i64) = redis::pipe()
+        .cmd("HGET")
+        .arg(k.reservation(&rid))
+        .arg("status")
+        .cmd("PTTL")
+        .arg(k.seat_hold(c.schedule(), seat))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(status, "HELD");
+    assert!(
+        (1..=2_000).contains(&pttl),
+        "hold back on its own expiry: {pttl} ms"
+    );
+    // So a cancel goes through at once, and the seat can be held and paid again.
     let res = app.release(&t, &rid).await;
     assert_eq!(res.status(), 200, "{:?}", res.text().await);
-    let again = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    let again = app.hold_ok(&t, c.schedule(), &[seat]).await;
     app.charge_ok(&t, 1_000).await;
     assert_eq!(app.pay(&t, &again, Some("rich")).await.status(), 201);
     assert_eq!(app.balance(&t).await, 0);

@@ -71,20 +71,24 @@ end
 
 -- The measured rate: an exponentially weighted average of admissions per second over about
 -- 30 s, updated only while people wait and the queue runs (an empty or paused queue says
--- nothing about how fast it moves).
+-- nothing about how fast it moves). It starts with the first admissions (before them the
+-- estimate uses the configured pace), and after a pause, an empty line or a gap it goes on
+-- from where it was with one tick's weight.
 local fields = {'lastTick', tick}
 local rate_at = tonumber(c[8] or '0')
-if waiting > 0 and not paused then
-  local rate = tonumber(c[7] or '0')
+local rate = tonumber(c[7] or '')
+if waiting > 0 and not paused and (rate or admitted > 0) then
   local dt = (now - rate_at) / 1000
-  if rate_at == 0 or dt > 60 then
+  if not rate then
     rate = admitted * 1000 / tick_millis
+  elseif rate_at == 0 or dt > 60 then
+    rate = rate + (1 - math.exp(-tick_millis / 30000)) * (admitted * 1000 / tick_millis - rate)
   elseif dt > 0 then
     local alpha = 1 - math.exp(-dt / 30)
     rate = rate + alpha * (admitted / dt - rate)
   end
   fields[#fields + 1] = 'rate'
-  fields[#fields + 1] = string.format('%.4f', rate)
+  fields[#fields + 1] = string.format('%.6f', rate)
   fields[#fields + 1] = 'rateAt'
   fields[#fields + 1] = now
 else
