@@ -243,3 +243,26 @@ async fn the_running_api_rejects_every_hostile_token(db: PgPool) {
         .await;
     }
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn every_api_statement_ends_at_the_request_timeout(db: PgPool) {
+    // The api's own pool (not the test's): the same database, through `connect_and_migrate`.
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let database = db.connect_options().get_database().unwrap().to_owned();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let mut settings = crate::helpers::test_settings(&SigningKey::generate());
+    settings.database_url = shared::config::Secret::new(url);
+    settings.http.request_timeout_ms = 1_500;
+    let pool = api::startup::connect_and_migrate(&settings).await.unwrap();
+    let timeout: String = sqlx::query_scalar("SELECT current_setting('statement_timeout')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "1500ms");
+    let slow = sqlx::query("SELECT pg_sleep(3)").execute(&pool).await;
+    assert!(
+        matches!(&slow, Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("57014")),
+        "{slow:?}"
+    );
+    pool.close().await;
+}
