@@ -282,9 +282,9 @@ pub async fn seed_demo(state: &AppState) -> Result<Option<i64>> {
 
 /// Re-opens the queue of every concert that Redis lacks (idempotent), so queues come back
 /// after Redis lost its data; run at start-up and every few seconds. One round trip checks a
-/// thousand concerts (and keeps them all in the open set); only missing queues are written. A queue comes back **paused**: its
-/// settings were lost with the data, and a sale must not resume (or start early) on the
-/// defaults before an admin has set them and resumed it.
+/// thousand concerts (and keeps them all in the open set); only missing queues are written.
+/// A queue comes back **paused**: its settings were lost with the data, and a sale must not
+/// resume (or start early) on the defaults before an admin has set them and resumed it.
 pub async fn reopen_queues(state: &AppState) -> Result<usize> {
     let settings = QueueSettings {
         paused: true,

@@ -15,6 +15,7 @@ if r[1] ~= ARGV[2] then return {0, ''} end
 if r[2] == 'CONFIRMED' then return {-1, ''} end
 if r[2] == 'PAYING' and tonumber(r[3] or '0') > now then return {-3, r[4] or ''} end
 if r[2] ~= 'HELD' and r[2] ~= 'PAYING' then return {-2, ''} end
+if #KEYS < 4 then return {-2, ''} end -- no seats (an unreadable hash): nothing to sell
 for i = 4, #KEYS do
   if redis.call('GET', KEYS[i]) ~= ARGV[1] then return {-2, ''} end
 end
