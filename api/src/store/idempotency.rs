@@ -144,15 +144,12 @@ pub async fn save(
     }
 }
 
-/// The response of the duplicate that won the key (after [`save`] found it taken).
+/// The response of the duplicate that won `key` (after [`save`] found it taken).
 pub async fn replay_winner(
     db: &PgPool,
     user_id: &str,
-    key: Option<&IdempotencyKey>,
+    key: &IdempotencyKey,
     hash: &RequestHash,
 ) -> Result<Stored> {
-    match key {
-        Some(key) => find(db, user_id, key, hash).await?.ok_or_else(in_progress),
-        None => Err(in_progress()),
-    }
+    find(db, user_id, key, hash).await?.ok_or_else(in_progress)
 }

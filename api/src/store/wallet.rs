@@ -68,7 +68,10 @@ pub async fn charge_wallet(
             "chargedAt": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         }),
     };
-    if !idempotency::save(&mut tx, user_id, key, &hash, &stored).await? {
+    if let (false, Some(key)) = (
+        idempotency::save(&mut tx, user_id, key, &hash, &stored).await?,
+        key,
+    ) {
         // A duplicate credited and committed first: this credit rolls back, its answer wins.
         tx.rollback().await?;
         return idempotency::replay_winner(db, user_id, key, &hash).await;
