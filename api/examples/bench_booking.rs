@@ -13,7 +13,12 @@ use std::{collections::BTreeMap, time::Instant};
 
 use futures::{stream, StreamExt};
 use serde_json::{json, Value};
-use shared::{keys::Keys, token::AccessClaims};
+use shared::{
+    ids::{ConcertId, TicketId, UserId},
+    keys::Keys,
+    session,
+    token::AccessClaims,
+};
 
 struct Bench {
     api: String,
@@ -62,22 +67,13 @@ impl Bench {
         for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
             let mut pipe = redis::pipe();
             for &i in chunk {
-                let user = format!("bench-{concert_id}-{i}");
-                let ticket = (i + 1).to_string();
-                pipe.cmd("ZADD")
-                    .arg(k.active())
-                    .arg(expiry_ms)
-                    .arg(&user)
-                    .ignore();
-                pipe.cmd("HSET")
-                    .arg(k.sessions())
-                    .arg(&user)
-                    .arg(&ticket)
-                    .ignore();
+                let user = UserId::parse(&format!("bench-{concert_id}-{i}"))?;
+                let ticket = TicketId::new(i as u64 + 1);
+                session::start(&mut pipe, &k, &user, ticket, expiry_ms);
                 tokens.push(self.signer.sign(&AccessClaims::new(
                     &user,
-                    concert_id,
-                    &ticket,
+                    ConcertId::new(concert_id)?,
+                    ticket,
                     now.timestamp(),
                     expiry_ms / 1000,
                 ))?);

@@ -2,7 +2,7 @@
 //! rule that a booking token only books its own concert.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
-use shared::{http::bearer_token, token::AccessClaims};
+use shared::{http::bearer_token, ids::TicketId, token::AccessClaims};
 
 use crate::{
     error::{ApiError, Result},
@@ -15,20 +15,20 @@ pub struct Caller(pub AccessClaims);
 
 impl Caller {
     pub fn user_id(&self) -> &str {
-        &self.0.sub
+        self.0.sub.as_str()
     }
 
     pub fn concert_id(&self) -> i64 {
-        self.0.cid
+        self.0.cid.get()
     }
 
-    pub fn ticket_id(&self) -> &str {
-        &self.0.jti
+    pub fn ticket_id(&self) -> TicketId {
+        self.0.jti
     }
 
     /// 403 `WRONG_CONCERT` unless the token was issued for `concert_id`.
     pub fn ensure_concert(&self, concert_id: i64) -> Result<()> {
-        if self.0.cid == concert_id {
+        if self.0.cid.get() == concert_id {
             Ok(())
         } else {
             Err(ApiError::Forbidden(

@@ -72,11 +72,13 @@ impl QueueTokens {
         let concert_id = i64::from_be_bytes(body[1..9].try_into().ok()?);
         let ticket_id = u64::from_be_bytes(body[9..17].try_into().ok()?);
         let user_id = std::str::from_utf8(&body[HEADER_LEN..]).ok()?.to_owned();
-        shared::config::is_valid_user_id(&user_id).then_some(Place {
-            concert_id,
-            ticket_id,
-            user_id,
-        })
+        shared::ids::UserId::parse(&user_id)
+            .is_ok()
+            .then_some(Place {
+                concert_id,
+                ticket_id,
+                user_id,
+            })
     }
 }
 

@@ -199,28 +199,9 @@ impl Default for HttpLimits {
     }
 }
 
-/// Checks a user id: 1 to 64 characters of `[A-Za-z0-9_-]`.
-pub fn is_valid_user_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_ids_are_checked() {
-        assert!(is_valid_user_id("user-1_A"));
-        assert!(!is_valid_user_id(""));
-        assert!(!is_valid_user_id(&"a".repeat(65)));
-        assert!(is_valid_user_id(&"a".repeat(64)));
-        assert!(!is_valid_user_id("a b"));
-        assert!(!is_valid_user_id("ü"));
-        assert!(!is_valid_user_id("a:b"));
-    }
 
     #[test]
     fn queue_settings_validation_names_the_field() {

@@ -7,13 +7,17 @@ use std::{borrow::Cow, time::Duration};
 use axum::{
     body::Body,
     error_handling::HandleErrorLayer,
-    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, MatchedPath, Request},
+    extract::{
+        rejection::{JsonRejection, PathRejection},
+        FromRequest, FromRequestParts, MatchedPath, Request,
+    },
     http::{header, request::Parts, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     BoxError, Router,
 };
-use serde::{de::DeserializeOwned, Serialize};
+use serde::Serialize;
+use subtle::ConstantTimeEq;
 use tower::ServiceBuilder;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
@@ -97,14 +101,20 @@ impl Problem {
     }
 }
 
-/// The serialized problem body.
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// The body of every error (RFC 9457 `application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody<'a> {
+    /// A URI naming the problem type, derived from `code`.
     #[serde(rename = "type")]
     kind: String,
+    /// The HTTP reason phrase.
     title: &'a str,
+    /// The HTTP status code.
     status: u16,
+    /// What went wrong, for a person; never another user's data.
     detail: &'a str,
+    /// The stable, machine-readable UPPER_SNAKE code.
     code: &'a str,
 }
 
@@ -136,35 +146,25 @@ impl IntoResponse for Problem {
 
 /// `axum::Json` whose rejections are problems: 400 malformed or invalid, 413 too large,
 /// 415 wrong content type.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(Problem))]
 pub struct ApiJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => Problem::bad_request("INVALID_BODY", e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => {
+                Problem::bad_request("MALFORMED_JSON", e.body_text())
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            other => Problem::bad_request("INVALID_BODY", other.body_text()),
         }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> Problem {
-    match rejection {
-        JsonRejection::JsonDataError(e) => Problem::bad_request("INVALID_BODY", e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => Problem::bad_request("MALFORMED_JSON", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-        }
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
-        }
-        other => Problem::bad_request("INVALID_BODY", other.body_text()),
     }
 }
 
@@ -175,21 +175,13 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 }
 
 /// `axum::extract::Path` whose rejection is a 400 problem (e.g. a non-numeric id).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Problem))]
 pub struct ApiPath<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for ApiPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(e) => Err(Problem::bad_request("INVALID_PATH", e.body_text())),
-        }
+impl From<PathRejection> for Problem {
+    fn from(rejection: PathRejection) -> Self {
+        Problem::bad_request("INVALID_PATH", rejection.body_text())
     }
 }
 
@@ -227,9 +219,9 @@ impl<S: HasAdminToken + Send + Sync> FromRequestParts<S> for Admin {
     }
 }
 
-/// Compares two secrets in constant time.
+/// Compares two secrets in constant time (for equal lengths; a length differs at once).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 /// `GET /health/live`: the process is up.

@@ -1,5 +1,7 @@
 //! The contract between the gateway and the api.
 //!
+//! - [`ids`]: user, concert and ticket ids, each validated once.
+//! - [`session`]: the session rule (who may book), in Rust and in Lua.
 //! - [`keys`]: the Redis key layout (prefix, per-concert hash tags).
 //! - [`queue_config`]: opening a concert's queue (the config hash both binaries use).
 //! - [`token`]: access-token claims, the Ed25519 signer and the verifier both sides use.
@@ -11,9 +13,11 @@
 
 pub mod config;
 pub mod http;
+pub mod ids;
 pub mod keys;
 pub mod queue_config;
 pub mod redis_pool;
+pub mod session;
 pub mod shutdown;
 pub mod telemetry;
 pub mod token;

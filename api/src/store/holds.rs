@@ -5,6 +5,7 @@
 use std::{collections::HashMap, sync::LazyLock};
 
 use redis::Script;
+use shared::ids::TicketId;
 use shared::keys::{ConcertKeys, Keys};
 use shared::redis_pool::Pool;
 
@@ -26,8 +27,8 @@ pub struct Session {
     pub active: bool,
 }
 
-fn session_active(expiry: Option<f64>, ticket: Option<String>, jti: &str, now: i64) -> bool {
-    ticket.as_deref() == Some(jti) && expiry.is_some_and(|e| e > now as f64)
+fn session_active(expiry: Option<f64>, ticket: Option<String>, jti: TicketId, now: i64) -> bool {
+    shared::session::Session::from_replies(expiry, ticket.as_deref()).is_active_for(jti, now)
 }
 
 /// Adds the session check of `user_id` to a pipeline (two replies).
@@ -42,7 +43,7 @@ pub async fn session_and_held_counts(
     keys: &Keys,
     concert_id: i64,
     user_id: &str,
-    jti: &str,
+    jti: TicketId,
     schedule_ids: &[i64],
 ) -> Result<(Session, Vec<u64>)> {
     let k = keys.concert(concert_id);
@@ -86,7 +87,7 @@ pub async fn session_and_held_seats(
     keys: &Keys,
     concert_id: i64,
     user_id: &str,
-    jti: &str,
+    jti: TicketId,
     schedule_id: i64,
 ) -> Result<(Session, HeldSeats)> {
     let k = keys.concert(concert_id);
@@ -136,7 +137,7 @@ pub struct NewHold<'a> {
     pub concert_id: i64,
     pub schedule_id: i64,
     pub user_id: &'a str,
-    pub ticket_id: &'a str,
+    pub ticket_id: TicketId,
     pub reservation_id: &'a str,
     pub seats: &'a [Seat],
     pub ttl_ms: u64,
@@ -266,7 +267,7 @@ pub async fn session_and_reservation(
     keys: &Keys,
     concert_id: i64,
     user_id: &str,
-    jti: &str,
+    jti: TicketId,
     reservation_id: &str,
 ) -> Result<(Session, Option<HeldReservation>)> {
     let k = keys.concert(concert_id);
@@ -407,7 +408,7 @@ pub async fn confirm_reservation(
     keys: &Keys,
     concert_id: i64,
     r: &HeldReservation,
-    ticket_id: &str,
+    ticket_id: TicketId,
     payment_id: &str,
     confirmed_at_ms: i64,
 ) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Schedules, seat maps and holds: the session and concert rules, all-or-nothing holds,
 //! and a thousand clients racing for one seat.
 
+use shared::ids::TicketId;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -96,7 +97,7 @@ async fn booking_needs_an_active_session_for_the_same_concert(db: PgPool) {
     let stale = app.token(
         "bob",
         c.id,
-        "stale-ticket",
+        TicketId::new(999_999_999_999),
         chrono::Utc::now().timestamp() + 60,
     );
     app.admit("bob", c.id).await;

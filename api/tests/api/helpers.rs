@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use shared::redis_pool::Pool;
 use shared::{
     config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
+    ids::{ConcertId, TicketId, UserId},
     keys::Keys,
+    session,
     token::{AccessClaims, SigningKey},
 };
 use sqlx::PgPool;
@@ -173,20 +175,9 @@ impl TestApp {
         let mut pipe = redis::pipe();
         let mut tokens = Vec::with_capacity(users.len());
         for user in users {
-            let ticket = rand::thread_rng()
-                .gen_range(1..1_000_000_000u64)
-                .to_string();
-            pipe.cmd("ZADD")
-                .arg(k.active())
-                .arg(expiry_ms)
-                .arg(*user)
-                .ignore();
-            pipe.cmd("HSET")
-                .arg(k.sessions())
-                .arg(*user)
-                .arg(&ticket)
-                .ignore();
-            tokens.push(self.token(user, concert_id, &ticket, expiry_ms / 1000));
+            let ticket = TicketId::new(rand::thread_rng().gen_range(1..1_000_000_000u64));
+            session::start(&mut pipe, &k, &user_id(user), ticket, expiry_ms);
+            tokens.push(self.token(user, concert_id, ticket, expiry_ms / 1000));
         }
         let mut conn = self.redis.get().await.unwrap();
         let () = pipe.query_async(&mut conn).await.unwrap();
@@ -194,10 +185,17 @@ impl TestApp {
     }
 
     /// An access token as the gateway signs it.
-    pub fn token(&self, user_id: &str, concert_id: i64, ticket: &str, exp: i64) -> String {
+    pub fn token(&self, user: &str, concert_id: i64, ticket: TicketId, exp: i64) -> String {
         let now = chrono::Utc::now().timestamp();
+        let concert_id = ConcertId::new(concert_id).unwrap();
         self.signing_key
-            .sign(&AccessClaims::new(user_id, concert_id, ticket, now, exp))
+            .sign(&AccessClaims::new(
+                &user_id(user),
+                concert_id,
+                ticket,
+                now,
+                exp,
+            ))
             .unwrap()
     }
 
@@ -205,18 +203,9 @@ impl TestApp {
     pub async fn end_session(&self, user_id: &str, concert_id: i64) {
         let k = self.keys.concert(concert_id);
         let mut conn = self.redis.get().await.unwrap();
-        let () = redis::pipe()
-            .cmd("ZREM")
-            .arg(k.active())
-            .arg(user_id)
-            .ignore()
-            .cmd("HDEL")
-            .arg(k.sessions())
-            .arg(user_id)
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let mut pipe = redis::pipe();
+        session::end(&mut pipe, &k, &self::user_id(user_id));
+        let () = pipe.query_async(&mut conn).await.unwrap();
     }
 
     /// Deletes every Redis key of this test's prefix, as if Redis lost its data.
@@ -403,4 +392,9 @@ pub async fn assert_invariants(db: &PgPool) {
         mismatched, 0,
         "payments whose amount is not the sum of their tickets"
     );
+}
+
+/// A user id the test knows to be valid.
+pub fn user_id(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
 }

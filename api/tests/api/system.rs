@@ -1,6 +1,7 @@
 //! Health, readiness against stopped dependencies, error shapes, body limits, tokens.
 
 use serde_json::{json, Value};
+use shared::ids::{ConcertId, TicketId, UserId};
 use shared::token::SigningKey;
 use sqlx::PgPool;
 
@@ -35,14 +36,24 @@ async fn with_redis_unreachable_ready_is_503_and_booking_is_a_503_problem(db: Pg
         res.json::<Value>().await.unwrap()["checks"]["redis"],
         "down"
     );
-    let token = app.token("u", 1, "1", chrono::Utc::now().timestamp() + 60);
+    let token = app.token(
+        "u",
+        1,
+        TicketId::new(1),
+        chrono::Utc::now().timestamp() + 60,
+    );
     assert_problem(app.schedules(&token, 1).await, 503, "SERVICE_UNAVAILABLE").await;
 }
 
 #[sqlx::test(migrations = "./migrations")]
 async fn with_postgres_gone_ready_is_503_and_balance_is_a_503_problem(db: PgPool) {
     let app = TestApp::spawn(db.clone()).await;
-    let token = app.token("u", 1, "1", chrono::Utc::now().timestamp() + 60);
+    let token = app.token(
+        "u",
+        1,
+        TicketId::new(1),
+        chrono::Utc::now().timestamp() + 60,
+    );
     db.close().await;
     let res = app.get("/health/ready", None).await;
     assert_eq!(res.status(), 503);
@@ -132,14 +143,14 @@ async fn forged_expired_and_malformed_tokens_are_401(db: PgPool) {
     let other = SigningKey::generate();
     let forged = other
         .sign(&shared::token::AccessClaims::new(
-            "u",
-            1,
-            "1",
+            &UserId::parse("u").unwrap(),
+            ConcertId::new(1).unwrap(),
+            TicketId::new(1),
             now,
             now + 60,
         ))
         .unwrap();
-    let expired = app.token("u", 1, "1", now - 120);
+    let expired = app.token("u", 1, TicketId::new(1), now - 120);
     for bad in [forged.as_str(), expired.as_str(), "garbage", ""] {
         let res = app
             .client
@@ -174,9 +185,9 @@ async fn the_running_api_rejects_every_hostile_token(db: PgPool) {
     let kid = app.signing_key.public_key().kid.clone();
     let claims = |f: &dyn Fn(&mut Value)| {
         let mut c = serde_json::to_value(shared::token::AccessClaims::new(
-            "eve",
-            1,
-            "1",
+            &UserId::parse("eve").unwrap(),
+            ConcertId::new(1).unwrap(),
+            TicketId::new(1),
             now,
             now + 60,
         ))

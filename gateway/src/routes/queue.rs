@@ -10,8 +10,8 @@ use axum::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
-    config::is_valid_user_id,
     http::{bearer_token, ApiJson, ApiPath},
+    ids::{ConcertId, TicketId, UserId},
     token::AccessClaims,
 };
 
@@ -70,10 +70,11 @@ impl QueueStatusResponse {
     fn active(state: &AppState, place: &Place, expires_at_ms: i64) -> Result<Self> {
         let now = Utc::now().timestamp();
         let exp = expires_at_ms / 1000;
+        let unexpected = |e| GatewayError::Unexpected(anyhow::anyhow!("a sealed place: {e}"));
         let claims = AccessClaims::new(
-            &place.user_id,
-            place.concert_id,
-            &place.ticket_id.to_string(),
+            &UserId::parse(&place.user_id).map_err(unexpected)?,
+            ConcertId::new(place.concert_id).map_err(unexpected)?,
+            TicketId::new(place.ticket_id),
             now,
             exp,
         );
@@ -116,7 +117,7 @@ pub async fn join_queue(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<JoinQueueRequest>,
 ) -> Result<(StatusCode, Json<QueueStatusResponse>)> {
-    if !is_valid_user_id(&req.user_id) {
+    if UserId::parse(&req.user_id).is_err() {
         return Err(GatewayError::Invalid(
             "INVALID_USER_ID",
             "userId must be 1 to 64 characters of A-Z a-z 0-9 _ -".into(),

@@ -49,9 +49,9 @@ async fn an_admitted_user_gets_an_access_token_whose_claims_match_the_session() 
     assert_eq!(claims.iss, ISSUER);
     assert_eq!(claims.aud, AUDIENCE);
     assert_eq!(claims.typ, ACCESS_TYPE);
-    assert_eq!(claims.sub, "carol");
-    assert_eq!(claims.cid, 3);
-    assert_eq!(claims.jti, "1", "the ticket id is the arrival sequence");
+    assert_eq!(claims.sub.as_str(), "carol");
+    assert_eq!(claims.cid.get(), 3);
+    assert_eq!(claims.jti.get(), 1, "the ticket id is the arrival sequence");
     let expires_at =
         chrono::DateTime::parse_from_rfc3339(status["accessTokenExpiresAt"].as_str().unwrap())
             .unwrap();
