@@ -241,11 +241,19 @@ pub fn dev_key_pair(dir: &Path) -> Result<SigningKey, KeyError> {
     }
 }
 
+/// How many verified tokens a [`Verifier`] remembers (about half a kilobyte each).
+pub const VERIFIED_TOKENS_CAPACITY: usize = 50_000;
+
 /// Verifies access tokens against a set of public keys (several during a rotation).
-#[derive(Clone)]
+///
+/// A token that verified is remembered, keyed by the whole token, until its `exp`: an
+/// admitted fan sends the same token with every seat map, hold and payment, and checking an
+/// Ed25519 signature costs far more than a lookup. A refused token is never remembered, and
+/// any change to a token's bytes makes it another key.
 pub struct Verifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    verified: quick_cache::sync::Cache<Box<str>, AccessClaims>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -270,11 +278,37 @@ impl Verifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = 2;
-        Ok(Self { keys, validation })
+        Ok(Self {
+            keys,
+            validation,
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS_CAPACITY),
+        })
     }
 
-    /// Checks signature, algorithm, key id and every claim.
+    /// Checks signature, algorithm, key id and every claim, once per token and instance.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        if let Some(claims) = self.verified.get(token) {
+            if claims.exp > now {
+                metrics::counter!("access_token_verifications_total", "result" => "cached")
+                    .increment(1);
+                return Ok(claims);
+            }
+            self.verified.remove(token);
+        }
+        let verified = self.verify_uncached(token);
+        let result = if verified.is_ok() {
+            "verified"
+        } else {
+            "refused"
+        };
+        metrics::counter!("access_token_verifications_total", "result" => result).increment(1);
+        let claims = verified?;
+        self.verified.insert(token.into(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
@@ -480,6 +514,69 @@ mod tests {
         for garbage in ["", "abc", "a.b.c", "Bearer x", "eyJhbGciOiJFZERTQSJ9.e30."] {
             assert!(verifier.verify(garbage).is_err(), "{garbage:?} passed");
         }
+    }
+
+    #[test]
+    fn a_cached_token_does_not_vouch_for_a_tampered_one() {
+        let key = SigningKey::generate();
+        let verifier = Verifier::new(&[key.public_key().clone()]).unwrap();
+        let claims = AccessClaims::new(&user("amy"), cid(1), TicketId::new(1), now(), now() + 60);
+        let token = key.sign(&claims).unwrap();
+        assert!(verifier.verify(&token).is_ok());
+        assert!(verifier.verify(&token).is_ok(), "cached");
+        // Another subject under the same signature: a different key in the cache, refused.
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let mut other = serde_json::to_value(&claims).unwrap();
+        other["sub"] = "mallory".into();
+        let tampered = format!("{head}.{}.{sig}", b64(&other));
+        assert!(matches!(
+            verifier.verify(&tampered),
+            Err(TokenError::Invalid(_))
+        ));
+        let mut flipped = token.clone().into_bytes();
+        let last = flipped.len() - 2;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert!(verifier
+            .verify(std::str::from_utf8(&flipped).unwrap())
+            .is_err());
+        assert!(
+            verifier.verify(&token).is_ok(),
+            "the genuine one still passes"
+        );
+    }
+
+    #[test]
+    fn a_cached_token_is_refused_once_it_expires() {
+        let key = SigningKey::generate();
+        let verifier = Verifier::new(&[key.public_key().clone()]).unwrap();
+        let exp = now() + 1;
+        let c = AccessClaims::new(&user("u"), cid(1), TicketId::new(1), now(), exp);
+        let token = key.sign(&c).unwrap();
+        assert!(verifier.verify(&token).is_ok());
+        // Past `exp` and the verifier's leeway: the remembered verification no longer counts.
+        while now() <= exp + verifier.validation.leeway as i64 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert!(verifier.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_refused_token_is_not_remembered() {
+        let (key, other) = (SigningKey::generate(), SigningKey::generate());
+        let verifier = Verifier::new(&[key.public_key().clone()]).unwrap();
+        let t = other
+            .sign(&AccessClaims::new(
+                &user("u"),
+                cid(1),
+                TicketId::new(1),
+                now(),
+                now() + 60,
+            ))
+            .unwrap();
+        assert!(verifier.verify(&t).is_err());
+        assert!(verifier.verify(&t).is_err());
+        assert!(verifier.verified.is_empty());
     }
 
     #[test]
