@@ -8,10 +8,12 @@
 //! - [`config`]: environment parsing and the settings pieces both binaries share.
 //! - [`telemetry`]: tracing set-up and the Prometheus recorder.
 //! - [`shutdown`]: the signal both binaries and their background loops stop on.
+//! - [`docs`]: `GET /docs`, the API reference (embedded Swagger UI) of either binary.
 //! - [`http`]: problem+json errors, the JSON extractor, health, metrics and common layers.
 //! - [`redis_pool`]: the Redis connection pool and readiness probe.
 
 pub mod config;
+pub mod docs;
 pub mod http;
 pub mod ids;
 pub mod keys;
