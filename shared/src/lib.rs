@@ -1,5 +1,6 @@
 //! The contract between the gateway and the api.
 //!
+//! - [`identity`]: identity tokens of the promoter's login (JWKS), and the development login.
 //! - [`ids`]: user, concert and ticket ids, each validated once.
 //! - [`session`]: the session rule (who may book), in Rust and in Lua.
 //! - [`keys`]: the Redis key layout (prefix, per-concert hash tags).
@@ -15,6 +16,7 @@
 pub mod config;
 pub mod docs;
 pub mod http;
+pub mod identity;
 pub mod ids;
 pub mod keys;
 pub mod queue_config;

@@ -193,8 +193,17 @@ impl SigningKey {
         &self.public
     }
 
-    /// Signs claims as a JWT with `alg` EdDSA and this key's `kid`.
+    /// Signs access-token claims as a JWT with `alg` EdDSA and this key's `kid`.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign_claims(claims)
+    }
+
+    /// Signs any claims as a JWT with `alg` EdDSA and this key's `kid` (the development
+    /// login's identity tokens, see `identity.rs`).
+    pub fn sign_claims<T: Serialize>(
+        &self,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.public.kid.clone());
         header.typ = Some("JWT".into());
