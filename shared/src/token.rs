@@ -225,8 +225,19 @@ impl SigningKey {
 /// The development key pair under `dir` (`dev-signing.pem` and `dev-signing.pub.pem`),
 /// created on first use. Production sets `JWT_SIGNING_KEY` / `JWT_PUBLIC_KEYS` instead.
 pub fn dev_key_pair(dir: &Path) -> Result<SigningKey, KeyError> {
-    let private = dir.join("dev-signing.pem");
-    let public = dir.join("dev-signing.pub.pem");
+    named_dev_key_pair(dir, "dev-signing")
+}
+
+/// The development login's key pair under `dir` (`dev-identity.pem`, `.pub.pem`), created on
+/// first use by whichever binary starts first with `DEV_LOGIN=1`: the gateway signs identity
+/// tokens with it, both binaries trust it.
+pub fn dev_identity_key_pair(dir: &Path) -> Result<SigningKey, KeyError> {
+    named_dev_key_pair(dir, "dev-identity")
+}
+
+fn named_dev_key_pair(dir: &Path, name: &str) -> Result<SigningKey, KeyError> {
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
     if private.exists() {
         return SigningKey::from_pem_file(&private);
     }
@@ -234,7 +245,7 @@ pub fn dev_key_pair(dir: &Path) -> Result<SigningKey, KeyError> {
     let key = SigningKey::generate();
     // Write under a temporary name, then link it into place: linking fails when another
     // process created the pair first, and nobody ever reads half a file.
-    let tmp = dir.join(format!("dev-signing.pem.{}", std::process::id()));
+    let tmp = dir.join(format!("{name}.pem.{}", std::process::id()));
     std::fs::write(&tmp, key.private_pem()).map_err(|e| key_err(&tmp, e))?;
     let linked = std::fs::hard_link(&tmp, &private);
     let _ = std::fs::remove_file(&tmp);
