@@ -1,6 +1,6 @@
 //! Redis connections: a few multiplexed connections shared by every request. Concurrent
 //! commands share a socket and are pipelined on it, which costs far fewer system calls than
-//! a connection per request (see the benchmark notes in the README). Each connection is a
+//! a connection per request (measured in `docs/BENCHMARKS.md`). Each connection is a
 //! `ConnectionManager`, which reconnects by itself after Redis restarts; while Redis is
 //! unreachable, calls fail fast and handlers answer 503.
 
