@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
             let (pool, keys) = (pool.clone(), keys.clone());
             async move {
                 let user = format!("user-{i:08}");
-                if let Err(e) = queue::join(&pool, &keys, 1, &user).await {
+                if let Err(e) = queue::store::join(&pool, &keys, 1, &user).await {
                     eprintln!("join failed: {e}");
                 }
             }

@@ -1,16 +1,138 @@
-//! The gateway's error type: each variant is what the client gets, written as problem+json.
+//! The gateway's errors: every problem `code` it answers with ([`ErrorCode`]) and the error
+//! type every handler returns ([`GatewayError`]), written as problem+json.
+
+use std::borrow::Cow;
 
 use axum::{http::StatusCode, response::IntoResponse};
 use shared::http::Problem;
 
+/// Every problem `code` the gateway answers with, each with the one status it comes with.
+/// Some are written by the shared HTTP plumbing (bad JSON, the body limit, load shedding);
+/// they are listed here too, so the OpenAPI document names every code a client can get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ErrorCode {
+    InvalidUserId,
+    InvalidBody,
+    MalformedJson,
+    InvalidPath,
+    InvalidSettings,
+    InvalidQueueToken,
+    Unauthorized,
+    ConcertNotFound,
+    NotFound,
+    MethodNotAllowed,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    InternalError,
+    ServiceUnavailable,
+    Overloaded,
+    Timeout,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 17] = [
+        Self::InvalidUserId,
+        Self::InvalidBody,
+        Self::MalformedJson,
+        Self::InvalidPath,
+        Self::InvalidSettings,
+        Self::InvalidQueueToken,
+        Self::Unauthorized,
+        Self::ConcertNotFound,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::BodyTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RateLimited,
+        Self::InternalError,
+        Self::ServiceUnavailable,
+        Self::Overloaded,
+        Self::Timeout,
+    ];
+
+    /// The stable UPPER_SNAKE name clients match on.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidUserId => "INVALID_USER_ID",
+            Self::InvalidBody => "INVALID_BODY",
+            Self::MalformedJson => "MALFORMED_JSON",
+            Self::InvalidPath => "INVALID_PATH",
+            Self::InvalidSettings => "INVALID_SETTINGS",
+            Self::InvalidQueueToken => "INVALID_QUEUE_TOKEN",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::ConcertNotFound => "CONCERT_NOT_FOUND",
+            Self::NotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::BodyTooLarge => "BODY_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::InternalError => "INTERNAL_ERROR",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::Overloaded => "OVERLOADED",
+            Self::Timeout => "TIMEOUT",
+        }
+    }
+
+    /// The status of every problem with this code.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidUserId
+            | Self::InvalidBody
+            | Self::MalformedJson
+            | Self::InvalidPath
+            | Self::InvalidSettings => StatusCode::BAD_REQUEST,
+            Self::InvalidQueueToken | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::ConcertNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable | Self::Overloaded | Self::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// When a client gets it, for the OpenAPI document.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::InvalidUserId => "`userId` is not 1 to 64 characters of A-Z a-z 0-9 _ -",
+            Self::InvalidBody => "the JSON does not fit the schema (a missing, unknown or out-of-range field)",
+            Self::MalformedJson => "the body is not JSON",
+            Self::InvalidPath => "a path parameter is not of its type",
+            Self::InvalidSettings => "a setting is out of its range (the detail names it)",
+            Self::InvalidQueueToken => "no queue token, or one this gateway did not seal",
+            Self::Unauthorized => "no admin token, or a wrong one",
+            Self::ConcertNotFound => "the concert has no open queue",
+            Self::NotFound => "no such resource",
+            Self::MethodNotAllowed => "the path does not take this method",
+            Self::BodyTooLarge => "the body is larger than `MAX_BODY_BYTES`",
+            Self::UnsupportedMediaType => "the body is not sent as `Content-Type: application/json`",
+            Self::RateLimited => "more than `JOIN_RATE_PER_SECOND` joins per second from this address; retry after `Retry-After` seconds",
+            Self::InternalError => "an unexpected error (logged by the gateway)",
+            Self::ServiceUnavailable => "Redis is unreachable (see `/health/ready`); retry after `Retry-After` seconds",
+            Self::Overloaded => "more than `MAX_IN_FLIGHT` requests in flight; retry after `Retry-After` seconds",
+            Self::Timeout => "the request took longer than `REQUEST_TIMEOUT_MS`; retry after `Retry-After` seconds",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("{1}")]
-    Invalid(&'static str, String),
+    Invalid(ErrorCode, Cow<'static, str>),
     #[error("{1}")]
-    NotFound(&'static str, &'static str),
+    NotFound(ErrorCode, &'static str),
     #[error("{1}")]
-    Unauthorized(&'static str, &'static str),
+    Unauthorized(ErrorCode, &'static str),
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("dependency unavailable: {0}")]
@@ -25,15 +147,20 @@ impl GatewayError {
     /// The same error again, for each of the requests that shared one failed call (a batch).
     pub fn replicate(&self) -> Self {
         match self {
-            Self::Invalid(code, detail) => Self::Invalid(code, detail.clone()),
-            Self::NotFound(code, detail) => Self::NotFound(code, detail),
-            Self::Unauthorized(code, detail) => Self::Unauthorized(code, detail),
+            Self::Invalid(code, detail) => Self::Invalid(*code, detail.clone()),
+            Self::NotFound(code, detail) => Self::NotFound(*code, detail),
+            Self::Unauthorized(code, detail) => Self::Unauthorized(*code, detail),
             Self::RateLimited { retry_after_secs } => Self::RateLimited {
                 retry_after_secs: *retry_after_secs,
             },
             Self::Unavailable(cause) => Self::Unavailable(cause.clone()),
             Self::Unexpected(e) => Self::Unexpected(anyhow::anyhow!("{e:#}")),
         }
+    }
+
+    /// 404 `CONCERT_NOT_FOUND`: the concert has no open queue.
+    pub fn concert_not_found() -> Self {
+        Self::NotFound(ErrorCode::ConcertNotFound, "no open queue for this concert")
     }
 }
 
@@ -47,29 +174,77 @@ impl From<redis::RedisError> for GatewayError {
     }
 }
 
+/// The problem of `code` at its status.
+fn problem(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Problem {
+    Problem::new(code.status(), code.as_str(), detail)
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> axum::response::Response {
         let problem = match self {
-            Self::Invalid(code, detail) => Problem::bad_request(code, detail),
-            Self::NotFound(code, detail) => Problem::not_found(code, detail),
-            Self::Unauthorized(code, detail) => {
-                Problem::new(StatusCode::UNAUTHORIZED, code, detail)
+            Self::Invalid(code, detail) => problem(code, detail),
+            Self::NotFound(code, detail) | Self::Unauthorized(code, detail) => {
+                problem(code, detail)
             }
-            Self::RateLimited { retry_after_secs } => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "too many joins from this address",
-            )
-            .retry_after(retry_after_secs),
+            Self::RateLimited { retry_after_secs } => {
+                problem(ErrorCode::RateLimited, "too many joins from this address")
+                    .retry_after(retry_after_secs)
+            }
             Self::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "dependency unavailable");
-                Problem::unavailable("the queue is temporarily unavailable, retry shortly")
+                problem(
+                    ErrorCode::ServiceUnavailable,
+                    "the queue is temporarily unavailable, retry shortly",
+                )
+                .retry_after(1)
             }
             Self::Unexpected(e) => {
                 tracing::error!(error = ?e, "unexpected error");
-                Problem::internal()
+                problem(ErrorCode::InternalError, "an unexpected error occurred")
             }
         };
         problem.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_the_shared_plumbing_writes_have_the_same_names_and_statuses() {
+        for (status, code) in [
+            (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed),
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BodyTooLarge),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+            ),
+            (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+            ),
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError),
+        ] {
+            assert_eq!(Problem::for_status(status).code, code.as_str());
+            assert_eq!(code.status(), status, "{code}");
+        }
+        assert_eq!(Problem::internal().code, ErrorCode::InternalError.as_str());
+        assert_eq!(
+            Problem::unavailable("x").code,
+            ErrorCode::ServiceUnavailable.as_str()
+        );
+    }
+
+    #[test]
+    fn every_code_is_listed_once_in_upper_snake_case() {
+        let names: std::collections::BTreeSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        for name in names {
+            assert!(name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
+        }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! - [`config`]: `Settings::from_env`, every variable and its default.
 //! - [`startup`]: builds the state and router, runs the server and the scheduler.
-//! - [`error`]: the error type every handler returns, written as problem+json.
+//! - [`state`]: `AppState`, what every handler shares.
+//! - [`error`]: every problem code, and the error type every handler returns.
 //! - [`routes`]: the HTTP adapter: queue, admin, JWKS, health and pages.
-//! - [`queue`]: the queue store: join, status, leave, settings and stats (Lua in `queue/`).
+//! - [`queue`]: the waiting line: what joins and polls answer and the pacing rules; its Redis
+//!   store (Lua in `queue/`), the shared line views and the batching of joins and polls.
 //! - [`queue_token`]: sealing and opening the opaque queue tokens.
 //! - [`admission`]: the scheduler loop that admits N per tick (Lua in `admission/`).
 //! - [`rate_limit`]: the per-address join rate limit.
@@ -18,4 +20,5 @@ pub mod queue_token;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod web;

@@ -23,7 +23,8 @@ use crate::{
     queue::{batch::Batcher, view::LineViews},
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
-    routes::{self, AppState, Shared},
+    routes,
+    state::{AppState, Shared},
 };
 
 /// What every server of one gateway shares: the line views (the scheduler's ticks drop them

@@ -9,7 +9,7 @@ use axum::{
 };
 use shared::http::{ApiPath, Problem};
 
-use crate::routes::AppState;
+use crate::state::AppState;
 
 const INDEX: &str = include_str!("../web/index.html");
 const ROOM: &str = include_str!("../web/room.html");

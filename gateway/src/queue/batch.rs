@@ -46,7 +46,7 @@ impl BatchCall for JoinCall {
         concert_id: i64,
         users: Vec<String>,
     ) -> Result<Vec<Joined>> {
-        let joined = super::join_batch(&redis, &keys, concert_id, &users).await?;
+        let joined = super::store::join_batch(&redis, &keys, concert_id, &users).await?;
         let new = joined
             .iter()
             .filter(|j| matches!(j, Joined::Waiting { new: true, .. }))
@@ -72,7 +72,7 @@ impl BatchCall for StatusCall {
         concert_id: i64,
         tickets: Vec<(String, u64)>,
     ) -> Result<Vec<Standing>> {
-        super::status_batch(&redis, &keys, concert_id, &tickets).await
+        super::store::status_batch(&redis, &keys, concert_id, &tickets).await
     }
 }
 

@@ -11,7 +11,7 @@
 //! back than the view's lifetime of admissions is waiting (its position at most that old), a
 //! gap was given up. Everything else (below the head: admitted, expired or gone; near the
 //! front: may be admitted any moment; past the gaps read) is asked of Redis per poll
-//! ([`super::status_batch`]). Whatever this gateway changes (a tick of its scheduler, a
+//! ([`super::store::status_batch`]). Whatever this gateway changes (a tick of its scheduler, a
 //! leave, new settings) drops the concert's view at once, so only other instances' changes
 //! are seen up to `STATUS_VIEW_MS` late.
 

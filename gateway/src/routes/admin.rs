@@ -6,8 +6,8 @@ use shared::{
     http::{Admin, ApiJson, ApiPath},
 };
 
-use super::AppState;
-use crate::error::GatewayError;
+use crate::error::{ErrorCode, GatewayError};
+use crate::state::AppState;
 
 /// `PUT /api/v1/admin/queues/{concertId}`: admit per tick, tick length, max active,
 /// session TTL and paused, validated, applied from the next tick on.
@@ -19,12 +19,11 @@ pub async fn update_queue_settings(
 ) -> Result<Json<QueueSettings>, GatewayError> {
     settings
         .validate()
-        .map_err(|m| GatewayError::Invalid("INVALID_SETTINGS", m))?;
-    if !crate::queue::update_settings(&state.redis, &state.keys, concert_id, &settings).await? {
-        return Err(GatewayError::NotFound(
-            "CONCERT_NOT_FOUND",
-            "no open queue for this concert",
-        ));
+        .map_err(|m| GatewayError::Invalid(ErrorCode::InvalidSettings, m.into()))?;
+    if !crate::queue::store::update_settings(&state.redis, &state.keys, concert_id, &settings)
+        .await?
+    {
+        return Err(GatewayError::concert_not_found());
     }
     state.line_views.forget(concert_id);
     tracing::info!(concert.id = concert_id, ?settings, "queue settings changed");

@@ -15,9 +15,9 @@ use shared::{
     token::AccessClaims,
 };
 
-use super::AppState;
+use crate::state::AppState;
 use crate::{
-    error::{GatewayError, Result},
+    error::{ErrorCode, GatewayError, Result},
     queue::{self, Joined, Pace, Standing},
     queue_token::Place,
 };
@@ -119,13 +119,13 @@ pub async fn join_queue(
 ) -> Result<(StatusCode, Json<QueueStatusResponse>)> {
     if UserId::parse(&req.user_id).is_err() {
         return Err(GatewayError::Invalid(
-            "INVALID_USER_ID",
+            ErrorCode::InvalidUserId,
             "userId must be 1 to 64 characters of A-Z a-z 0-9 _ -".into(),
         ));
     }
     if req.concert_id < 1 {
         return Err(GatewayError::Invalid(
-            "INVALID_BODY",
+            ErrorCode::InvalidBody,
             "concertId must be a positive integer".into(),
         ));
     }
@@ -138,12 +138,7 @@ pub async fn join_queue(
         .call(req.concert_id, req.user_id.clone())
         .await?;
     let (created, ticket_id, mut body) = match joined {
-        Joined::UnknownConcert => {
-            return Err(GatewayError::NotFound(
-                "CONCERT_NOT_FOUND",
-                "no open queue for this concert",
-            ))
-        }
+        Joined::UnknownConcert => return Err(GatewayError::concert_not_found()),
         Joined::Waiting {
             new,
             ticket_id,
@@ -194,7 +189,7 @@ impl FromRequestParts<AppState> for QueueTicket {
             .and_then(|t| state.queue_tokens.open(t))
             .map(QueueTicket)
             .ok_or(GatewayError::Unauthorized(
-                "INVALID_QUEUE_TOKEN",
+                ErrorCode::InvalidQueueToken,
                 "a valid queue token is required",
             ))
     }
@@ -234,7 +229,7 @@ pub async fn leave_queue(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
 ) -> Result<StatusCode> {
-    let left = queue::leave(
+    let left = queue::store::leave(
         &state.redis,
         &state.keys,
         place.concert_id,
@@ -264,12 +259,9 @@ pub async fn get_queue_stats(
     State(state): State<AppState>,
     ApiPath(concert_id): ApiPath<i64>,
 ) -> Result<Json<QueueStatsResponse>> {
-    let stats = queue::stats(&state.redis, &state.keys, concert_id)
+    let stats = queue::store::stats(&state.redis, &state.keys, concert_id)
         .await?
-        .ok_or(GatewayError::NotFound(
-            "CONCERT_NOT_FOUND",
-            "no open queue for this concert",
-        ))?;
+        .ok_or_else(GatewayError::concert_not_found)?;
     Ok(Json(QueueStatsResponse {
         concert_id,
         waiting: stats.waiting,
@@ -300,7 +292,7 @@ pub struct OpenConcertsResponse {
 pub async fn list_open_concerts(
     State(state): State<AppState>,
 ) -> Result<Json<OpenConcertsResponse>> {
-    let concerts = queue::open_concerts(&state.redis, &state.keys, 100).await?;
+    let concerts = queue::store::open_concerts(&state.redis, &state.keys, 100).await?;
     Ok(Json(OpenConcertsResponse {
         concerts: concerts
             .into_iter()

@@ -2,7 +2,7 @@
 
 use axum::{extract::State, response::Response, Json};
 
-use super::AppState;
+use crate::state::AppState;
 
 /// `GET /health/ready`: 503 while Redis is unreachable.
 pub async fn ready(State(state): State<AppState>) -> Response {

@@ -8,8 +8,8 @@ use std::{
 use gateway::{
     admission::{self, Tick},
     config::Settings,
-    routes::AppState,
     startup::Application,
+    state::AppState,
 };
 use rand::Rng;
 use serde_json::{json, Value};

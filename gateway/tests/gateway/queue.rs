@@ -369,7 +369,7 @@ async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
     app.join_ok("second", 1).await; // second waits at position 1
 
     let users = ["new-a", "second", "first", "new-a", "new-b"].map(String::from);
-    let joined = queue::join_batch(&app.redis, &app.keys, 1, &users)
+    let joined = queue::store::join_batch(&app.redis, &app.keys, 1, &users)
         .await
         .unwrap();
     let (a, second, first, a_again, b) = match &joined[..] {
@@ -401,7 +401,7 @@ async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
         ("new-a".to_owned(), ticket(b)), // another user's ticket
         ("nobody".to_owned(), 1),
     ];
-    let standing = queue::status_batch(&app.redis, &app.keys, 1, &tickets)
+    let standing = queue::store::status_batch(&app.redis, &app.keys, 1, &tickets)
         .await
         .unwrap();
     assert!(
@@ -418,11 +418,11 @@ async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
     );
     assert_eq!(standing[3..], [Standing::Expired, Standing::Expired]);
 
-    let unknown = queue::join_batch(&app.redis, &app.keys, 9, &users)
+    let unknown = queue::store::join_batch(&app.redis, &app.keys, 9, &users)
         .await
         .unwrap();
     assert_eq!(unknown, vec![Joined::UnknownConcert; users.len()]);
-    let unknown = queue::status_batch(&app.redis, &app.keys, 9, &tickets)
+    let unknown = queue::store::status_batch(&app.redis, &app.keys, 9, &tickets)
         .await
         .unwrap();
     assert_eq!(unknown, vec![Standing::Expired; tickets.len()]);

@@ -1,0 +1,378 @@
+//! The line in Redis: join, status, leave, stats, settings and the open concerts, each one
+//! round trip (one `EVALSHA`, or for a status poll one `MULTI`/`EXEC` of reads). The Lua
+//! scripts live beside this file.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+use shared::redis_pool::Pool;
+use shared::{config::QueueSettings, keys::Keys};
+
+use super::{view::LineView, Joined, OpenConcert, Pace, QueueStats, Standing};
+use crate::error::Result;
+
+static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("join.lua")));
+static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("leave.lua")));
+static STATS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("stats.lua")));
+static SETTINGS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settings.lua")));
+
+/// Joins `user_id` to the queue of `concert_id` (a batch of one; see [`join_batch`]).
+pub async fn join(redis: &Pool, keys: &Keys, concert_id: i64, user_id: &str) -> Result<Joined> {
+    let mut joined = join_batch(redis, keys, concert_id, &[user_id.to_owned()]).await?;
+    Ok(joined.pop().unwrap_or(Joined::UnknownConcert))
+}
+
+/// Joins every user of `users` (in this order) to the queue of `concert_id` in one
+/// `EVALSHA`; one answer per user, in the same order. A user named twice gets one place.
+pub async fn join_batch(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    users: &[String],
+) -> Result<Vec<Joined>> {
+    // The script takes each user once: a repeat gets its first occurrence's answer.
+    let mut first_of: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(users.len());
+    let mut unique: Vec<&str> = Vec::with_capacity(users.len());
+    let slots: Vec<(usize, bool)> = users
+        .iter()
+        .map(|user| match first_of.get(user.as_str()) {
+            Some(&at) => (at, true),
+            None => {
+                first_of.insert(user, unique.len());
+                unique.push(user);
+                (unique.len() - 1, false)
+            }
+        })
+        .collect();
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let reply: Vec<redis::Value> = JOIN
+        .key(k.config())
+        .key(k.queue())
+        .key(k.active())
+        .key(k.sessions())
+        .key(k.queue_gaps())
+        .arg(&unique)
+        .invoke_async(&mut conn)
+        .await?;
+    let Some(answers) = join_answers(&reply, unique.len())? else {
+        return Ok(vec![Joined::UnknownConcert; users.len()]);
+    };
+    Ok(slots
+        .into_iter()
+        .map(|(at, repeat)| {
+            let mut answer = answers[at].clone();
+            if let Joined::Waiting { new, .. } = &mut answer {
+                *new &= !repeat;
+            }
+            answer
+        })
+        .collect())
+}
+
+/// Where each `(user id, ticket id)` of one concert stands: one `MULTI`/`EXEC` of plain reads
+/// (a status poll changes nothing, so it needs no script): the concert's [`LineView`] and
+/// each ticket's place, session and expiry. One answer per ticket, in the same order; every
+/// ticket of an unknown concert counts as expired. Polls the view can answer on its own do
+/// not come here (see `queue/view.rs`).
+pub async fn status_batch(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    tickets: &[(String, u64)],
+) -> Result<Vec<Standing>> {
+    let k = keys.concert(concert_id);
+    let users: Vec<&str> = tickets.iter().map(|(user, _)| user.as_str()).collect();
+    let mut pipe = redis::pipe();
+    LineView::read(pipe.atomic(), &k);
+    pipe.cmd("ZMSCORE")
+        .arg(k.queue())
+        .arg(&users)
+        .cmd("HMGET")
+        .arg(k.sessions())
+        .arg(&users)
+        .cmd("ZMSCORE")
+        .arg(k.active())
+        .arg(&users)
+        .cmd("TIME");
+    let mut conn = redis.get().await?;
+    type Reads = (
+        Vec<Option<String>>,
+        Vec<String>,
+        u64,
+        Vec<u64>,
+        Vec<Option<f64>>,
+        Vec<Option<u64>>,
+        Vec<Option<f64>>,
+        (u64, u64),
+    );
+    let (cfg, head, length, gaps, seqs, sessions, expiries, time): Reads =
+        pipe.query_async(&mut conn).await?;
+    let Some(view) = LineView::from_reads((cfg, head, length, gaps))? else {
+        return Ok(vec![Standing::Expired; tickets.len()]);
+    };
+    let now_ms = time.0 * 1000 + time.1 / 1000;
+    let mut standings = Vec::with_capacity(tickets.len());
+    let mut to_rank = Vec::new();
+    for (i, (_, ticket)) in tickets.iter().enumerate() {
+        let waiting = seqs.get(i).copied().flatten() == Some(*ticket as f64);
+        let standing = if waiting {
+            let position = view.position(*ticket);
+            if position.is_none() {
+                to_rank.push(i);
+            }
+            Standing::Waiting {
+                position: position.unwrap_or(0),
+                pace: view.pace,
+            }
+        } else {
+            match (sessions.get(i), expiries.get(i)) {
+                (Some(Some(t)), Some(Some(expiry))) if t == ticket && *expiry > now_ms as f64 => {
+                    Standing::Active {
+                        expires_at_ms: *expiry as i64,
+                    }
+                }
+                _ => Standing::Expired,
+            }
+        };
+        standings.push(standing);
+    }
+    if !to_rank.is_empty() {
+        let mut pipe = redis::pipe();
+        for i in &to_rank {
+            pipe.cmd("ZRANK").arg(k.queue()).arg(users[*i]);
+        }
+        let ranks: Vec<Option<u64>> = pipe.query_async(&mut conn).await?;
+        for (i, rank) in to_rank.into_iter().zip(ranks) {
+            // Not in line any more: admitted (or gone) since the read; it was at the front,
+            // and the next poll says which.
+            standings[i] = Standing::Waiting {
+                position: rank.map_or(1, |r| r + 1),
+                pace: view.pace,
+            };
+        }
+    }
+    Ok(standings)
+}
+
+/// One answer per user from `join.lua`'s reply (see the script for its layout); `None` for an
+/// unknown concert (`{-1}`).
+fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>> {
+    if reply.len() == 1 {
+        return Ok(None);
+    }
+    let malformed = || anyhow::anyhow!("join.lua answered {} values for {n} users", reply.len());
+    let (Some(head), Some(listed)) = (reply.get(..6), reply.get(6..)) else {
+        return Err(malformed().into());
+    };
+    if listed.len() % 4 != 0 || listed.len() / 4 > n {
+        return Err(malformed().into());
+    }
+    let rate: String = redis::from_redis_value(&head[0])?;
+    let pace = Pace::from_parts(&rate, int(&head[1])?, int(&head[2])?, int(&head[3])?);
+    let (first_seq, first_position): (u64, u64) = (int(&head[4])?, int(&head[5])?);
+    let mut listed = listed.chunks_exact(4).peekable();
+    let mut new = 0;
+    let mut answers = Vec::with_capacity(n);
+    for i in 1..=n {
+        let row = listed.next_if(|row| int::<usize>(&row[0]).is_ok_and(|at| at == i));
+        let answer = match (row, row.map(|r| int::<i64>(&r[1])).transpose()?) {
+            (Some(row), Some(2)) => Joined::Active {
+                ticket_id: int(&row[2])?,
+                expires_at_ms: int(&row[3])?,
+            },
+            (Some(row), Some(1)) => Joined::Waiting {
+                new: false,
+                ticket_id: int(&row[2])?,
+                position: int(&row[3])?,
+                pace,
+            },
+            (Some(_), _) => return Err(malformed().into()),
+            (None, _) if first_seq == 0 || first_position == 0 => return Err(malformed().into()),
+            (None, _) => {
+                new += 1;
+                Joined::Waiting {
+                    new: true,
+                    ticket_id: first_seq + new - 1,
+                    position: first_position + new - 1,
+                    pace,
+                }
+            }
+        };
+        answers.push(answer);
+    }
+    if listed.next().is_some() {
+        return Err(malformed().into());
+    }
+    Ok(Some(answers))
+}
+
+fn int<T: redis::FromRedisValue>(v: &redis::Value) -> Result<T> {
+    Ok(redis::from_redis_value(v)?)
+}
+
+/// Gives up the place or ends the session of a ticket; true when something was freed.
+pub async fn leave(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    user_id: &str,
+    ticket_id: u64,
+) -> Result<bool> {
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let freed: i64 = LEAVE
+        .key(k.queue())
+        .key(k.active())
+        .key(k.sessions())
+        .key(k.queue_gaps())
+        .arg(user_id)
+        .arg(ticket_id)
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(freed != 0)
+}
+
+pub async fn stats(redis: &Pool, keys: &Keys, concert_id: i64) -> Result<Option<QueueStats>> {
+    let k = keys.concert(concert_id);
+    let mut conn = redis.get().await?;
+    let (exists, waiting, active, rate, admit, tick, paused): (
+        i64,
+        u64,
+        u64,
+        String,
+        i64,
+        i64,
+        i64,
+    ) = STATS
+        .key(k.config())
+        .key(k.queue())
+        .key(k.active())
+        .invoke_async(&mut conn)
+        .await?;
+    Ok((exists == 1).then(|| QueueStats {
+        waiting,
+        active,
+        pace: Pace::from_parts(&rate, admit, tick, paused),
+    }))
+}
+
+/// Changes the settings of an open queue; false when the concert has none.
+pub async fn update_settings(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: i64,
+    s: &QueueSettings,
+) -> Result<bool> {
+    let mut conn = redis.get().await?;
+    let changed: i64 = SETTINGS
+        .key(keys.concert(concert_id).config())
+        .arg(s.admit_per_tick)
+        .arg(s.tick_millis)
+        .arg(s.max_active)
+        .arg(s.session_ttl_seconds)
+        .arg(u8::from(s.paused))
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(changed == 1)
+}
+
+/// The open concerts (at most `limit`, lowest ids first), in two round trips.
+pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Vec<OpenConcert>> {
+    let mut conn = redis.get().await?;
+    let mut ids: Vec<i64> = redis::cmd("SMEMBERS")
+        .arg(keys.open_concerts())
+        .query_async(&mut conn)
+        .await?;
+    ids.sort_unstable();
+    ids.truncate(limit);
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        let k = keys.concert(*id);
+        pipe.cmd("HMGET").arg(k.config()).arg("name").arg("paused");
+        pipe.cmd("ZCARD").arg(k.queue());
+        pipe.cmd("ZCARD").arg(k.active());
+    }
+    let rows: Vec<(Vec<Option<String>>, u64, u64)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        flat.chunks(3)
+            .map(|c| {
+                let fields: Vec<Option<String>> =
+                    redis::from_redis_value(&c[0]).unwrap_or_default();
+                let waiting: u64 = redis::from_redis_value(&c[1]).unwrap_or(0);
+                let active: u64 = redis::from_redis_value(&c[2]).unwrap_or(0);
+                (fields, waiting, active)
+            })
+            .collect()
+    };
+    Ok(ids
+        .into_iter()
+        .zip(rows)
+        .filter(|(_, (fields, _, _))| fields.first().is_some_and(Option::is_some))
+        .map(|(concert_id, (fields, waiting, active))| OpenConcert {
+            concert_id,
+            name: fields.first().cloned().flatten().unwrap_or_default(),
+            paused: fields.get(1).cloned().flatten().as_deref() == Some("1"),
+            waiting,
+            active,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::Pace;
+
+    fn ints(values: &[i64]) -> Vec<redis::Value> {
+        let mut reply = vec![redis::Value::BulkString(b"0.5".to_vec())];
+        reply.extend(values.iter().map(|v| redis::Value::Int(*v)));
+        reply
+    }
+
+    #[test]
+    fn join_answers_give_new_places_in_order_and_list_the_rest() {
+        // Four users: new, already waiting (ticket 3 at 2), new, active (ticket 1).
+        let reply = ints(&[10, 1000, 0, 40, 7, 2, 1, 3, 2, 4, 2, 1, 99_000]);
+        let answers = join_answers(&reply, 4).unwrap().unwrap();
+        let waiting = |new, ticket_id, position| Joined::Waiting {
+            new,
+            ticket_id,
+            position,
+            pace: Pace {
+                measured_per_second: Some(0.5),
+                admit_per_tick: 10,
+                tick_millis: 1000,
+                paused: false,
+            },
+        };
+        assert_eq!(answers[0], waiting(true, 40, 7));
+        assert_eq!(answers[1], waiting(false, 3, 2));
+        assert_eq!(answers[2], waiting(true, 41, 8));
+        assert_eq!(
+            answers[3],
+            Joined::Active {
+                ticket_id: 1,
+                expires_at_ms: 99_000
+            }
+        );
+        assert_eq!(join_answers(&[redis::Value::Int(-1)], 4).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_join_answers_are_errors() {
+        for (values, n) in [
+            (&[10, 1000, 0, 40, 7, 5, 1, 3, 2][..], 4), // index past the batch
+            (&[10, 1000, 0, 40, 7, 2, 1, 3, 2, 1, 1, 3, 2][..], 4), // out of order
+            (&[10, 1000, 0, 40, 7, 1, 3, 3, 2][..], 4), // unknown kind
+            (&[10, 1000, 0, 0, 0][..], 1),              // a new place with no sequence
+            (&[10, 1000, 0, 40][..], 1),                // too short
+            (&[10, 1000, 0, 40, 7, 1, 1, 3][..], 1),    // a partial row
+        ] {
+            assert!(join_answers(&ints(values), n).is_err(), "{values:?}");
+        }
+    }
+}
