@@ -1,11 +1,12 @@
-//! The HTTP adapter: the router and the state every handler shares.
+//! The HTTP adapter: the router, and one module per group of endpoints (extractors, request
+//! and response types, handlers that call one use case each).
 //!
 //! - `routes/concerts.rs`: schedules and seat maps (booking).
 //! - `routes/reservations.rs`: hold, read and release (hold is booking; the rest account).
 //! - `routes/payments.rs`: pay a held reservation (booking).
 //! - `routes/balance.rs`: balance and charge (account).
 //! - `routes/admin.rs`: create concerts.
-//! - `routes/system.rs`: health and OpenAPI.
+//! - `routes/system.rs`: health, metrics and OpenAPI.
 
 mod admin;
 mod balance;
@@ -14,34 +15,14 @@ mod payments;
 mod reservations;
 mod system;
 
-use std::sync::Arc;
-
 use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
     routing::{get, post},
-    Router,
+    Json, Router,
 };
-use shared::redis_pool::Pool;
-use shared::{keys::Keys, token::Verifier};
-use sqlx::PgPool;
 
-use crate::{config::Settings, store::catalog::SeatCatalog};
-
-/// What every handler gets: cheap clones of the pools and shared, read-only pieces.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: PgPool,
-    pub redis: Pool,
-    pub keys: Arc<Keys>,
-    pub settings: Arc<Settings>,
-    pub verifier: Arc<Verifier>,
-    pub seats: Arc<SeatCatalog>,
-}
-
-impl shared::http::HasAdminToken for AppState {
-    fn admin_token(&self) -> &shared::config::Secret {
-        &self.settings.admin_token
-    }
-}
+use crate::{domain::StoredResponse, state::AppState};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -67,4 +48,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(shared::http::metrics))
         .route("/openapi.json", get(system::openapi))
         .with_state(state)
+}
+
+/// A stored response (a payment's or a charge's), answered as first given.
+impl IntoResponse for StoredResponse {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        (status, Json(self.body)).into_response()
+    }
 }

@@ -16,18 +16,19 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     config::Settings,
-    routes::{self, AppState},
-    store::catalog::{self, SeatCatalog},
+    routes,
+    state::AppState,
+    store::{
+        catalog::{self, SeatCatalog},
+        ACQUIRE_TIMEOUT,
+    },
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// How long a request waits for a Postgres connection before it is a 503.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// Connects (retrying for up to 30 s while Postgres starts) and applies pending migrations.
 /// Every statement of the api is cancelled after the request timeout (`statement_timeout`):
-/// none outlives its request by much, and a payment's claim (`store/payments.rs`) outlives
+/// none outlives its request by much, and a payment's claim (`services/checkout.rs`) outlives
 /// its statement. A migration that needs longer sets its own (`SET statement_timeout = 0`).
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> {
     let options = PgPoolOptions::new()
@@ -117,7 +118,7 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
 /// Re-opens the queue of every concert that Redis lost (idempotent: open queues are untouched).
 async fn reconcile_queues(state: &AppState) {
-    match catalog::reopen_queues(state).await {
+    match catalog::reopen_queues(state.catalog()).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(reopened = n, "re-opened concert queues missing from Redis, paused: set their settings and resume them (PUT /api/v1/admin/queues/{{id}})"),
         Err(e) => tracing::debug!(error = %e, "could not reconcile concert queues"),

@@ -1,6 +1,6 @@
 //! A charge amount: a positive integer number of won, at most `MAX_CHARGE`.
 
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, ErrorCode, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Amount(i64);
@@ -10,8 +10,8 @@ impl Amount {
     pub fn parse(value: &serde_json::Value, max: i64) -> Result<Self> {
         match value.as_i64() {
             Some(a) if (1..=max).contains(&a) => Ok(Self(a)),
-            _ => Err(ApiError::Invalid(
-                "INVALID_AMOUNT",
+            _ => Err(ApiError::invalid(
+                ErrorCode::InvalidAmount,
                 format!("amount must be a positive integer of at most {max}"),
             )),
         }

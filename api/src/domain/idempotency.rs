@@ -1,9 +1,10 @@
-//! The `Idempotency-Key` header and the hash of the request it protects.
+//! The `Idempotency-Key` header, the hash of the request it protects, and the response
+//! stored under it for replay.
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, ErrorCode, Result};
 
 /// 1 to 255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +18,9 @@ impl IdempotencyKey {
         };
         let key = value.to_str().ok().map(str::trim).unwrap_or_default();
         if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::Invalid(
-                "INVALID_IDEMPOTENCY_KEY",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+            return Err(ApiError::invalid(
+                ErrorCode::InvalidIdempotencyKey,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
             ));
         }
         Ok(Some(Self(key.to_owned())))
@@ -27,9 +28,9 @@ impl IdempotencyKey {
 
     /// Like [`Self::from_headers`], and the key is required.
     pub fn required(headers: &HeaderMap) -> Result<Self> {
-        Self::from_headers(headers)?.ok_or(ApiError::Invalid(
-            "INVALID_IDEMPOTENCY_KEY",
-            "this endpoint requires an Idempotency-Key header".into(),
+        Self::from_headers(headers)?.ok_or(ApiError::invalid(
+            ErrorCode::InvalidIdempotencyKey,
+            "this endpoint requires an Idempotency-Key header",
         ))
     }
 
@@ -64,6 +65,42 @@ impl RequestHash {
                 .finalize()
                 .to_vec(),
         )
+    }
+}
+
+/// A response as stored under its key: what a request with the same key and body gets again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// What a key was used for before.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prior {
+    /// The same request: its stored response.
+    Same(StoredResponse),
+    /// A different request (another endpoint or body).
+    Other,
+}
+
+impl Prior {
+    /// The response stored under the key and its request hash, seen by a request of `hash`.
+    pub fn of(stored_hash: &[u8], response: StoredResponse, hash: &RequestHash) -> Self {
+        if stored_hash == hash.0 {
+            Self::Same(response)
+        } else {
+            Self::Other
+        }
+    }
+
+    /// The stored response to answer with again; 422 `IDEMPOTENCY_KEY_REUSED` when the key
+    /// was used for another request.
+    pub fn replay(self) -> Result<StoredResponse> {
+        match self {
+            Self::Same(response) => Ok(response),
+            Self::Other => Err(ApiError::idempotency_key_reused()),
+        }
     }
 }
 

@@ -3,13 +3,15 @@
 //! keys (one hash slot per concert), so the account endpoints find it from the id alone,
 //! whichever concert's token the caller presents.
 
+use shared::ids::ConcertId;
 use uuid::{Builder, Uuid};
 
 /// Concert ids up to 2^48 fit; a larger one gets a plain random (version 4) id.
 const CONCERT_BITS: u32 = 48;
 
 /// A new reservation id for `concert_id`.
-pub fn new(concert_id: i64) -> Uuid {
+pub fn new(concert_id: ConcertId) -> Uuid {
+    let concert_id = concert_id.get();
     let random = Uuid::new_v4();
     if !(0..1 << CONCERT_BITS).contains(&concert_id) {
         return random;
@@ -20,13 +22,13 @@ pub fn new(concert_id: i64) -> Uuid {
 }
 
 /// The concert a reservation id names, if it is one of [`new`]'s.
-pub fn concert_of(id: &Uuid) -> Option<i64> {
+pub fn concert_of(id: &Uuid) -> Option<ConcertId> {
     if id.get_version_num() != 8 {
         return None;
     }
     let mut be = [0u8; 8];
     be[2..].copy_from_slice(&id.as_bytes()[..6]);
-    Some(i64::from_be_bytes(be))
+    ConcertId::new(i64::from_be_bytes(be)).ok()
 }
 
 #[cfg(test)]
@@ -35,13 +37,18 @@ mod tests {
 
     #[test]
     fn the_concert_comes_back_from_the_id() {
-        for concert in [1, 42, (1 << 48) - 1] {
-            let id = new(concert);
-            assert_eq!(id.get_version_num(), 8);
-            assert_eq!(concert_of(&id), Some(concert));
+        let concert = |id| ConcertId::new(id).unwrap();
+        for id in [1, 42, (1 << 48) - 1] {
+            let rid = new(concert(id));
+            assert_eq!(rid.get_version_num(), 8);
+            assert_eq!(concert_of(&rid), Some(concert(id)));
         }
-        assert_ne!(new(7), new(7), "random past the concert");
-        assert_eq!(concert_of(&new(1 << 48)), None, "too large: a plain v4 id");
+        assert_ne!(new(concert(7)), new(concert(7)), "random past the concert");
+        assert_eq!(
+            concert_of(&new(concert(1 << 48))),
+            None,
+            "too large: a plain v4 id"
+        );
         assert_eq!(concert_of(&Uuid::new_v4()), None);
     }
 }

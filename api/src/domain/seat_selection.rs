@@ -1,13 +1,13 @@
 //! The seats of one hold: 1 to `MAX_SEATS_PER_RESERVATION` distinct positive ids.
 
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, ErrorCode, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatSelection(Vec<i64>);
 
 impl SeatSelection {
     pub fn parse(seat_ids: Vec<i64>, max: usize) -> Result<Self> {
-        let invalid = |m: String| Err(ApiError::Invalid("INVALID_SEAT_SELECTION", m));
+        let invalid = |m: String| Err(ApiError::invalid(ErrorCode::InvalidSeatSelection, m));
         if seat_ids.is_empty() {
             return invalid("seatIds must name at least one seat".into());
         }

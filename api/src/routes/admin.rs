@@ -2,13 +2,15 @@
 
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::http::{Admin, ApiJson};
 
-use super::AppState;
 use crate::{
-    error::{ApiError, Result},
-    store::catalog::{self, CreatedConcert, NewConcert, NewSchedule},
+    domain::{concert::ScheduleDraft, NewConcert},
+    error::Result,
+    services::concerts,
+    state::AppState,
+    store::catalog::CreatedConcert,
 };
 
 #[derive(Debug, Deserialize)]
@@ -26,47 +28,48 @@ pub struct CreateScheduleRequest {
     price: i64,
 }
 
-const MAX_SCHEDULES: usize = 20;
-const MAX_SEATS: i64 = 10_000;
-const MAX_PRICE: i64 = 100_000_000;
-/// Start times from 1970-01-01 to 9999-12-31 (Unix seconds): RFC 3339 years, all of which
-/// Postgres stores (chrono also parses years it cannot).
-const EARLIEST_START: i64 = 0;
-const LATEST_START: i64 = 253_402_300_799;
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedConcertResponse {
+    concert_id: i64,
+    schedules: Vec<CreatedScheduleResponse>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedScheduleResponse {
+    schedule_id: i64,
+    seat_ids: Vec<i64>,
+}
 
 impl CreateConcertRequest {
-    fn parse(self) -> Result<NewConcert> {
-        let invalid = |m: String| Err(ApiError::Invalid("INVALID_CONCERT", m));
-        let name = self.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
-            return invalid("name must be 1 to 200 characters".into());
-        }
-        if name.chars().any(char::is_control) {
-            return invalid("name must not contain control characters".into());
-        }
-        if self.schedules.is_empty() || self.schedules.len() > MAX_SCHEDULES {
-            return invalid(format!("a concert has 1 to {MAX_SCHEDULES} schedules"));
-        }
-        let mut schedules = Vec::with_capacity(self.schedules.len());
-        for (i, s) in self.schedules.into_iter().enumerate() {
-            if !(1..=MAX_SEATS).contains(&s.seat_count) {
-                return invalid(format!("schedules[{i}].seatCount must be 1 to {MAX_SEATS}"));
-            }
-            if !(0..=MAX_PRICE).contains(&s.price) {
-                return invalid(format!("schedules[{i}].price must be 0 to {MAX_PRICE}"));
-            }
-            if !(EARLIEST_START..=LATEST_START).contains(&s.starts_at.timestamp()) {
-                return invalid(format!(
-                    "schedules[{i}].startsAt must be between 1970 and 9999"
-                ));
-            }
-            schedules.push(NewSchedule {
+    fn parse(&self) -> Result<NewConcert> {
+        let drafts: Vec<ScheduleDraft> = self
+            .schedules
+            .iter()
+            .map(|s| ScheduleDraft {
                 starts_at: s.starts_at,
-                seat_count: s.seat_count as i32,
+                seat_count: s.seat_count,
                 price: s.price,
-            });
+            })
+            .collect();
+        NewConcert::parse(&self.name, &drafts)
+    }
+}
+
+impl From<CreatedConcert> for CreatedConcertResponse {
+    fn from(created: CreatedConcert) -> Self {
+        Self {
+            concert_id: created.concert_id,
+            schedules: created
+                .schedules
+                .into_iter()
+                .map(|s| CreatedScheduleResponse {
+                    schedule_id: s.schedule_id,
+                    seat_ids: s.seat_ids,
+                })
+                .collect(),
         }
-        Ok(NewConcert { name, schedules })
     }
 }
 
@@ -75,8 +78,8 @@ pub async fn create_concert(
     State(state): State<AppState>,
     _: Admin,
     ApiJson(req): ApiJson<CreateConcertRequest>,
-) -> Result<(StatusCode, Json<CreatedConcert>)> {
+) -> Result<(StatusCode, Json<CreatedConcertResponse>)> {
     let new = req.parse()?;
-    let created = catalog::create_concert(&state, &new).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let created = concerts::create_concert(&state, &new).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }

@@ -2,20 +2,20 @@
 
 use axum::{extract::State, http::HeaderMap, Json};
 use serde::{Deserialize, Serialize};
-use shared::http::ApiJson;
+use shared::{http::ApiJson, ids::UserId};
 
-use super::AppState;
 use crate::{
     auth::Caller,
-    domain::{Amount, IdempotencyKey},
+    domain::{Amount, IdempotencyKey, StoredResponse},
     error::Result,
-    store::{idempotency::Stored, wallet},
+    services::wallet,
+    state::AppState,
 };
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceResponse {
-    user_id: String,
+    user_id: UserId,
     balance: i64,
 }
 
@@ -24,9 +24,9 @@ pub async fn get_balance(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<BalanceResponse>> {
-    let balance = wallet::find_balance(&state.db, caller.user_id()).await?;
+    let balance = wallet::balance(&state, &caller).await?;
     Ok(Json(BalanceResponse {
-        user_id: caller.user_id().to_owned(),
+        user_id: caller.user().clone(),
         balance,
     }))
 }
@@ -34,6 +34,7 @@ pub async fn get_balance(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeBalanceRequest {
+    /// Any JSON value, so that a non-integer is 400 `INVALID_AMOUNT` rather than `INVALID_BODY`.
     amount: serde_json::Value,
 }
 
@@ -43,8 +44,8 @@ pub async fn charge_balance(
     caller: Caller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<ChargeBalanceRequest>,
-) -> Result<Stored> {
+) -> Result<StoredResponse> {
     let amount = Amount::parse(&req.amount, state.settings.max_charge)?;
     let key = IdempotencyKey::from_headers(&headers)?;
-    wallet::charge_wallet(&state.db, caller.user_id(), amount, key.as_ref()).await
+    wallet::charge(&state, &caller, amount, key.as_ref()).await
 }

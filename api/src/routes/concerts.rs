@@ -1,15 +1,15 @@
 //! Schedules and seat maps (booking: active session, token for this concert).
 
 use axum::{extract::State, Json};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde::Serialize;
-use shared::http::ApiPath;
+use shared::{http::ApiPath, ids::ConcertId};
 
-use super::AppState;
 use crate::{
-    auth::{ensure_session, Caller},
-    error::{ApiError, Result},
-    store::{catalog, holds},
+    auth::Caller,
+    error::Result,
+    services::concerts::{self, ScheduleAvailability, SeatState, SeatStatus},
+    state::AppState,
 };
 
 #[derive(Debug, Serialize)]
@@ -21,15 +21,22 @@ pub struct ScheduleResponse {
     available_seats: i64,
 }
 
+impl From<ScheduleAvailability> for ScheduleResponse {
+    fn from(s: ScheduleAvailability) -> Self {
+        Self {
+            schedule_id: s.schedule_id,
+            starts_at: s.starts_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            total_seats: s.total_seats,
+            available_seats: s.available_seats,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SchedulesResponse {
-    concert_id: i64,
+    concert_id: ConcertId,
     schedules: Vec<ScheduleResponse>,
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// `GET /api/v1/concerts/{concertId}/schedules`.
@@ -38,44 +45,11 @@ pub async fn list_schedules(
     caller: Caller,
     ApiPath(concert_id): ApiPath<i64>,
 ) -> Result<Json<SchedulesResponse>> {
-    caller.ensure_concert(concert_id)?;
-    let rows = catalog::find_schedules(&state.db, concert_id).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let (session, held) = holds::session_and_held_counts(
-        &state.redis,
-        &state.keys,
-        concert_id,
-        caller.user_id(),
-        caller.ticket_id(),
-        &ids,
-    )
-    .await?;
-    ensure_session(session.active)?;
-    if rows.is_empty() {
-        return Err(ApiError::NotFound("CONCERT_NOT_FOUND", "no such concert"));
-    }
-    let schedules = rows
-        .iter()
-        .zip(held)
-        .map(|(r, held)| ScheduleResponse {
-            schedule_id: r.id,
-            starts_at: rfc3339(r.starts_at),
-            total_seats: i64::from(r.total_seats),
-            available_seats: (i64::from(r.total_seats) - r.sold - held as i64).max(0),
-        })
-        .collect();
+    let (concert_id, schedules) = concerts::list_schedules(&state, &caller, concert_id).await?;
     Ok(Json(SchedulesResponse {
         concert_id,
-        schedules,
+        schedules: schedules.into_iter().map(Into::into).collect(),
     }))
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum SeatStatus {
-    Available,
-    Held,
-    Sold,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +61,18 @@ pub struct SeatResponse {
     status: SeatStatus,
     /// Held by the caller's own open hold.
     mine: bool,
+}
+
+impl From<SeatState> for SeatResponse {
+    fn from(s: SeatState) -> Self {
+        Self {
+            seat_id: s.seat.id,
+            seat_number: s.seat.number,
+            price: s.seat.price,
+            status: s.status,
+            mine: s.mine,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -103,50 +89,9 @@ pub async fn list_seats(
     caller: Caller,
     ApiPath((concert_id, schedule_id)): ApiPath<(i64, i64)>,
 ) -> Result<Json<SeatsResponse>> {
-    caller.ensure_concert(concert_id)?;
-    let schedule = state
-        .seats
-        .schedule(&state.db, schedule_id)
-        .await?
-        .filter(|s| s.concert_id == concert_id)
-        .ok_or(ApiError::NotFound(
-            "SCHEDULE_NOT_FOUND",
-            "no such schedule for this concert",
-        ))?;
-    let (sold, redis) = tokio::join!(
-        catalog::find_sold_seats(&state.db, schedule_id, None),
-        holds::session_and_held_seats(
-            &state.redis,
-            &state.keys,
-            concert_id,
-            caller.user_id(),
-            caller.ticket_id(),
-            schedule_id
-        ),
-    );
-    let (session, held) = redis?;
-    ensure_session(session.active)?;
-    let sold: std::collections::HashSet<i64> = sold?.into_iter().collect();
-    let seats = schedule
-        .seats
-        .iter()
-        .map(|s| {
-            let mine = held.held.get(&s.id).copied();
-            let status = if sold.contains(&s.id) {
-                SeatStatus::Sold
-            } else if mine.is_some() {
-                SeatStatus::Held
-            } else {
-                SeatStatus::Available
-            };
-            SeatResponse {
-                seat_id: s.id,
-                seat_number: s.number,
-                price: s.price,
-                status,
-                mine: status == SeatStatus::Held && mine == Some(true),
-            }
-        })
-        .collect();
-    Ok(Json(SeatsResponse { schedule_id, seats }))
+    let seats = concerts::seat_map(&state, &caller, concert_id, schedule_id).await?;
+    Ok(Json(SeatsResponse {
+        schedule_id,
+        seats: seats.into_iter().map(Into::into).collect(),
+    }))
 }

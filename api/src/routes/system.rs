@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::{extract::State, response::Response};
 
-use super::AppState;
+use crate::state::AppState;
 
 /// `GET /health/ready`: 503 while Redis or Postgres is unreachable.
 pub async fn ready(State(state): State<AppState>) -> Response {

@@ -1,5 +1,6 @@
-//! Concerts, schedules and seats. Seat rows never change once created, so the api keeps an
-//! in-memory copy per schedule and a seat map needs only the sold seats from Postgres.
+//! Concerts, schedules and seats, and the concerts' queues in Redis. Seat rows never change
+//! once created, so the api keeps an in-memory copy per schedule and a seat map needs only
+//! the sold seats from Postgres.
 
 use std::{
     collections::HashMap,
@@ -7,14 +8,23 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use shared::{config::QueueSettings, ids::ConcertId, keys::Keys, redis_pool::Pool};
 use sqlx::PgPool;
 
-use shared::config::QueueSettings;
-
 use crate::{
+    domain::{NewConcert, NewSchedule},
     error::{ApiError, Result},
-    routes::AppState,
 };
+
+/// Where concerts are written: their rows in Postgres, their queues in Redis (opened with
+/// `queue_defaults`).
+#[derive(Clone, Copy)]
+pub struct Catalog<'a> {
+    pub db: &'a PgPool,
+    pub redis: &'a Pool,
+    pub keys: &'a Keys,
+    pub queue_defaults: &'a QueueSettings,
+}
 
 /// One seat as created.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -105,13 +115,13 @@ pub struct ScheduleRow {
 }
 
 /// The schedules of a concert (empty when the concert does not exist).
-pub async fn find_schedules(db: &PgPool, concert_id: i64) -> Result<Vec<ScheduleRow>> {
+pub async fn find_schedules(db: &PgPool, concert_id: ConcertId) -> Result<Vec<ScheduleRow>> {
     Ok(sqlx::query_as(
         "SELECT s.id, s.starts_at, s.total_seats,
                 (SELECT count(*) FROM tickets t WHERE t.schedule_id = s.id) AS sold
          FROM schedules s WHERE s.concert_id = $1 ORDER BY s.starts_at, s.id",
     )
-    .bind(concert_id)
+    .bind(concert_id.get())
     .fetch_all(db)
     .await?)
 }
@@ -141,30 +151,14 @@ pub async fn find_sold_seats(
     })
 }
 
-/// A validated new concert.
-#[derive(Debug, Clone)]
-pub struct NewConcert {
-    pub name: String,
-    pub schedules: Vec<NewSchedule>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewSchedule {
-    pub starts_at: DateTime<Utc>,
-    pub seat_count: i32,
-    pub price: i64,
-}
-
 /// The ids of a created concert.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CreatedConcert {
     pub concert_id: i64,
     pub schedules: Vec<CreatedSchedule>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CreatedSchedule {
     pub schedule_id: i64,
     pub seat_ids: Vec<i64>,
@@ -172,8 +166,8 @@ pub struct CreatedSchedule {
 
 /// Creates a concert with its schedules and seats and opens its queue in Redis, all or
 /// nothing: the transaction commits only after the queue is open.
-pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<CreatedConcert> {
-    let mut tx = state.db.begin().await?;
+pub async fn create_concert(to: Catalog<'_>, new: &NewConcert) -> Result<CreatedConcert> {
+    let mut tx = to.db.begin().await?;
     let concert_id: i64 =
         sqlx::query_scalar("INSERT INTO concerts (name) VALUES ($1) RETURNING id")
             .bind(&new.name)
@@ -207,13 +201,13 @@ pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<Create
             seat_ids,
         });
     }
-    let mut conn = state.redis.get().await?;
+    let mut conn = to.redis.get().await?;
     let opened = shared::queue_config::open_queue(
         &mut conn,
-        &state.keys,
+        to.keys,
         concert_id,
         &new.name,
-        &state.settings.queue_defaults,
+        to.queue_defaults,
     )
     .await;
     let committed = match opened {
@@ -225,9 +219,9 @@ pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<Create
         // written) must not stay open.
         let closed: redis::RedisResult<()> = redis::pipe()
             .cmd("DEL")
-            .arg(state.keys.concert(concert_id).config())
+            .arg(to.keys.concert(concert_id).config())
             .cmd("SREM")
-            .arg(state.keys.open_concerts())
+            .arg(to.keys.open_concerts())
             .arg(concert_id)
             .query_async(&mut conn)
             .await;
@@ -248,9 +242,10 @@ pub async fn create_concert(state: &AppState, new: &NewConcert) -> Result<Create
 }
 
 /// Creates the demo concert (two schedules of 50 seats) when there is no concert yet.
-pub async fn seed_demo(state: &AppState) -> Result<Option<i64>> {
+pub async fn seed_demo<'a>(to: impl Into<Catalog<'a>>) -> Result<Option<i64>> {
+    let to = to.into();
     let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM concerts)")
-        .fetch_one(&state.db)
+        .fetch_one(to.db)
         .await?;
     if any {
         return Ok(None);
@@ -277,7 +272,7 @@ pub async fn seed_demo(state: &AppState) -> Result<Option<i64>> {
             },
         ],
     };
-    Ok(Some(create_concert(state, &demo).await?.concert_id))
+    Ok(Some(create_concert(to, &demo).await?.concert_id))
 }
 
 /// Re-opens the queue of every concert that Redis lacks (idempotent), so queues come back
@@ -285,31 +280,31 @@ pub async fn seed_demo(state: &AppState) -> Result<Option<i64>> {
 /// thousand concerts (and keeps them all in the open set); only missing queues are written.
 /// A queue comes back **paused**: its settings were lost with the data, and a sale must not
 /// resume (or start early) on the defaults before an admin has set them and resumed it.
-pub async fn reopen_queues(state: &AppState) -> Result<usize> {
+pub async fn reopen_queues(to: Catalog<'_>) -> Result<usize> {
     let settings = QueueSettings {
         paused: true,
-        ..state.settings.queue_defaults
+        ..*to.queue_defaults
     };
     let concerts: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM concerts ORDER BY id")
-        .fetch_all(&state.db)
+        .fetch_all(to.db)
         .await?;
-    let mut conn = state.redis.get().await?;
+    let mut conn = to.redis.get().await?;
     let mut created = 0;
     for chunk in concerts.chunks(1000) {
         let mut pipe = redis::pipe();
         for (id, _) in chunk {
-            pipe.cmd("EXISTS").arg(state.keys.concert(*id).config());
+            pipe.cmd("EXISTS").arg(to.keys.concert(*id).config());
         }
         // Every concert is in the open set (a cut append-only file can keep a queue's
         // settings and lose its entry, and the schedulers find queues through the set).
         pipe.cmd("SADD")
-            .arg(state.keys.open_concerts())
+            .arg(to.keys.open_concerts())
             .arg(chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>())
             .ignore();
         let present: Vec<bool> = pipe.query_async(&mut conn).await?;
         for ((id, name), present) in chunk.iter().zip(present) {
             if !present
-                && shared::queue_config::open_queue(&mut conn, &state.keys, *id, name, &settings)
+                && shared::queue_config::open_queue(&mut conn, to.keys, *id, name, &settings)
                     .await?
             {
                 created += 1;

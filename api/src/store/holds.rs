@@ -1,55 +1,60 @@
 //! Seat holds and held reservations in Redis: one hold key per seat (`SET NX PX`, value =
 //! reservation id), an index of held seats per schedule, one open hold per user, and the
-//! reservation hash kept 24 h after the hold ends. Scripts are in `holds/`.
+//! reservation hash kept 24 h after the hold ends. Scripts are in `holds/`; the ones that
+//! check or end a session use the shared rule (`shared::session`).
 
 use std::{collections::HashMap, sync::LazyLock};
 
 use redis::Script;
-use shared::ids::TicketId;
-use shared::keys::{ConcertKeys, Keys};
-use shared::redis_pool::Pool;
+use shared::{
+    ids::{ConcertId, TicketId, UserId},
+    keys::{ConcertKeys, Keys},
+    redis_pool::Pool,
+    session::{self, Session},
+};
+use uuid::Uuid;
 
-use crate::{error::Result, store::catalog::Seat};
+use crate::{domain::HoldState, error::Result, store::catalog::Seat};
 
-static HOLD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/hold.lua")));
+static HOLD: LazyLock<Script> = LazyLock::new(|| session::script(include_str!("holds/hold.lua")));
+static CONFIRM: LazyLock<Script> =
+    LazyLock::new(|| session::script(include_str!("holds/confirm.lua")));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/release.lua")));
-static CONFIRM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/confirm.lua")));
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/claim.lua")));
 static UNCLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("holds/unclaim.lua")));
 
+/// The api's clock, in milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The session of a caller as Redis has it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Session {
-    pub active: bool,
+/// Whose session a read checks: a user and the ticket of their access token.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOf<'a> {
+    pub user: &'a UserId,
+    pub ticket: TicketId,
 }
 
-fn session_active(expiry: Option<f64>, ticket: Option<String>, jti: TicketId, now: i64) -> bool {
-    shared::session::Session::from_replies(expiry, ticket.as_deref()).is_active_for(jti, now)
-}
-
-/// Adds the session check of `user_id` to a pipeline (two replies).
-fn add_session_check(pipe: &mut redis::Pipeline, k: &ConcertKeys, user_id: &str) {
-    pipe.cmd("ZSCORE").arg(k.active()).arg(user_id);
-    pipe.cmd("HGET").arg(k.sessions()).arg(user_id);
+impl SessionOf<'_> {
+    /// Whether the session read from `expiry` and `ticket` (the two replies of
+    /// [`session::read`]) is active for this token at `now`.
+    fn is_active(&self, expiry: Option<f64>, ticket: Option<String>, now: i64) -> bool {
+        Session::from_replies(expiry, ticket.as_deref()).is_active_for(self.ticket, now)
+    }
 }
 
 /// Whether the session is active, and the held-seat count of each schedule; one round trip.
 pub async fn session_and_held_counts(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
-    user_id: &str,
-    jti: TicketId,
+    concert_id: ConcertId,
+    who: SessionOf<'_>,
     schedule_ids: &[i64],
-) -> Result<(Session, Vec<u64>)> {
-    let k = keys.concert(concert_id);
+) -> Result<(bool, Vec<u64>)> {
+    let k = keys.concert(concert_id.get());
     let now = now_ms();
     let mut pipe = redis::pipe();
-    add_session_check(&mut pipe, &k, user_id);
+    session::read(&mut pipe, &k, who.user);
     for id in schedule_ids {
         pipe.cmd("ZCOUNT")
             .arg(k.held_seats(*id))
@@ -57,48 +62,34 @@ pub async fn session_and_held_counts(
             .arg("+inf");
     }
     let mut conn = redis.get().await?;
-    let (head, counts): ((Option<f64>, Option<String>), Vec<u64>) = {
-        let values: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        let expiry: Option<f64> = redis::from_redis_value(&values[0])?;
-        let ticket: Option<String> = redis::from_redis_value(&values[1])?;
-        let counts = values[2..]
-            .iter()
-            .map(|v| redis::from_redis_value(v).unwrap_or(0))
-            .collect();
-        ((expiry, ticket), counts)
-    };
-    Ok((
-        Session {
-            active: session_active(head.0, head.1, jti, now),
-        },
-        counts,
-    ))
+    let values: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+    let expiry: Option<f64> = redis::from_redis_value(&values[0])?;
+    let ticket: Option<String> = redis::from_redis_value(&values[1])?;
+    let counts = values[2..]
+        .iter()
+        .map(|v| redis::from_redis_value(v).unwrap_or(0))
+        .collect();
+    Ok((who.is_active(expiry, ticket, now), counts))
 }
 
-/// The seats currently held in a schedule, with whether each is in the caller's own hold.
-#[derive(Debug, Default)]
-pub struct HeldSeats {
-    pub held: HashMap<i64, bool>,
-}
-
-/// Whether the session is active and which seats of the schedule are held; one round trip.
+/// Whether the session is active, and the seats of the schedule held now, each with whether
+/// it is in the caller's own hold; one round trip.
 pub async fn session_and_held_seats(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
-    user_id: &str,
-    jti: TicketId,
+    concert_id: ConcertId,
+    who: SessionOf<'_>,
     schedule_id: i64,
-) -> Result<(Session, HeldSeats)> {
-    let k = keys.concert(concert_id);
+) -> Result<(bool, HashMap<i64, bool>)> {
+    let k = keys.concert(concert_id.get());
     let now = now_ms();
     let mut pipe = redis::pipe();
-    add_session_check(&mut pipe, &k, user_id);
+    session::read(&mut pipe, &k, who.user);
     pipe.cmd("ZRANGEBYSCORE")
         .arg(k.held_seats(schedule_id))
         .arg(format!("({now}"))
         .arg("+inf");
-    pipe.cmd("GET").arg(k.user_hold(user_id));
+    pipe.cmd("GET").arg(k.user_hold(who.user.as_str()));
     let mut conn = redis.get().await?;
     let (expiry, ticket, members, mine): (
         Option<f64>,
@@ -114,12 +105,7 @@ pub async fn session_and_held_seats(
             Some((seat.parse().ok()?, !mine.is_empty() && reservation == mine))
         })
         .collect();
-    Ok((
-        Session {
-            active: session_active(expiry, ticket, jti, now),
-        },
-        HeldSeats { held },
-    ))
+    Ok((who.is_active(expiry, ticket, now), held))
 }
 
 /// What a hold attempt did.
@@ -134,17 +120,16 @@ pub enum HoldOutcome {
 /// A hold to place.
 #[derive(Debug)]
 pub struct NewHold<'a> {
-    pub concert_id: i64,
+    pub concert_id: ConcertId,
     pub schedule_id: i64,
-    pub user_id: &'a str,
-    pub ticket_id: TicketId,
-    pub reservation_id: &'a str,
+    pub who: SessionOf<'a>,
+    pub reservation_id: Uuid,
     pub seats: &'a [Seat],
     pub ttl_ms: u64,
 }
 
 /// The seats of a reservation as stored in its hash.
-pub fn seats_json(seats: &[Seat]) -> String {
+fn seats_json(seats: &[Seat]) -> String {
     serde_json::to_string(
         &seats
             .iter()
@@ -162,22 +147,24 @@ fn parse_seats(json: &str) -> Vec<Seat> {
         .collect()
 }
 
-/// Holds every seat of `hold` or none, in one script call.
+/// Holds every seat of `hold` or none, if the session is active, in one script call.
 pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result<HoldOutcome> {
-    let k = keys.concert(hold.concert_id);
+    let k = keys.concert(hold.concert_id.get());
+    let user = hold.who.user.as_str();
+    let reservation_id = hold.reservation_id.to_string();
     let total: i64 = hold.seats.iter().map(|s| s.price).sum();
     let mut call = HOLD.prepare_invoke();
     call.key(k.active())
         .key(k.sessions())
-        .key(k.user_hold(hold.user_id))
-        .key(k.reservation(hold.reservation_id))
+        .key(k.user_hold(user))
+        .key(k.reservation(&reservation_id))
         .key(k.held_seats(hold.schedule_id));
     for s in hold.seats {
         call.key(k.seat_hold(hold.schedule_id, s.id));
     }
-    call.arg(hold.user_id)
-        .arg(hold.ticket_id)
-        .arg(hold.reservation_id)
+    call.arg(user)
+        .arg(hold.who.ticket)
+        .arg(&reservation_id)
         .arg(hold.ttl_ms)
         .arg(hold.schedule_id)
         .arg(seats_json(hold.seats))
@@ -204,85 +191,74 @@ pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result
 /// A reservation as its Redis hash has it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldReservation {
-    pub reservation_id: String,
-    pub user_id: String,
+    pub id: Uuid,
+    pub user: UserId,
     pub schedule_id: i64,
     pub seats: Vec<Seat>,
     pub total_price: i64,
-    /// HELD, PAYING (claimed by a payment, see `claim.lua`), CANCELED or CONFIRMED as
-    /// written; a HELD one past `expires_at_ms` has lapsed.
-    pub status: String,
+    pub state: HoldState,
+    /// When the hold ends (or ended); past it, a HELD reservation has lapsed.
     pub expires_at_ms: i64,
-    pub confirmed_at_ms: Option<i64>,
-    /// While PAYING: when the payment's claim ends.
-    pub paying_until_ms: Option<i64>,
 }
 
 impl HeldReservation {
-    fn from_hash(reservation_id: &str, mut h: HashMap<String, String>) -> Option<Self> {
-        Some(Self {
-            reservation_id: reservation_id.to_owned(),
-            user_id: h.remove("user")?,
-            schedule_id: h.get("scheduleId")?.parse().ok()?,
-            seats: parse_seats(h.get("seats")?),
-            total_price: h.get("totalPrice")?.parse().ok()?,
-            status: h.remove("status")?,
-            expires_at_ms: h.get("expiresAt")?.parse().ok()?,
-            confirmed_at_ms: h.get("confirmedAt").and_then(|v| v.parse().ok()),
-            paying_until_ms: h.get("payingUntil").and_then(|v| v.parse().ok()),
-        })
-    }
-
-    /// The status a client sees: a hold past its expiry is EXPIRED, unless a payment that
-    /// claimed it in time is still running; a reservation being paid is still HELD.
-    pub fn visible_status(&self, now_ms: i64) -> &str {
-        let paying = self.status == "PAYING" && self.paying_until_ms.is_some_and(|t| t > now_ms);
-        match self.status.as_str() {
-            "HELD" | "PAYING" if self.expires_at_ms <= now_ms && !paying => "EXPIRED",
-            "PAYING" => "HELD",
-            status => status,
+    /// The reservation of `user` in `h`, if `h` is a whole reservation hash of theirs.
+    fn from_hash(id: Uuid, user: &UserId, h: HashMap<String, String>) -> Option<Self> {
+        if h.get("user")? != user.as_str() {
+            return None;
         }
+        let field = |name: &str| h.get(name).map(String::as_str);
+        Some(Self {
+            id,
+            user: user.clone(),
+            schedule_id: field("scheduleId")?.parse().ok()?,
+            seats: parse_seats(field("seats")?),
+            total_price: field("totalPrice")?.parse().ok()?,
+            state: HoldState::parse(field("status")?, field("payingUntil"))?,
+            expires_at_ms: field("expiresAt")?.parse().ok()?,
+        })
     }
 }
 
-/// The reservation `reservation_id` of `user_id` in `concert_id`, if Redis has it.
+/// The reservation `reservation_id` of `user` in `concert_id`, if Redis has it.
 pub async fn find_reservation(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
-    user_id: &str,
-    reservation_id: &str,
+    concert_id: ConcertId,
+    user: &UserId,
+    reservation_id: Uuid,
 ) -> Result<Option<HeldReservation>> {
     let mut conn = redis.get().await?;
     let hash: HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(keys.concert(concert_id).reservation(reservation_id))
+        .arg(
+            keys.concert(concert_id.get())
+                .reservation(&reservation_id.to_string()),
+        )
         .query_async(&mut conn)
         .await?;
-    Ok(HeldReservation::from_hash(reservation_id, hash).filter(|r| r.user_id == user_id))
+    Ok(HeldReservation::from_hash(reservation_id, user, hash))
 }
 
 /// Like [`find_reservation`], and whether the caller's session is active; one round trip.
 pub async fn session_and_reservation(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
-    user_id: &str,
-    jti: TicketId,
-    reservation_id: &str,
-) -> Result<(Session, Option<HeldReservation>)> {
-    let k = keys.concert(concert_id);
+    concert_id: ConcertId,
+    who: SessionOf<'_>,
+    reservation_id: Uuid,
+) -> Result<(bool, Option<HeldReservation>)> {
+    let k = keys.concert(concert_id.get());
     let now = now_ms();
     let mut pipe = redis::pipe();
-    add_session_check(&mut pipe, &k, user_id);
-    pipe.cmd("HGETALL").arg(k.reservation(reservation_id));
+    session::read(&mut pipe, &k, who.user);
+    pipe.cmd("HGETALL")
+        .arg(k.reservation(&reservation_id.to_string()));
     let mut conn = redis.get().await?;
     let (expiry, ticket, hash): (Option<f64>, Option<String>, HashMap<String, String>) =
         pipe.query_async(&mut conn).await?;
     Ok((
-        Session {
-            active: session_active(expiry, ticket, jti, now),
-        },
-        HeldReservation::from_hash(reservation_id, hash).filter(|r| r.user_id == user_id),
+        who.is_active(expiry, ticket, now),
+        HeldReservation::from_hash(reservation_id, who.user, hash),
     ))
 }
 
@@ -305,14 +281,12 @@ pub enum Claim {
 /// hash, the user's open hold, the schedule's held seats and each seat's hold.
 fn reservation_call(
     script: &'static Script,
-    keys: &Keys,
-    concert_id: i64,
+    k: &ConcertKeys,
     r: &HeldReservation,
 ) -> redis::ScriptInvocation<'static> {
-    let k = keys.concert(concert_id);
     let mut call = script.prepare_invoke();
-    call.key(k.reservation(&r.reservation_id))
-        .key(k.user_hold(&r.user_id))
+    call.key(k.reservation(&r.id.to_string()))
+        .key(k.user_hold(r.user.as_str()))
         .key(k.held_seats(r.schedule_id));
     for s in &r.seats {
         call.key(k.seat_hold(r.schedule_id, s.id));
@@ -320,21 +294,21 @@ fn reservation_call(
     call
 }
 
-/// Claims `r` for the payment `payment_id` for `claim_ms`, if every seat is still held by
-/// it (the last check before the sale; see `claim.lua`).
+/// Claims `r` for the payment `payment_id` (sent with `idempotency_key`) for `claim_ms`, if
+/// every seat is still held by it: the last check before the sale (see `claim.lua`).
 pub async fn claim_for_payment(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
+    concert_id: ConcertId,
     r: &HeldReservation,
-    payment_id: &str,
+    payment_id: Uuid,
     idempotency_key: &str,
     claim_ms: u64,
 ) -> Result<Claim> {
-    let mut call = reservation_call(&CLAIM, keys, concert_id, r);
-    call.arg(&r.reservation_id)
-        .arg(&r.user_id)
-        .arg(payment_id)
+    let mut call = reservation_call(&CLAIM, &keys.concert(concert_id.get()), r);
+    call.arg(r.id.to_string())
+        .arg(r.user.as_str())
+        .arg(payment_id.to_string())
         .arg(idempotency_key)
         .arg(claim_ms);
     for s in &r.seats {
@@ -356,12 +330,12 @@ pub async fn claim_for_payment(
 pub async fn unclaim(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
+    concert_id: ConcertId,
     r: &HeldReservation,
-    payment_id: &str,
+    payment_id: Uuid,
 ) -> Result<()> {
-    let mut call = reservation_call(&UNCLAIM, keys, concert_id, r);
-    call.arg(&r.reservation_id).arg(payment_id);
+    let mut call = reservation_call(&UNCLAIM, &keys.concert(concert_id.get()), r);
+    call.arg(r.id.to_string()).arg(payment_id.to_string());
     for s in &r.seats {
         call.arg(s.id);
     }
@@ -384,11 +358,11 @@ pub enum Released {
 pub async fn release_reservation(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
+    concert_id: ConcertId,
     r: &HeldReservation,
 ) -> Result<Released> {
-    let mut call = reservation_call(&RELEASE, keys, concert_id, r);
-    call.arg(&r.reservation_id).arg(&r.user_id);
+    let mut call = reservation_call(&RELEASE, &keys.concert(concert_id.get()), r);
+    call.arg(r.id.to_string()).arg(r.user.as_str());
     for s in &r.seats {
         call.arg(s.id);
     }
@@ -402,29 +376,30 @@ pub async fn release_reservation(
     })
 }
 
-/// After a payment committed: removes its holds, marks it confirmed, ends the session.
+/// After a payment committed: removes its holds, marks it confirmed, and ends the session of
+/// `ticket` (the one that paid).
 pub async fn confirm_reservation(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
+    concert_id: ConcertId,
     r: &HeldReservation,
-    ticket_id: TicketId,
+    ticket: TicketId,
     payment_id: &str,
     confirmed_at_ms: i64,
 ) -> Result<()> {
-    let k = keys.concert(concert_id);
+    let k = keys.concert(concert_id.get());
     let mut call = CONFIRM.prepare_invoke();
-    call.key(k.reservation(&r.reservation_id))
-        .key(k.user_hold(&r.user_id))
+    call.key(k.reservation(&r.id.to_string()))
+        .key(k.user_hold(r.user.as_str()))
         .key(k.held_seats(r.schedule_id))
         .key(k.active())
         .key(k.sessions());
     for s in &r.seats {
         call.key(k.seat_hold(r.schedule_id, s.id));
     }
-    call.arg(&r.reservation_id)
-        .arg(&r.user_id)
-        .arg(ticket_id)
+    call.arg(r.id.to_string())
+        .arg(r.user.as_str())
+        .arg(ticket)
         .arg(payment_id)
         .arg(confirmed_at_ms);
     for s in &r.seats {

@@ -1,87 +1,60 @@
 //! Stored responses per (user, `Idempotency-Key`). A request with a key runs in a
 //! transaction that holds an advisory lock on the key, so a concurrent duplicate learns at
-//! once that the first is still running (409), and a finished one finds the stored response.
+//! once that the first is still running, and a finished one finds the stored response.
 
-use axum::{
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    Json,
-};
+use shared::ids::UserId;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{
-    domain::{IdempotencyKey, RequestHash},
-    error::{is_violation, ApiError, Result},
+    domain::{IdempotencyKey, Prior, RequestHash, StoredResponse},
+    error::{is_violation, Result},
 };
 
-/// A response as stored for replay.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stored {
-    pub status: StatusCode,
-    pub body: serde_json::Value,
-}
+/// A stored row: the request hash, the response status and body.
+pub type Row = (Vec<u8>, i16, serde_json::Value);
 
-impl IntoResponse for Stored {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
-}
-
-pub(crate) type Row = (Vec<u8>, i16, serde_json::Value);
-
-/// The stored response of `row`, or 422 when it was stored for a different request.
-pub(crate) fn replay((hash, status, body): Row, expected: &RequestHash) -> Result<Stored> {
-    if hash != expected.0 {
-        return Err(ApiError::Unprocessable(
-            "IDEMPOTENCY_KEY_REUSED",
-            "this Idempotency-Key was used with a different request",
-        ));
-    }
-    Ok(Stored {
-        status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+/// What `row` tells a request of `hash`.
+pub fn prior((stored_hash, status, body): Row, hash: &RequestHash) -> Prior {
+    let response = StoredResponse {
+        status: status as u16,
         body,
-    })
+    };
+    Prior::of(&stored_hash, response, hash)
 }
 
 const FIND: &str = "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2";
 
-/// 409 `IDEMPOTENCY_IN_PROGRESS`: another request with the key holds its lock.
-pub(crate) fn in_progress() -> ApiError {
-    ApiError::Conflict(
-        "IDEMPOTENCY_IN_PROGRESS",
-        "a request with this Idempotency-Key is still being processed; retry shortly".into(),
-    )
-}
-
-/// A request's transaction: either the stored response to replay, or a fresh transaction
-/// (holding the key's lock when there is a key) in which to do the work.
-pub enum Begun {
-    Replay(Stored),
-    Fresh(Transaction<'static, Postgres>),
-}
-
-/// The stored response of a finished request with this key, if any; 422 when the key was
-/// used for a different request.
+/// What the key was used for by a finished request, if any.
 pub async fn find<'c>(
     db: impl sqlx::PgExecutor<'c>,
-    user_id: &str,
+    user: &UserId,
     key: &IdempotencyKey,
     hash: &RequestHash,
-) -> Result<Option<Stored>> {
+) -> Result<Option<Prior>> {
     let row = sqlx::query_as::<_, Row>(FIND)
-        .bind(user_id)
+        .bind(user.as_str())
         .bind(key.as_str())
         .fetch_optional(db)
         .await?;
-    row.map(|r| replay(r, hash)).transpose()
+    Ok(row.map(|r| prior(r, hash)))
 }
 
-/// Begins the transaction of a request. With a key, it takes the key's advisory lock (409
-/// `IDEMPOTENCY_IN_PROGRESS` while another request holds it) and looks for a stored response
-/// under the lock; callers look with [`find`] first, so a finished request costs no transaction.
+/// A request's transaction, as [`begin`] found the key.
+pub enum Begun {
+    /// A fresh transaction (holding the key's lock when there is a key) in which to do the work.
+    Fresh(Transaction<'static, Postgres>),
+    /// A finished request used the key.
+    Used(Prior),
+    /// Another request with the key holds its lock.
+    Busy,
+}
+
+/// Begins the transaction of a request. With a key, it takes the key's advisory lock and
+/// looks for a stored response under the lock; callers look with [`find`] first, so a
+/// finished request costs no transaction.
 pub async fn begin(
     db: &PgPool,
-    user_id: &str,
+    user: &UserId,
     key: Option<&IdempotencyKey>,
     hash: &RequestHash,
 ) -> Result<Begun> {
@@ -99,29 +72,29 @@ pub async fn begin(
          FROM (SELECT 1) AS one
          LEFT JOIN idempotency_keys k ON k.user_id = $1 AND k.key = $2",
     )
-    .bind(user_id)
+    .bind(user.as_str())
     .bind(key.as_str())
-    .bind(key.lock_id(user_id))
+    .bind(key.lock_id(user.as_str()))
     .fetch_one(&mut *tx)
     .await?;
     if !locked {
-        return Err(in_progress());
+        return Ok(Begun::Busy);
     }
     if let (Some(h), Some(s), Some(b)) = (hash_found, status, body) {
-        return replay((h, s, b), hash).map(Begun::Replay);
+        return Ok(Begun::Used(prior((h, s, b), hash)));
     }
     Ok(Begun::Fresh(tx))
 }
 
 /// Stores `response` for the key inside `tx` (nothing without a key). `Ok(false)`: a
 /// duplicate with the key committed first (after [`begin`]'s snapshot was taken, before its
-/// lock was free), so `tx` must be rolled back and that response replayed ([`replay_winner`]).
+/// lock was free), so `tx` must be rolled back and that response replayed.
 pub async fn save(
     tx: &mut Transaction<'static, Postgres>,
-    user_id: &str,
+    user: &UserId,
     key: Option<&IdempotencyKey>,
     hash: &RequestHash,
-    response: &Stored,
+    response: &StoredResponse,
 ) -> Result<bool> {
     let Some(key) = key else {
         return Ok(true);
@@ -130,10 +103,10 @@ pub async fn save(
         "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
          VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(user_id)
+    .bind(user.as_str())
     .bind(key.as_str())
     .bind(&hash.0)
-    .bind(response.status.as_u16() as i16)
+    .bind(response.status as i16)
     .bind(&response.body)
     .execute(&mut **tx)
     .await;
@@ -142,14 +115,4 @@ pub async fn save(
         Err(e) if is_violation(&e, "idempotency_keys_pkey") => Ok(false),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The response of the duplicate that won `key` (after [`save`] found it taken).
-pub async fn replay_winner(
-    db: &PgPool,
-    user_id: &str,
-    key: &IdempotencyKey,
-    hash: &RequestHash,
-) -> Result<Stored> {
-    find(db, user_id, key, hash).await?.ok_or_else(in_progress)
 }

@@ -1,44 +1,29 @@
 //! Balances and charges. A balance only changes inside SQL (`balance = balance + $n`),
 //! never read into Rust and written back; every change has its ledger entry.
 
-use axum::http::StatusCode;
-use chrono::{SecondsFormat, Utc};
-use sqlx::PgPool;
+use shared::ids::UserId;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{
-    domain::{Amount, IdempotencyKey, RequestHash},
-    error::{ApiError, Result},
-    store::idempotency::{self, Begun, Stored},
-};
+use crate::{domain::Amount, error::Result};
 
-/// The balance of `user_id`; 0 for a user who never charged.
-pub async fn find_balance(db: &PgPool, user_id: &str) -> Result<i64> {
+/// The balance of `user`; 0 for a user who never charged.
+pub async fn find_balance(db: &PgPool, user: &UserId) -> Result<i64> {
     let balance: Option<i64> = sqlx::query_scalar("SELECT balance FROM wallets WHERE user_id = $1")
-        .bind(user_id)
+        .bind(user.as_str())
         .fetch_optional(db)
         .await?;
     Ok(balance.unwrap_or(0))
 }
 
-/// Adds `amount` to the wallet of `user_id` with its ledger entry, once per idempotency key.
-pub async fn charge_wallet(
-    db: &PgPool,
-    user_id: &str,
+/// Adds `amount` to the wallet of `user` (creating it) with its ledger entry: the new
+/// balance, or `None` when it would exceed the largest a balance can be (nothing written).
+pub async fn credit_wallet(
+    conn: &mut PgConnection,
+    user: &UserId,
     amount: Amount,
-    key: Option<&IdempotencyKey>,
-) -> Result<Stored> {
-    let hash = RequestHash::of("POST /api/v1/balance/charge", &amount.get());
-    if let Some(key) = key {
-        if let Some(stored) = idempotency::find(db, user_id, key, &hash).await? {
-            return Ok(stored);
-        }
-    }
-    let mut tx = match idempotency::begin(db, user_id, key, &hash).await? {
-        Begun::Replay(stored) => return Ok(stored),
-        Begun::Fresh(tx) => tx,
-    };
-    let balance: i64 = sqlx::query_scalar(
+) -> Result<Option<i64>> {
+    let credited = sqlx::query_scalar(
         "WITH credit AS (
              INSERT INTO wallets (user_id, balance) VALUES ($1, $2)
              ON CONFLICT (user_id) DO UPDATE SET balance = wallets.balance + EXCLUDED.balance, updated_at = now()
@@ -48,34 +33,23 @@ pub async fn charge_wallet(
          )
          SELECT balance FROM credit",
     )
-    .bind(user_id)
+    .bind(user.as_str())
     .bind(amount.get())
     .bind(Uuid::now_v7())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.code().as_deref() == Some("22003") => {
-            ApiError::Invalid("INVALID_AMOUNT", "the balance would exceed its maximum".into())
-        }
-        _ => e.into(),
-    })?;
-    let stored = Stored {
-        status: StatusCode::OK,
-        body: serde_json::json!({
-            "userId": user_id,
-            "chargedAmount": amount.get(),
-            "balance": balance,
-            "chargedAt": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        }),
-    };
-    if let (false, Some(key)) = (
-        idempotency::save(&mut tx, user_id, key, &hash, &stored).await?,
-        key,
-    ) {
-        // A duplicate credited and committed first: this credit rolls back, its answer wins.
-        tx.rollback().await?;
-        return idempotency::replay_winner(db, user_id, key, &hash).await;
+    .fetch_one(conn)
+    .await;
+    match credited {
+        Ok(balance) => Ok(Some(balance)),
+        Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("22003") => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    tx.commit().await?;
-    Ok(stored)
+}
+
+/// Creates the wallet of `user` if it has none (a free payment needs one to debit).
+pub async fn ensure_wallet(conn: &mut PgConnection, user: &UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO wallets (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(user.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
 }

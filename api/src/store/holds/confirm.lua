@@ -1,5 +1,6 @@
 -- confirm.lua: after a payment committed, removes its holds (compare-and-delete), marks the
--- reservation confirmed, and ends the user's session so the token can no longer book.
+-- reservation confirmed, and ends the user's session so the token can no longer book
+-- (`session_end`, the shared rule prepended from shared/src/session.lua).
 -- KEYS: 1 reservation hash, 2 the user's open hold, 3 held seats of the schedule (zset),
 --       4 active sessions, 5 sessions, 6.. one hold key per seat
 -- ARGV: 1 reservation id, 2 user id, 3 ticket id, 4 payment id, 5 confirmed at (ms),
@@ -13,8 +14,5 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'status', 'CONFIRMED', 'paymentId', ARGV[4], 'confirmedAt', ARGV[5])
 end
-if redis.call('HGET', KEYS[5], ARGV[2]) == ARGV[3] then
-  redis.call('ZREM', KEYS[4], ARGV[2])
-  redis.call('HDEL', KEYS[5], ARGV[2])
-end
+session_end(KEYS[4], KEYS[5], ARGV[2], ARGV[3])
 return 1

@@ -1,4 +1,6 @@
--- hold.lua: holds several seats of one schedule for one user, all or none.
+-- hold.lua: holds several seats of one schedule for one user, all or none, while the user's
+-- session is active for the token's ticket (`session_is_active`, the shared rule prepended
+-- from shared/src/session.lua).
 -- KEYS: 1 active sessions (zset user -> expiry ms), 2 sessions (hash user -> ticket id),
 --       3 the user's open hold, 4 the reservation hash, 5 held seats of the schedule (zset),
 --       6.. one hold key per seat
@@ -10,10 +12,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local user, reservation = ARGV[1], ARGV[3]
 
-if redis.call('HGET', KEYS[2], user) ~= ARGV[2]
-   or tonumber(redis.call('ZSCORE', KEYS[1], user) or '0') <= now then
-  return {-1, ''}
-end
+if not session_is_active(KEYS[1], KEYS[2], user, ARGV[2], now) then return {-1, ''} end
 local open = redis.call('GET', KEYS[3])
 if open then return {-2, open} end
 for i = 6, #KEYS do

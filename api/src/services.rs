@@ -1,0 +1,12 @@
+//! The use cases: each function is one thing a client asks for, told as the steps it takes
+//! through the store. Handlers call exactly one of them.
+//!
+//! - [`concerts`]: schedules with their free seats, seat maps, creating a concert.
+//! - [`reservations`]: hold seats, read and release one's own reservation.
+//! - [`checkout`]: pay a held reservation, from the session check to the confirmation.
+//! - [`wallet`]: the balance and charging it.
+
+pub mod checkout;
+pub mod concerts;
+pub mod reservations;
+pub mod wallet;

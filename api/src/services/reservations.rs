@@ -1,0 +1,158 @@
+//! Reservations: hold seats (booking), read and release one's own (account). A held
+//! reservation lives in Redis under its concert's keys; a paid one in Postgres.
+
+use chrono::{DateTime, Utc};
+use shared::ids::ConcertId;
+use uuid::Uuid;
+
+use crate::{
+    auth::Caller,
+    domain::{reservation_id, ReservationStatus, SeatSelection},
+    error::{ApiError, Result},
+    state::AppState,
+    store::{
+        catalog::{self, Seat},
+        holds::{self, now_ms, HeldReservation, HoldOutcome, NewHold, Released},
+        payments,
+    },
+};
+
+/// A reservation as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub id: Uuid,
+    pub status: ReservationStatus,
+    pub schedule_id: i64,
+    pub seats: Vec<Seat>,
+    pub total_price: i64,
+    /// When the hold lapses (or lapsed).
+    pub expires_at: DateTime<Utc>,
+    /// When it was paid; only once Postgres has the sale.
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Holds every seat of `selection` in `schedule_id` for the caller, or none: 1 to
+/// `MAX_SEATS_PER_RESERVATION` seats for `HOLD_TTL_SECONDS`, while the session is active.
+pub async fn hold(
+    state: &AppState,
+    caller: &Caller,
+    schedule_id: i64,
+    selection: &SeatSelection,
+) -> Result<Reservation> {
+    let schedule = state
+        .seats
+        .schedule(&state.db, schedule_id)
+        .await?
+        .ok_or(ApiError::schedule_not_found("no such schedule"))?;
+    let concert_id = caller.ensure_concert(schedule.concert_id)?;
+    let seats: Vec<Seat> = selection
+        .ids()
+        .iter()
+        .map(|&id| schedule.seat(id).cloned())
+        .collect::<Option<_>>()
+        .ok_or(ApiError::seat_not_found())?;
+    let unavailable = || ApiError::seat_unavailable("a selected seat is held or sold");
+    let sold = catalog::find_sold_seats(&state.db, schedule_id, Some(selection.ids())).await?;
+    if !sold.is_empty() {
+        return Err(unavailable());
+    }
+    let reservation_id = reservation_id::new(concert_id);
+    let outcome = holds::hold_seats(
+        &state.redis,
+        &state.keys,
+        &NewHold {
+            concert_id,
+            schedule_id,
+            who: caller.session(),
+            reservation_id,
+            seats: &seats,
+            ttl_ms: u64::from(state.settings.hold_ttl_seconds) * 1000,
+        },
+    )
+    .await?;
+    match outcome {
+        HoldOutcome::Held { expires_at_ms } => Ok(Reservation {
+            id: reservation_id,
+            status: ReservationStatus::Held,
+            schedule_id,
+            total_price: seats.iter().map(|s| s.price).sum(),
+            seats,
+            expires_at: from_ms(expires_at_ms),
+            confirmed_at: None,
+        }),
+        HoldOutcome::SessionNotActive => Err(ApiError::session_not_active()),
+        HoldOutcome::HoldExists { reservation_id } => Err(ApiError::hold_exists(reservation_id)),
+        HoldOutcome::SeatUnavailable { .. } => Err(unavailable()),
+    }
+}
+
+/// The caller's reservation `reservation_id`, paid (from Postgres) or held (from Redis);
+/// 404 for anyone else's.
+pub async fn find(state: &AppState, caller: &Caller, reservation_id: Uuid) -> Result<Reservation> {
+    if let Some(r) = payments::find_confirmed(&state.db, caller.user(), reservation_id).await? {
+        return Ok(Reservation {
+            id: reservation_id,
+            status: ReservationStatus::Confirmed,
+            schedule_id: r.schedule_id,
+            seats: r.seats,
+            total_price: r.total_price,
+            expires_at: r.expires_at,
+            confirmed_at: Some(r.confirmed_at),
+        });
+    }
+    let r = find_held(state, caller, reservation_id).await?;
+    Ok(Reservation {
+        id: r.id,
+        status: r.state.visible(r.expires_at_ms, now_ms()),
+        schedule_id: r.schedule_id,
+        total_price: r.total_price,
+        seats: r.seats,
+        expires_at: from_ms(r.expires_at_ms),
+        // Confirmed in Redis but not (yet) in Postgres is not reported as paid.
+        confirmed_at: None,
+    })
+}
+
+/// Cancels the caller's held reservation `reservation_id` (compare-and-delete of its holds).
+pub async fn release(state: &AppState, caller: &Caller, reservation_id: Uuid) -> Result<()> {
+    let paid = payments::find_confirmed(&state.db, caller.user(), reservation_id).await?;
+    if paid.is_some() {
+        return Err(ApiError::already_confirmed());
+    }
+    let r = find_held(state, caller, reservation_id).await?;
+    let concert_id = concert_of(caller, &reservation_id);
+    match holds::release_reservation(&state.redis, &state.keys, concert_id, &r).await? {
+        Released::Canceled => Ok(()),
+        Released::AlreadyConfirmed => Err(ApiError::already_confirmed()),
+        Released::PaymentRunning => Err(ApiError::payment_in_progress()),
+        Released::NotFound => Err(ApiError::reservation_not_found()),
+    }
+}
+
+/// The concert whose Redis keys hold `reservation_id`: the one the id carries (ids made
+/// before ids carried one: the token's).
+fn concert_of(caller: &Caller, reservation_id: &Uuid) -> ConcertId {
+    reservation_id::concert_of(reservation_id).unwrap_or_else(|| caller.concert_id())
+}
+
+/// The caller's reservation as Redis holds it (whichever concert's token the caller
+/// presents); 404 otherwise.
+async fn find_held(
+    state: &AppState,
+    caller: &Caller,
+    reservation_id: Uuid,
+) -> Result<HeldReservation> {
+    holds::find_reservation(
+        &state.redis,
+        &state.keys,
+        concert_of(caller, &reservation_id),
+        caller.user(),
+        reservation_id,
+    )
+    .await?
+    .ok_or(ApiError::reservation_not_found())
+}

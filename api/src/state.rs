@@ -1,0 +1,46 @@
+//! The state every handler shares: cheap clones of the pools and the read-only pieces.
+
+use std::sync::Arc;
+
+use shared::{keys::Keys, redis_pool::Pool, token::Verifier};
+use sqlx::PgPool;
+
+use crate::{
+    config::Settings,
+    store::catalog::{Catalog, SeatCatalog},
+};
+
+/// What every handler gets (realworld's `ApiContext`, crates.io's `AppState`).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub redis: Pool,
+    pub keys: Arc<Keys>,
+    pub settings: Arc<Settings>,
+    pub verifier: Arc<Verifier>,
+    pub seats: Arc<SeatCatalog>,
+}
+
+impl AppState {
+    /// Where concerts and their queues are written.
+    pub fn catalog(&self) -> Catalog<'_> {
+        Catalog {
+            db: &self.db,
+            redis: &self.redis,
+            keys: &self.keys,
+            queue_defaults: &self.settings.queue_defaults,
+        }
+    }
+}
+
+impl<'a> From<&'a AppState> for Catalog<'a> {
+    fn from(state: &'a AppState) -> Self {
+        state.catalog()
+    }
+}
+
+impl shared::http::HasAdminToken for AppState {
+    fn admin_token(&self) -> &shared::config::Secret {
+        &self.settings.admin_token
+    }
+}
