@@ -346,51 +346,48 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     body
 }
 
+/// The invariant checks of `scripts/invariants.sql` (the ones `scripts/check-invariants`
+/// runs): each a name and a SELECT of the rows that break it.
+fn invariant_checks() -> Vec<(&'static str, String)> {
+    let mut checks: Vec<(&'static str, String)> = Vec::new();
+    for line in include_str!("../../../scripts/invariants.sql").lines() {
+        if let Some(name) = line.trim().strip_prefix("-- check:") {
+            checks.push((name.trim(), String::new()));
+        } else if let Some((_, sql)) = checks.last_mut() {
+            if !line.trim_start().starts_with("--") {
+                sql.push_str(line);
+                sql.push('\n');
+            }
+        }
+    }
+    checks
+        .into_iter()
+        .map(|(name, sql)| (name, sql.trim().trim_end_matches(';').to_owned()))
+        .collect()
+}
+
 /// Checks the money and seat invariants in Postgres; panics with the offending rows.
 pub async fn assert_invariants(db: &PgPool) {
-    let twice: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM tickets GROUP BY schedule_id, seat_id HAVING count(*) > 1) d",
-    )
-    .fetch_one(db)
-    .await
-    .unwrap();
-    assert_eq!(twice, 0, "a seat was sold twice");
-    let off: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT w.user_id, w.balance, COALESCE(SUM(l.amount), 0)::BIGINT
-         FROM wallets w LEFT JOIN ledger l ON l.user_id = w.user_id
-         GROUP BY w.user_id, w.balance HAVING w.balance <> COALESCE(SUM(l.amount), 0)",
-    )
-    .fetch_all(db)
-    .await
-    .unwrap();
+    let checks = invariant_checks();
     assert!(
-        off.is_empty(),
-        "balances differ from their ledgers: {off:?}"
+        checks.len() >= 5,
+        "invariants.sql has too few checks: {checks:?}"
     );
-    let unpaid: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM tickets t LEFT JOIN payments p ON p.reservation_id = t.reservation_id WHERE p.id IS NULL",
-    )
-    .fetch_one(db)
-    .await
-    .unwrap();
-    assert_eq!(unpaid, 0, "tickets without a payment");
-    let unledgered: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM payments p LEFT JOIN ledger l ON l.payment_id = p.id WHERE l.id IS NULL OR l.amount <> -p.amount",
-    )
-    .fetch_one(db)
-    .await
-    .unwrap();
-    assert_eq!(unledgered, 0, "payments without their ledger entry");
-    let mismatched: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM payments p
-         WHERE p.amount <> (SELECT COALESCE(SUM(price), 0) FROM tickets t WHERE t.reservation_id = p.reservation_id)",
-    )
-    .fetch_one(db)
-    .await
-    .unwrap();
-    assert_eq!(
-        mismatched, 0,
-        "payments whose amount is not the sum of their tickets"
+    let mut broken = Vec::new();
+    for (name, sql) in checks {
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM ({sql}) AS t"))
+                .fetch_all(db)
+                .await
+                .unwrap_or_else(|e| panic!("invariant check {name:?}: {e}"));
+        if !rows.is_empty() {
+            broken.push(format!("{name}: {}", rows.join(", ")));
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "invariants broken:\n{}",
+        broken.join("\n")
     );
 }
 

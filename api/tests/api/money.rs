@@ -493,3 +493,13 @@ async fn concurrent_charges_with_one_key_answer_one_charge_and_never_fail(db: Pg
     assert_eq!(app.balance(&t).await, 7 * trials);
     assert_invariants(&app.db).await;
 }
+
+#[sqlx::test(migrations = "./migrations")]
+#[should_panic(expected = "every wallet balance equals the sum of its user's ledger")]
+async fn the_invariant_checks_catch_a_balance_off_its_ledger(db: PgPool) {
+    sqlx::query("INSERT INTO wallets (user_id, balance) VALUES ('mallory', 500)")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_invariants(&db).await;
+}
