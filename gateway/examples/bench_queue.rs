@@ -9,7 +9,15 @@ use std::time::Instant;
 use futures::{stream, StreamExt};
 use gateway::{admission, queue};
 use rand::Rng;
-use shared::{config::QueueSettings, keys::Keys};
+use shared::{
+    config::QueueSettings,
+    ids::{ConcertId, UserId},
+    keys::Keys,
+};
+
+fn concert(id: i64) -> ConcertId {
+    ConcertId::new(id).expect("a positive concert id")
+}
 
 async fn used_memory(conn: &mut shared::redis_pool::Connection) -> anyhow::Result<i64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
@@ -69,8 +77,8 @@ async fn main() -> anyhow::Result<()> {
         .for_each_concurrent(64, |i| {
             let (pool, keys) = (pool.clone(), keys.clone());
             async move {
-                let user = format!("user-{i:08}");
-                if let Err(e) = queue::store::join(&pool, &keys, 1, &user).await {
+                let user = UserId::parse(&format!("user-{i:08}")).expect("a valid user id");
+                if let Err(e) = queue::store::join(&pool, &keys, concert(1), &user).await {
                     eprintln!("join failed: {e}");
                 }
             }
@@ -104,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tick_ms = Vec::new();
     for t in 1..=5u64 {
         let started = Instant::now();
-        let tick = admission::admit_tick(&pool, &keys, 2, Some(t)).await?;
+        let tick = admission::admit_tick(&pool, &keys, concert(2), Some(t)).await?;
         tick_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             matches!(

@@ -9,8 +9,7 @@ use std::{
 };
 
 use redis::Script;
-use shared::keys::Keys;
-use shared::redis_pool::Pool;
+use shared::{ids::ConcertId, keys::Keys, redis_pool::Pool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -46,10 +45,10 @@ pub enum Tick {
 pub async fn admit_tick(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
+    concert_id: ConcertId,
     tick: Option<u64>,
 ) -> Result<Tick> {
-    let k = keys.concert(concert_id);
+    let k = keys.concert(concert_id.get());
     let mut conn = redis.get().await?;
     let (claimed, admitted, waiting, active, tick_millis, next_tick_in_ms): (
         i64,
@@ -90,7 +89,7 @@ pub async fn admit_tick(
 pub async fn run_concert(
     redis: Pool,
     keys: Keys,
-    concert_id: i64,
+    concert_id: ConcertId,
     views: Arc<LineViews>,
     stop: CancellationToken,
 ) {
@@ -109,7 +108,10 @@ pub async fn run_concert(
         let until_next = |ms: u64| Duration::from_millis(ms + 1);
         wait = match tick {
             Ok(Tick::Closed) => {
-                tracing::info!(concert.id = concert_id, "queue closed; scheduler stops");
+                tracing::info!(
+                    concert.id = concert_id.get(),
+                    "queue closed; scheduler stops"
+                );
                 return;
             }
             Ok(Tick::AlreadyClaimed {
@@ -134,7 +136,7 @@ pub async fn run_concert(
                     .set(active as f64);
                 if admitted > 0 {
                     tracing::debug!(
-                        concert.id = concert_id,
+                        concert.id = concert_id.get(),
                         admitted,
                         waiting,
                         active,
@@ -146,7 +148,7 @@ pub async fn run_concert(
             Err(e) => {
                 failures += 1;
                 if failures == 1 || failures.is_multiple_of(50) {
-                    tracing::warn!(concert.id = concert_id, error = %e, failures, "admission tick failed");
+                    tracing::warn!(concert.id = concert_id.get(), error = %e, failures, "admission tick failed");
                 }
                 Duration::from_millis((100 * u64::from(failures.min(20))).min(2_000))
             }
@@ -157,7 +159,7 @@ pub async fn run_concert(
 /// Watches the set of open concerts and keeps one tick loop per concert running until
 /// `stop` is cancelled; survives Redis errors and picks up new concerts within a second.
 pub async fn run(redis: Pool, keys: Keys, views: Arc<LineViews>, stop: CancellationToken) {
-    let mut loops: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    let mut loops: HashMap<ConcertId, JoinHandle<()>> = HashMap::new();
     loop {
         let open: Result<Vec<i64>> = async {
             let mut conn = redis.get().await?;
@@ -170,9 +172,10 @@ pub async fn run(redis: Pool, keys: Keys, views: Arc<LineViews>, stop: Cancellat
         match open {
             Ok(ids) => {
                 loops.retain(|_, handle| !handle.is_finished());
-                for id in ids {
+                // The api opens queues of valid concerts only; anything else is not run.
+                for id in ids.into_iter().filter_map(|id| ConcertId::new(id).ok()) {
                     loops.entry(id).or_insert_with(|| {
-                        tracing::info!(concert.id = id, "admission loop started");
+                        tracing::info!(concert.id = id.get(), "admission loop started");
                         tokio::spawn(run_concert(
                             redis.clone(),
                             keys.clone(),

@@ -5,6 +5,8 @@
 //! - [`state`]: `AppState`, what every handler shares.
 //! - [`error`]: every problem code, and the error type every handler returns.
 //! - [`routes`]: the HTTP adapter: queue, admin, JWKS, health and pages.
+//! - [`waiting_room`]: the use cases: join, status, leave, stats, settings (the steps between
+//!   a handler and the queue store).
 //! - [`queue`]: the waiting line: what joins and polls answer and the pacing rules; its Redis
 //!   store (Lua in `queue/`), the shared line views and the batching of joins and polls.
 //! - [`queue_token`]: sealing and opening the opaque queue tokens.
@@ -21,4 +23,5 @@ pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod waiting_room;
 pub mod web;

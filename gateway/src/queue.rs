@@ -11,6 +11,17 @@ pub mod batch;
 pub mod store;
 pub mod view;
 
+use shared::ids::{ConcertId, TicketId, UserId};
+
+/// A place in a concert's line, as a queue token seals it: the ticket (its arrival sequence,
+/// kept by the session it turns into) and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub concert_id: ConcertId,
+    pub ticket_id: TicketId,
+    pub user_id: UserId,
+}
+
 /// How fast a queue moves: the measured admission rate and the configured pace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pace {
@@ -55,7 +66,7 @@ impl Pace {
     /// at most 15 s at the back, spread by ticket so clients do not poll in step. While
     /// paused nothing moves: the front polls every 5 s to see the sale resume, the back less
     /// often (its wait at the configured pace), at most every 30 s.
-    pub fn poll_after_ms(&self, position: u64, ticket_id: u64) -> u64 {
+    pub fn poll_after_ms(&self, position: u64, ticket_id: TicketId) -> u64 {
         let next_ticks = 2 * u64::from(self.admit_per_tick);
         let base = if self.paused {
             let configured =
@@ -66,7 +77,7 @@ impl Pace {
         } else {
             (self.estimated_wait_secs(position) * 100).clamp(1_000, 15_000)
         };
-        let spread = 90 + ticket_id % 21; // 90%..110%
+        let spread = 90 + ticket_id.get() % 21; // 90%..110%
         (base * spread / 100).clamp(1_000, 33_000)
     }
 }
@@ -77,12 +88,12 @@ pub enum Joined {
     UnknownConcert,
     Waiting {
         new: bool,
-        ticket_id: u64,
+        ticket_id: TicketId,
         position: u64,
         pace: Pace,
     },
     Active {
-        ticket_id: u64,
+        ticket_id: TicketId,
         expires_at_ms: i64,
     },
 }
@@ -106,7 +117,7 @@ pub struct QueueStats {
 /// An open concert as the index page lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenConcert {
-    pub concert_id: i64,
+    pub concert_id: ConcertId,
     pub name: String,
     pub paused: bool,
     pub waiting: u64,
@@ -133,28 +144,28 @@ mod tests {
             ..pace(Some(2.0))
         };
         assert_eq!(
-            paused.poll_after_ms(1, 10),
+            paused.poll_after_ms(1, TicketId::new(10)),
             5_000,
             "the front sees a resume soon"
         );
         assert_eq!(
-            paused.poll_after_ms(100_000, 10),
+            paused.poll_after_ms(100_000, TicketId::new(10)),
             30_000,
             "the back polls rarely"
         );
-        assert!((27_000..=33_000).contains(&paused.poll_after_ms(100_000, 3)));
+        assert!((27_000..=33_000).contains(&paused.poll_after_ms(100_000, TicketId::new(3))));
     }
 
     #[test]
     fn the_next_ticks_poll_every_second_even_when_the_room_stays_full() {
         let stalled = pace(Some(0.001));
         assert_eq!(
-            stalled.poll_after_ms(20, 10),
+            stalled.poll_after_ms(20, TicketId::new(10)),
             1_000,
             "admitted within two ticks of 10"
         );
         assert_eq!(
-            stalled.poll_after_ms(21, 10),
+            stalled.poll_after_ms(21, TicketId::new(10)),
             15_000,
             "further back: the slow pace"
         );
@@ -179,10 +190,10 @@ mod tests {
     #[test]
     fn poll_interval_grows_with_distance_from_the_head() {
         let p = pace(Some(10.0));
-        let near = p.poll_after_ms(5, 0);
-        let far = p.poll_after_ms(100_000, 0);
+        let near = p.poll_after_ms(5, TicketId::new(0));
+        let far = p.poll_after_ms(100_000, TicketId::new(0));
         assert!((900..=1100).contains(&near), "{near}");
         assert!(far >= 13_000, "{far}");
-        assert!(p.poll_after_ms(1_000, 0) < far);
+        assert!(p.poll_after_ms(1_000, TicketId::new(0)) < far);
     }
 }

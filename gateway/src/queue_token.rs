@@ -1,24 +1,18 @@
-//! Queue tokens: a place in line sealed with HMAC-SHA256, so status needs no lookup to find
-//! the place and a guessed or altered token fails before Redis is asked.
+//! Queue tokens: a [`Place`] in line sealed with HMAC-SHA256, so status needs no lookup to
+//! find the place and a guessed or altered token fails before Redis is asked.
 //!
 //! Layout before base64url: `version (1) | concert id (8, BE) | ticket id (8, BE) | user id | mac (16)`.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use shared::ids::{ConcertId, TicketId, UserId};
+
+use crate::queue::Place;
 
 const VERSION: u8 = 1;
 const MAC_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + 8 + 8;
-
-/// The place a queue token names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Place {
-    pub concert_id: i64,
-    /// The arrival sequence: the ticket id, the access token's `jti`.
-    pub ticket_id: u64,
-    pub user_id: String,
-}
 
 /// Seals and opens queue tokens under the gateway secret.
 #[derive(Clone)]
@@ -45,11 +39,12 @@ impl QueueTokens {
     }
 
     pub fn seal(&self, place: &Place) -> String {
-        let mut buf = Vec::with_capacity(HEADER_LEN + place.user_id.len() + MAC_LEN);
+        let user = place.user_id.as_str();
+        let mut buf = Vec::with_capacity(HEADER_LEN + user.len() + MAC_LEN);
         buf.push(VERSION);
-        buf.extend_from_slice(&place.concert_id.to_be_bytes());
-        buf.extend_from_slice(&place.ticket_id.to_be_bytes());
-        buf.extend_from_slice(place.user_id.as_bytes());
+        buf.extend_from_slice(&place.concert_id.get().to_be_bytes());
+        buf.extend_from_slice(&place.ticket_id.get().to_be_bytes());
+        buf.extend_from_slice(user.as_bytes());
         let mut mac = self.mac();
         mac.update(&buf);
         buf.extend_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
@@ -69,16 +64,15 @@ impl QueueTokens {
         let mut mac = self.mac();
         mac.update(body);
         mac.verify_truncated_left(tag).ok()?;
-        let concert_id = i64::from_be_bytes(body[1..9].try_into().ok()?);
-        let ticket_id = u64::from_be_bytes(body[9..17].try_into().ok()?);
-        let user_id = std::str::from_utf8(&body[HEADER_LEN..]).ok()?.to_owned();
-        shared::ids::UserId::parse(&user_id)
-            .is_ok()
-            .then_some(Place {
-                concert_id,
-                ticket_id,
-                user_id,
-            })
+        // A sealed place was valid when sealed; these checks only refuse what no key sealed.
+        let concert_id = ConcertId::new(i64::from_be_bytes(body[1..9].try_into().ok()?)).ok()?;
+        let ticket_id = TicketId::new(u64::from_be_bytes(body[9..17].try_into().ok()?));
+        let user_id = UserId::parse(std::str::from_utf8(&body[HEADER_LEN..]).ok()?).ok()?;
+        Some(Place {
+            concert_id,
+            ticket_id,
+            user_id,
+        })
     }
 }
 
@@ -88,9 +82,9 @@ mod tests {
 
     fn place() -> Place {
         Place {
-            concert_id: 7,
-            ticket_id: 123_456,
-            user_id: "alice_01".into(),
+            concert_id: ConcertId::new(7).unwrap(),
+            ticket_id: TicketId::new(123_456),
+            user_id: UserId::parse("alice_01").unwrap(),
         }
     }
 

@@ -5,9 +5,9 @@
 //! single-threaded Tokio runtime serving its own listener on the shared port
 //! (`SO_REUSEPORT`: the kernel spreads connections over them) with its own Redis connections
 //! and batchers. A request, its batch and its Redis reply stay on one thread (only a line
-//! view's read is shared by the threads), so requests do not wait on cross-thread wake-ups:
-//! under wrk at 64 connections that made joins 12–40 % faster than one multi-threaded
-//! runtime (see the README). [`Application`] is one of those servers; tests run it on their
+//! view's read is shared by the threads), so requests do not wait on cross-thread wake-ups,
+//! which made joins faster than one multi-threaded runtime did (see `docs/ARCHITECTURE.md`).
+//! [`Application`] is one of those servers; tests run it on their
 //! own runtime. With `SO_REUSEPORT`, a second gateway started by the same user on the same
 //! port does not fail with "address in use"; it shares the connections.
 
@@ -20,11 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
-    queue::{batch::Batcher, view::LineViews},
+    queue::view::LineViews,
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
     routes,
     state::{AppState, Shared},
+    waiting_room::WaitingRoom,
 };
 
 /// What every server of one gateway shares: the line views (the scheduler's ticks drop them
@@ -68,14 +69,17 @@ impl Application {
         let redis = shared::redis_pool::create_pool(&settings.redis)?;
         let _ = shared::telemetry::metrics();
         let keys = Arc::new(Keys::new(settings.redis.prefix.clone()));
-        let state = AppState::new(Shared {
-            joins: Batcher::start(redis.clone(), keys.clone()),
-            statuses: Batcher::start(redis.clone(), keys.clone()),
-            redis,
+        let room = WaitingRoom::start(
+            redis.clone(),
             keys,
-            queue_tokens: Arc::new(QueueTokens::new(settings.queue_token_key)),
-            join_limiter: common.join_limiter,
-            line_views: common.line_views,
+            common.line_views,
+            common.join_limiter,
+            QueueTokens::new(settings.queue_token_key),
+            settings.signing_key.clone(),
+        );
+        let state = AppState::new(Shared {
+            redis,
+            room,
             settings: Arc::new(settings),
         });
         Ok(Self { listener, state })
@@ -96,8 +100,8 @@ impl Application {
         let scheduler = self.state.settings.scheduler.then(|| {
             tokio::spawn(crate::admission::run(
                 self.state.redis.clone(),
-                (*self.state.keys).clone(),
-                self.state.line_views.clone(),
+                Keys::new(self.state.settings.redis.prefix.clone()),
+                self.state.room.line_views().clone(),
                 stop.child_token(),
             ))
         });

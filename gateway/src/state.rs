@@ -1,37 +1,22 @@
-//! The state every handler shares: one `Arc` of the pool, the keys, the settings and the
-//! queue machinery.
+//! The state every handler shares: one `Arc` of the settings, the pool and the waiting room.
 
 use std::sync::Arc;
 
-use shared::{keys::Keys, redis_pool::Pool};
+use shared::redis_pool::Pool;
 
-use crate::{
-    config::Settings,
-    queue::{
-        batch::{Batcher, JoinCall, StatusCall},
-        view::LineViews,
-    },
-    queue_token::QueueTokens,
-    rate_limit::RateLimiter,
-};
+use crate::{config::Settings, waiting_room::WaitingRoom};
 
 /// What every handler gets: one `Arc`, so the clone axum makes per request (and per `State`
 /// extractor) is one reference count, not one per piece.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
-/// The pool and the shared, read-only pieces behind [`AppState`].
+/// The pieces behind [`AppState`].
 pub struct Shared {
-    pub redis: Pool,
-    pub keys: Arc<Keys>,
     pub settings: Arc<Settings>,
-    pub queue_tokens: Arc<QueueTokens>,
-    pub join_limiter: Arc<RateLimiter>,
-    /// Joins and status polls, coalesced per concert into batched Redis calls.
-    pub joins: Batcher<JoinCall>,
-    pub statuses: Batcher<StatusCall>,
-    /// Each concert's line as status polls see it between reads.
-    pub line_views: Arc<LineViews>,
+    /// The server's Redis pool (for readiness; the waiting room has its own handle).
+    pub redis: Pool,
+    pub room: WaitingRoom,
 }
 
 impl AppState {

@@ -7,6 +7,8 @@
 -- own clock is wrong neither stalls the others nor admits twice.
 -- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
 --       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue/view.rs)
+-- KEYS 3 and 4 are sessions as shared/src/session.rs defines them (that module owns the layout
+-- and the rule); this script starts and sweeps thousands at once, so it writes them itself.
 -- ARGV: 1 the tick's start: empty for the tick of Redis's clock now (the scheduler), or a
 --       number (tests and benchmarks drive ticks by number; they only grow)
 -- Returns {claimed (1/0, -1 no such queue), admitted, waiting, active, tickMillis,
@@ -46,8 +48,8 @@ if not paused and waiting > 0 then
   local n = math.min(tonumber(c[1]), tonumber(c[3]) - active)
   if n > 0 then
     local popped = redis.call('ZPOPMIN', KEYS[2], n) -- user, seq, user, seq, ...
-    -- Formatted once: a Lua number passed to redis.call is formatted again for every member
-    -- (5,000 times in a tick of 5,000, a tenth of the tick's time in Redis).
+    -- Formatted once: a Lua number passed to redis.call is formatted again for every member,
+    -- a cost that shows in a tick of thousands.
     local expiry = string.format('%d', now + tonumber(c[4]) * 1000)
     for i = 1, #popped, CHUNK do
       local scores, tickets = {}, {}

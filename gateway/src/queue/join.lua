@@ -3,6 +3,8 @@
 -- call, so the script's fixed cost (and Redis's per-command cost) is paid once per batch.
 -- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
 --       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue/view.rs)
+-- KEYS 3 and 4 are a session as shared/src/session.rs defines it (that module owns the layout
+-- and the rule); this script reads many users' sessions at once, so it reads them itself.
 -- ARGV: user ids, in arrival order, each once (the gateway folds repeats)
 -- Returns {-1} for an unknown concert, else
 --   {rate, admitPerTick, tickMillis, paused, firstSeq, firstPosition, then for each user who

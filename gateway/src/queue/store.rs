@@ -5,20 +5,30 @@
 use std::sync::LazyLock;
 
 use redis::Script;
-use shared::redis_pool::Pool;
-use shared::{config::QueueSettings, keys::Keys};
+use shared::{
+    config::QueueSettings,
+    ids::{ConcertId, TicketId, UserId},
+    keys::Keys,
+    redis_pool::Pool,
+    session::{self, Session},
+};
 
-use super::{view::LineView, Joined, OpenConcert, Pace, QueueStats, Standing};
+use super::{view::LineView, Joined, OpenConcert, Pace, Place, QueueStats, Standing};
 use crate::error::Result;
 
 static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("join.lua")));
-static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("leave.lua")));
+static LEAVE: LazyLock<Script> = LazyLock::new(|| session::script(include_str!("leave.lua")));
 static STATS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("stats.lua")));
 static SETTINGS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settings.lua")));
 
 /// Joins `user_id` to the queue of `concert_id` (a batch of one; see [`join_batch`]).
-pub async fn join(redis: &Pool, keys: &Keys, concert_id: i64, user_id: &str) -> Result<Joined> {
-    let mut joined = join_batch(redis, keys, concert_id, &[user_id.to_owned()]).await?;
+pub async fn join(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: ConcertId,
+    user_id: &UserId,
+) -> Result<Joined> {
+    let mut joined = join_batch(redis, keys, concert_id, std::slice::from_ref(user_id)).await?;
     Ok(joined.pop().unwrap_or(Joined::UnknownConcert))
 }
 
@@ -27,8 +37,8 @@ pub async fn join(redis: &Pool, keys: &Keys, concert_id: i64, user_id: &str) -> 
 pub async fn join_batch(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
-    users: &[String],
+    concert_id: ConcertId,
+    users: &[UserId],
 ) -> Result<Vec<Joined>> {
     // The script takes each user once: a repeat gets its first occurrence's answer.
     let mut first_of: std::collections::HashMap<&str, usize> =
@@ -39,13 +49,13 @@ pub async fn join_batch(
         .map(|user| match first_of.get(user.as_str()) {
             Some(&at) => (at, true),
             None => {
-                first_of.insert(user, unique.len());
-                unique.push(user);
+                first_of.insert(user.as_str(), unique.len());
+                unique.push(user.as_str());
                 (unique.len() - 1, false)
             }
         })
         .collect();
-    let k = keys.concert(concert_id);
+    let k = keys.concert(concert_id.get());
     let mut conn = redis.get().await?;
     let reply: Vec<redis::Value> = JOIN
         .key(k.config())
@@ -73,29 +83,23 @@ pub async fn join_batch(
 
 /// Where each `(user id, ticket id)` of one concert stands: one `MULTI`/`EXEC` of plain reads
 /// (a status poll changes nothing, so it needs no script): the concert's [`LineView`] and
-/// each ticket's place, session and expiry. One answer per ticket, in the same order; every
+/// each ticket's place and session (read by the session rule, [`shared::session`]). One answer
+/// per ticket, in the same order; every
 /// ticket of an unknown concert counts as expired. Polls the view can answer on its own do
 /// not come here (see `queue/view.rs`).
 pub async fn status_batch(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
-    tickets: &[(String, u64)],
+    concert_id: ConcertId,
+    tickets: &[(UserId, TicketId)],
 ) -> Result<Vec<Standing>> {
-    let k = keys.concert(concert_id);
+    let k = keys.concert(concert_id.get());
     let users: Vec<&str> = tickets.iter().map(|(user, _)| user.as_str()).collect();
     let mut pipe = redis::pipe();
     LineView::read(pipe.atomic(), &k);
-    pipe.cmd("ZMSCORE")
-        .arg(k.queue())
-        .arg(&users)
-        .cmd("HMGET")
-        .arg(k.sessions())
-        .arg(&users)
-        .cmd("ZMSCORE")
-        .arg(k.active())
-        .arg(&users)
-        .cmd("TIME");
+    pipe.cmd("ZMSCORE").arg(k.queue()).arg(&users);
+    session::read_many(&mut pipe, &k, &users);
+    pipe.cmd("TIME");
     let mut conn = redis.get().await?;
     type Reads = (
         Vec<Option<String>>,
@@ -103,20 +107,20 @@ pub async fn status_batch(
         u64,
         Vec<u64>,
         Vec<Option<f64>>,
-        Vec<Option<u64>>,
         Vec<Option<f64>>,
+        Vec<Option<String>>,
         (u64, u64),
     );
-    let (cfg, head, length, gaps, seqs, sessions, expiries, time): Reads =
+    let (cfg, head, length, gaps, seqs, expiries, sessions, time): Reads =
         pipe.query_async(&mut conn).await?;
     let Some(view) = LineView::from_reads((cfg, head, length, gaps))? else {
         return Ok(vec![Standing::Expired; tickets.len()]);
     };
-    let now_ms = time.0 * 1000 + time.1 / 1000;
+    let now_ms = (time.0 * 1000 + time.1 / 1000) as i64;
     let mut standings = Vec::with_capacity(tickets.len());
     let mut to_rank = Vec::new();
     for (i, (_, ticket)) in tickets.iter().enumerate() {
-        let waiting = seqs.get(i).copied().flatten() == Some(*ticket as f64);
+        let waiting = seqs.get(i).copied().flatten() == Some(ticket.get() as f64);
         let standing = if waiting {
             let position = view.position(*ticket);
             if position.is_none() {
@@ -127,11 +131,13 @@ pub async fn status_batch(
                 pace: view.pace,
             }
         } else {
-            match (sessions.get(i), expiries.get(i)) {
-                (Some(Some(t)), Some(Some(expiry))) if t == ticket && *expiry > now_ms as f64 => {
-                    Standing::Active {
-                        expires_at_ms: *expiry as i64,
-                    }
+            let session = Session::from_replies(
+                expiries.get(i).copied().flatten(),
+                sessions.get(i).and_then(Option::as_deref),
+            );
+            match session.expires_at_ms {
+                Some(expires_at_ms) if session.is_active_for(*ticket, now_ms) => {
+                    Standing::Active { expires_at_ms }
                 }
                 _ => Standing::Expired,
             }
@@ -179,12 +185,12 @@ fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>>
         let row = listed.next_if(|row| int::<usize>(&row[0]).is_ok_and(|at| at == i));
         let answer = match (row, row.map(|r| int::<i64>(&r[1])).transpose()?) {
             (Some(row), Some(2)) => Joined::Active {
-                ticket_id: int(&row[2])?,
+                ticket_id: TicketId::new(int(&row[2])?),
                 expires_at_ms: int(&row[3])?,
             },
             (Some(row), Some(1)) => Joined::Waiting {
                 new: false,
-                ticket_id: int(&row[2])?,
+                ticket_id: TicketId::new(int(&row[2])?),
                 position: int(&row[3])?,
                 pace,
             },
@@ -194,7 +200,7 @@ fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>>
                 new += 1;
                 Joined::Waiting {
                     new: true,
-                    ticket_id: first_seq + new - 1,
+                    ticket_id: TicketId::new(first_seq + new - 1),
                     position: first_position + new - 1,
                     pace,
                 }
@@ -213,29 +219,24 @@ fn int<T: redis::FromRedisValue>(v: &redis::Value) -> Result<T> {
 }
 
 /// Gives up the place or ends the session of a ticket; true when something was freed.
-pub async fn leave(
-    redis: &Pool,
-    keys: &Keys,
-    concert_id: i64,
-    user_id: &str,
-    ticket_id: u64,
-) -> Result<bool> {
-    let k = keys.concert(concert_id);
+pub async fn leave(redis: &Pool, keys: &Keys, place: &Place) -> Result<bool> {
+    let k = keys.concert(place.concert_id.get());
     let mut conn = redis.get().await?;
     let freed: i64 = LEAVE
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
         .key(k.queue_gaps())
-        .arg(user_id)
-        .arg(ticket_id)
+        .arg(&place.user_id)
+        .arg(place.ticket_id)
         .invoke_async(&mut conn)
         .await?;
     Ok(freed != 0)
 }
 
-pub async fn stats(redis: &Pool, keys: &Keys, concert_id: i64) -> Result<Option<QueueStats>> {
-    let k = keys.concert(concert_id);
+/// The numbers of a concert's queue; `None` when it has no open queue.
+pub async fn stats(redis: &Pool, keys: &Keys, concert_id: ConcertId) -> Result<Option<QueueStats>> {
+    let k = keys.concert(concert_id.get());
     let mut conn = redis.get().await?;
     let (exists, waiting, active, rate, admit, tick, paused): (
         i64,
@@ -262,12 +263,12 @@ pub async fn stats(redis: &Pool, keys: &Keys, concert_id: i64) -> Result<Option<
 pub async fn update_settings(
     redis: &Pool,
     keys: &Keys,
-    concert_id: i64,
+    concert_id: ConcertId,
     s: &QueueSettings,
 ) -> Result<bool> {
     let mut conn = redis.get().await?;
     let changed: i64 = SETTINGS
-        .key(keys.concert(concert_id).config())
+        .key(keys.concert(concert_id.get()).config())
         .arg(s.admit_per_tick)
         .arg(s.tick_millis)
         .arg(s.max_active)
@@ -281,15 +282,20 @@ pub async fn update_settings(
 /// The open concerts (at most `limit`, lowest ids first), in two round trips.
 pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Vec<OpenConcert>> {
     let mut conn = redis.get().await?;
-    let mut ids: Vec<i64> = redis::cmd("SMEMBERS")
+    let ids: Vec<i64> = redis::cmd("SMEMBERS")
         .arg(keys.open_concerts())
         .query_async(&mut conn)
         .await?;
+    // The api opens queues of valid concerts only; anything else in the set is not listed.
+    let mut ids: Vec<ConcertId> = ids
+        .into_iter()
+        .filter_map(|id| ConcertId::new(id).ok())
+        .collect();
     ids.sort_unstable();
     ids.truncate(limit);
     let mut pipe = redis::pipe();
     for id in &ids {
-        let k = keys.concert(*id);
+        let k = keys.concert(id.get());
         pipe.cmd("HMGET").arg(k.config()).arg("name").arg("paused");
         pipe.cmd("ZCARD").arg(k.queue());
         pipe.cmd("ZCARD").arg(k.active());
@@ -340,7 +346,7 @@ mod tests {
         let answers = join_answers(&reply, 4).unwrap().unwrap();
         let waiting = |new, ticket_id, position| Joined::Waiting {
             new,
-            ticket_id,
+            ticket_id: TicketId::new(ticket_id),
             position,
             pace: Pace {
                 measured_per_second: Some(0.5),
@@ -355,7 +361,7 @@ mod tests {
         assert_eq!(
             answers[3],
             Joined::Active {
-                ticket_id: 1,
+                ticket_id: TicketId::new(1),
                 expires_at_ms: 99_000
             }
         );

@@ -22,6 +22,7 @@ use std::{
 };
 
 use shared::{
+    ids::{ConcertId, TicketId},
     keys::{ConcertKeys, Keys},
     redis_pool::Pool,
 };
@@ -101,9 +102,9 @@ impl LineView {
     }
 
     /// One round trip: the view of a concert's line, `None` when it has no open queue.
-    pub async fn fetch(redis: &Pool, keys: &Keys, concert_id: i64) -> Result<Option<Self>> {
+    pub async fn fetch(redis: &Pool, keys: &Keys, concert_id: ConcertId) -> Result<Option<Self>> {
         let mut pipe = redis::pipe();
-        LineView::read(pipe.atomic(), &keys.concert(concert_id));
+        LineView::read(pipe.atomic(), &keys.concert(concert_id.get()));
         let mut conn = redis.get().await?;
         Self::from_reads(pipe.query_async(&mut conn).await?)
     }
@@ -111,7 +112,8 @@ impl LineView {
     /// The position of `ticket`, a place known to be in line: its sequence less the head's,
     /// less the gaps between. `None` when the view cannot tell: the place is past the gaps
     /// read, or the result is out of range (a line Redis partly lost).
-    pub fn position(&self, ticket: u64) -> Option<u64> {
+    pub fn position(&self, ticket: TicketId) -> Option<u64> {
+        let ticket = ticket.get();
         if self.head == 0 || ticket < self.head {
             return None;
         }
@@ -136,11 +138,11 @@ impl LineView {
     /// of whoever has that sequence now. (Once the new counter passes an old ticket, the
     /// view cannot tell; such a poll reads that place's position until it nears the front,
     /// where Redis is asked.)
-    pub fn standing(&self, ticket: u64, front: u64) -> Option<Standing> {
-        if ticket > self.last_seq {
+    pub fn standing(&self, ticket: TicketId, front: u64) -> Option<Standing> {
+        if ticket.get() > self.last_seq {
             return None;
         }
-        if self.gaps.binary_search(&ticket).is_ok() {
+        if self.gaps.binary_search(&ticket.get()).is_ok() {
             return Some(Standing::Expired);
         }
         let position = self.position(ticket)?;
@@ -154,7 +156,7 @@ impl LineView {
 /// The line views of every concert polled lately, each read at most every `max_age`.
 pub struct LineViews {
     max_age: Duration,
-    views: RwLock<HashMap<i64, Arc<Slot>>>,
+    views: RwLock<HashMap<ConcertId, Arc<Slot>>>,
 }
 
 /// One concert's view: read once by whichever poll first needs it; polls that arrive
@@ -182,8 +184,8 @@ impl LineViews {
         &self,
         redis: &Pool,
         keys: &Keys,
-        concert_id: i64,
-        ticket: u64,
+        concert_id: ConcertId,
+        ticket: TicketId,
     ) -> Result<Option<Standing>> {
         if self.max_age.is_zero() {
             return Ok(None);
@@ -214,7 +216,7 @@ impl LineViews {
 
     /// Drops a concert's view: the next poll reads the line again. Called after whatever
     /// this gateway changes in it.
-    pub fn forget(&self, concert_id: i64) {
+    pub fn forget(&self, concert_id: ConcertId) {
         if self.max_age.is_zero() {
             return;
         }
@@ -224,7 +226,7 @@ impl LineViews {
             .remove(&concert_id);
     }
 
-    fn drop_slot(&self, concert_id: i64, slot: &Arc<Slot>) {
+    fn drop_slot(&self, concert_id: ConcertId, slot: &Arc<Slot>) {
         let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
         if views.get(&concert_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
             views.remove(&concert_id);
@@ -239,7 +241,7 @@ impl LineViews {
         ticks.saturating_mul(u64::from(pace.admit_per_tick))
     }
 
-    fn slot(&self, concert_id: i64) -> Arc<Slot> {
+    fn slot(&self, concert_id: ConcertId) -> Arc<Slot> {
         let now = Instant::now();
         let fresh = |slot: &Slot| now.saturating_duration_since(slot.created) < self.max_age;
         if let Some(slot) = self
@@ -290,19 +292,27 @@ mod tests {
     fn positions_skip_the_gaps_between_the_head_and_the_place() {
         // Sequences 5..=20 handed out, 8 and 12 given up: 14 in line.
         let v = view(5, 14, 20, &[8, 12]);
-        assert_eq!(v.position(5), Some(1));
-        assert_eq!(v.position(7), Some(3));
-        assert_eq!(v.position(9), Some(4));
-        assert_eq!(v.position(20), Some(14));
-        assert_eq!(v.position(4), None, "below the head: admitted or gone");
-        assert_eq!(v.position(22), Some(16), "joined after the read");
+        assert_eq!(v.position(TicketId::new(5)), Some(1));
+        assert_eq!(v.position(TicketId::new(7)), Some(3));
+        assert_eq!(v.position(TicketId::new(9)), Some(4));
+        assert_eq!(v.position(TicketId::new(20)), Some(14));
         assert_eq!(
-            view(0, 0, 20, &[]).position(21),
+            v.position(TicketId::new(4)),
+            None,
+            "below the head: admitted or gone"
+        );
+        assert_eq!(
+            v.position(TicketId::new(22)),
+            Some(16),
+            "joined after the read"
+        );
+        assert_eq!(
+            view(0, 0, 20, &[]).position(TicketId::new(21)),
             None,
             "an empty line has no head"
         );
         assert_eq!(
-            view(5, 3, 20, &[]).position(10),
+            view(5, 3, 20, &[]).position(TicketId::new(10)),
             None,
             "longer than the line: lost data"
         );
@@ -311,12 +321,24 @@ mod tests {
     #[test]
     fn a_view_answers_only_behind_the_front_and_for_gaps() {
         let v = view(5, 14, 20, &[8, 12]);
-        assert_eq!(v.standing(8, 2), Some(Standing::Expired));
-        assert_eq!(v.standing(6, 2), None, "near the front: ask Redis");
-        assert_eq!(v.standing(4, 2), None, "below the head: ask Redis");
-        assert_eq!(v.standing(21, 2), None, "past the counter: ask Redis");
+        assert_eq!(v.standing(TicketId::new(8), 2), Some(Standing::Expired));
         assert_eq!(
-            v.standing(7, 2),
+            v.standing(TicketId::new(6), 2),
+            None,
+            "near the front: ask Redis"
+        );
+        assert_eq!(
+            v.standing(TicketId::new(4), 2),
+            None,
+            "below the head: ask Redis"
+        );
+        assert_eq!(
+            v.standing(TicketId::new(21), 2),
+            None,
+            "past the counter: ask Redis"
+        );
+        assert_eq!(
+            v.standing(TicketId::new(7), 2),
             Some(Standing::Waiting {
                 position: 3,
                 pace: v.pace
@@ -324,8 +346,12 @@ mod tests {
         );
         let mut partial = view(5, 14, 20, &[8, 12]);
         partial.gaps_complete = false;
-        assert_eq!(partial.standing(11, 0).map(|_| ()), Some(()));
-        assert_eq!(partial.standing(13, 0), None, "past the gaps read");
+        assert_eq!(partial.standing(TicketId::new(11), 0).map(|_| ()), Some(()));
+        assert_eq!(
+            partial.standing(TicketId::new(13), 0),
+            None,
+            "past the gaps read"
+        );
     }
 
     #[test]

@@ -6,8 +6,11 @@ use shared::{
     http::{Admin, ApiJson, ApiPath},
 };
 
-use crate::error::{ErrorCode, GatewayError};
-use crate::state::AppState;
+use super::queue::open_concert_id;
+use crate::{
+    error::{ErrorCode, GatewayError},
+    state::AppState,
+};
 
 /// `PUT /api/v1/admin/queues/{concertId}`: admit per tick, tick length, max active,
 /// session TTL and paused, validated, applied from the next tick on.
@@ -20,12 +23,12 @@ pub async fn update_queue_settings(
     settings
         .validate()
         .map_err(|m| GatewayError::Invalid(ErrorCode::InvalidSettings, m.into()))?;
-    if !crate::queue::store::update_settings(&state.redis, &state.keys, concert_id, &settings)
-        .await?
-    {
-        return Err(GatewayError::concert_not_found());
-    }
-    state.line_views.forget(concert_id);
-    tracing::info!(concert.id = concert_id, ?settings, "queue settings changed");
+    let concert_id = open_concert_id(concert_id)?;
+    state.room.change_settings(concert_id, &settings).await?;
+    tracing::info!(
+        concert.id = concert_id.get(),
+        ?settings,
+        "queue settings changed"
+    );
     Ok(Json(settings))
 }

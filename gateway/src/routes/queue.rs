@@ -11,22 +11,22 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
     http::{bearer_token, ApiJson, ApiPath},
-    ids::{ConcertId, TicketId, UserId},
-    token::AccessClaims,
+    ids::{ConcertId, UserId},
 };
 
-use crate::state::AppState;
 use crate::{
     error::{ErrorCode, GatewayError, Result},
-    queue::{self, Joined, Pace, Standing},
-    queue_token::Place,
+    queue::Place,
+    state::AppState,
+    waiting_room::Answer,
 };
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JoinQueueRequest {
+    /// Parsed in the handler, so a bad one is `INVALID_USER_ID`, not `INVALID_BODY`.
     user_id: String,
-    concert_id: i64,
+    concert_id: ConcertId,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -53,52 +53,9 @@ pub struct QueueStatusResponse {
     access_token_expires_at: Option<String>,
 }
 
-impl QueueStatusResponse {
-    fn waiting(position: u64, pace: &Pace, ticket_id: u64) -> Self {
-        Self {
-            queue_token: None,
-            status: QueueStatus::Waiting,
-            position,
-            estimated_wait_seconds: pace.estimated_wait_secs(position),
-            poll_after_ms: pace.poll_after_ms(position, ticket_id),
-            paused: pace.paused,
-            access_token: None,
-            access_token_expires_at: None,
-        }
-    }
-
-    fn active(state: &AppState, place: &Place, expires_at_ms: i64) -> Result<Self> {
-        let now = Utc::now().timestamp();
-        let exp = expires_at_ms / 1000;
-        let unexpected = |e| GatewayError::Unexpected(anyhow::anyhow!("a sealed place: {e}"));
-        let claims = AccessClaims::new(
-            &UserId::parse(&place.user_id).map_err(unexpected)?,
-            ConcertId::new(place.concert_id).map_err(unexpected)?,
-            TicketId::new(place.ticket_id),
-            now,
-            exp,
-        );
-        let token =
-            state.settings.signing_key.sign(&claims).map_err(|e| {
-                GatewayError::Unexpected(anyhow::anyhow!("signing access token: {e}"))
-            })?;
-        let expires_at = DateTime::<Utc>::from_timestamp_millis(expires_at_ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Millis, true);
-        Ok(Self {
-            queue_token: None,
-            status: QueueStatus::Active,
-            position: 0,
-            estimated_wait_seconds: 0,
-            poll_after_ms: 5_000,
-            paused: false,
-            access_token: Some(token),
-            access_token_expires_at: Some(expires_at),
-        })
-    }
-
-    fn expired() -> Self {
-        Self {
+impl From<Answer> for QueueStatusResponse {
+    fn from(answer: Answer) -> Self {
+        let blank = Self {
             queue_token: None,
             status: QueueStatus::Expired,
             position: 0,
@@ -107,6 +64,36 @@ impl QueueStatusResponse {
             paused: false,
             access_token: None,
             access_token_expires_at: None,
+        };
+        match answer {
+            Answer::Waiting {
+                position,
+                estimated_wait_secs,
+                poll_after_ms,
+                paused,
+            } => Self {
+                status: QueueStatus::Waiting,
+                position,
+                estimated_wait_seconds: estimated_wait_secs,
+                poll_after_ms,
+                paused,
+                ..blank
+            },
+            Answer::Active {
+                access_token,
+                expires_at_ms,
+            } => Self {
+                status: QueueStatus::Active,
+                poll_after_ms: 5_000,
+                access_token: Some(access_token),
+                access_token_expires_at: Some(
+                    DateTime::<Utc>::from_timestamp_millis(expires_at_ms)
+                        .unwrap_or_default()
+                        .to_rfc3339_opts(SecondsFormat::Millis, true),
+                ),
+                ..blank
+            },
+            Answer::Expired => blank,
         }
     }
 }
@@ -117,64 +104,20 @@ pub async fn join_queue(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<JoinQueueRequest>,
 ) -> Result<(StatusCode, Json<QueueStatusResponse>)> {
-    if UserId::parse(&req.user_id).is_err() {
-        return Err(GatewayError::Invalid(
+    let user = UserId::parse(&req.user_id).map_err(|_| {
+        GatewayError::Invalid(
             ErrorCode::InvalidUserId,
             "userId must be 1 to 64 characters of A-Z a-z 0-9 _ -".into(),
-        ));
-    }
-    if req.concert_id < 1 {
-        return Err(GatewayError::Invalid(
-            ErrorCode::InvalidBody,
-            "concertId must be a positive integer".into(),
-        ));
-    }
-    state
-        .join_limiter
-        .check(peer.ip())
-        .map_err(|retry_after_secs| GatewayError::RateLimited { retry_after_secs })?;
-    let joined = state
-        .joins
-        .call(req.concert_id, req.user_id.clone())
-        .await?;
-    let (created, ticket_id, mut body) = match joined {
-        Joined::UnknownConcert => return Err(GatewayError::concert_not_found()),
-        Joined::Waiting {
-            new,
-            ticket_id,
-            position,
-            pace,
-        } => (
-            new,
-            ticket_id,
-            QueueStatusResponse::waiting(position, &pace, ticket_id),
-        ),
-        Joined::Active {
-            ticket_id,
-            expires_at_ms,
-        } => {
-            let place = Place {
-                concert_id: req.concert_id,
-                ticket_id,
-                user_id: req.user_id.clone(),
-            };
-            (
-                false,
-                ticket_id,
-                QueueStatusResponse::active(&state, &place, expires_at_ms)?,
-            )
-        }
-    };
-    body.queue_token = Some(state.queue_tokens.seal(&Place {
-        concert_id: req.concert_id,
-        ticket_id,
-        user_id: req.user_id,
-    }));
-    let status = if created {
+        )
+    })?;
+    let entry = state.room.join(peer.ip(), user, req.concert_id).await?;
+    let status = if entry.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
+    let mut body = QueueStatusResponse::from(entry.answer);
+    body.queue_token = Some(entry.queue_token);
     Ok((status, Json(body)))
 }
 
@@ -186,7 +129,7 @@ impl FromRequestParts<AppState> for QueueTicket {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         bearer_token(parts)
-            .and_then(|t| state.queue_tokens.open(t))
+            .and_then(|t| state.room.open_queue_token(t))
             .map(QueueTicket)
             .ok_or(GatewayError::Unauthorized(
                 ErrorCode::InvalidQueueToken,
@@ -200,28 +143,8 @@ pub async fn get_queue_status(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
 ) -> Result<Json<QueueStatusResponse>> {
-    let from_view = state
-        .line_views
-        .standing(&state.redis, &state.keys, place.concert_id, place.ticket_id)
-        .await?;
-    let standing = match from_view {
-        Some(standing) => standing,
-        None => {
-            state
-                .statuses
-                .call(place.concert_id, (place.user_id.clone(), place.ticket_id))
-                .await?
-        }
-    };
-    Ok(Json(match standing {
-        Standing::Waiting { position, pace } => {
-            QueueStatusResponse::waiting(position, &pace, place.ticket_id)
-        }
-        Standing::Active { expires_at_ms } => {
-            QueueStatusResponse::active(&state, &place, expires_at_ms)?
-        }
-        Standing::Expired => QueueStatusResponse::expired(),
-    }))
+    let answer = state.room.status(&place).await?;
+    Ok(Json(answer.into()))
 }
 
 /// `DELETE /api/v1/queue/tokens`: gives up the place or ends the session.
@@ -229,24 +152,14 @@ pub async fn leave_queue(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
 ) -> Result<StatusCode> {
-    let left = queue::store::leave(
-        &state.redis,
-        &state.keys,
-        place.concert_id,
-        &place.user_id,
-        place.ticket_id,
-    )
-    .await;
-    // Also after an error: the script may have run (a reply lost to a timeout).
-    state.line_views.forget(place.concert_id);
-    left?;
+    state.room.leave(&place).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStatsResponse {
-    concert_id: i64,
+    concert_id: ConcertId,
     waiting: u64,
     active: u64,
     admitted_per_minute: f64,
@@ -259,9 +172,8 @@ pub async fn get_queue_stats(
     State(state): State<AppState>,
     ApiPath(concert_id): ApiPath<i64>,
 ) -> Result<Json<QueueStatsResponse>> {
-    let stats = queue::store::stats(&state.redis, &state.keys, concert_id)
-        .await?
-        .ok_or_else(GatewayError::concert_not_found)?;
+    let concert_id = open_concert_id(concert_id)?;
+    let stats = state.room.stats(concert_id).await?;
     Ok(Json(QueueStatsResponse {
         concert_id,
         waiting: stats.waiting,
@@ -273,10 +185,16 @@ pub async fn get_queue_stats(
     }))
 }
 
+/// A concert id from a path: a number that is no concert id has no open queue either (404,
+/// as for any concert without one).
+pub fn open_concert_id(id: i64) -> Result<ConcertId> {
+    ConcertId::new(id).map_err(|_| GatewayError::concert_not_found())
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenConcertResponse {
-    concert_id: i64,
+    concert_id: ConcertId,
     name: String,
     paused: bool,
     waiting: u64,
@@ -292,7 +210,7 @@ pub struct OpenConcertsResponse {
 pub async fn list_open_concerts(
     State(state): State<AppState>,
 ) -> Result<Json<OpenConcertsResponse>> {
-    let concerts = queue::store::open_concerts(&state.redis, &state.keys, 100).await?;
+    let concerts = state.room.open_concerts().await?;
     Ok(Json(OpenConcertsResponse {
         concerts: concerts
             .into_iter()

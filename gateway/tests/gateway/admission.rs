@@ -7,7 +7,7 @@ use gateway::admission::{self, Tick};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{queue_settings, TestApp};
+use crate::helpers::{concert, queue_settings, TestApp};
 
 async fn fill(app: &TestApp, concert_id: i64, n: usize) -> Vec<String> {
     let mut tokens = Vec::with_capacity(n);
@@ -32,9 +32,10 @@ async fn three_schedulers_racing_for_each_tick_admit_exactly_n_per_tick() {
     app.open_concert(1, queue_settings(7, 1_000, 60)).await;
     fill(&app, 1, 100).await;
     for tick in 1..=10u64 {
-        let results =
-            join_all((0..3).map(|_| admission::admit_tick(&app.redis, &app.keys, 1, Some(tick))))
-                .await;
+        let results = join_all(
+            (0..3).map(|_| admission::admit_tick(&app.redis, &app.keys, concert(1), Some(tick))),
+        )
+        .await;
         let ran: Vec<u64> = results
             .into_iter()
             .filter_map(|r| match r.unwrap() {
@@ -50,7 +51,7 @@ async fn three_schedulers_racing_for_each_tick_admit_exactly_n_per_tick() {
         );
         // A late instance re-running an old tick does nothing.
         assert!(matches!(
-            admission::admit_tick(&app.redis, &app.keys, 1, Some(tick))
+            admission::admit_tick(&app.redis, &app.keys, concert(1), Some(tick))
                 .await
                 .unwrap(),
             Tick::AlreadyClaimed { .. }
@@ -78,8 +79,8 @@ async fn three_running_scheduler_loops_admit_n_per_wall_clock_tick() {
             tokio::spawn(admission::run_concert(
                 app.redis.clone(),
                 app.keys.clone(),
-                1,
-                app.state.line_views.clone(),
+                concert(1),
+                app.state.room.line_views().clone(),
                 stop.child_token(),
             ))
         })
@@ -159,7 +160,7 @@ async fn a_claim_from_a_clock_ahead_of_redis_does_not_stall_the_scheduler() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let first = admission::admit_tick(&app.redis, &app.keys, 1, None)
+    let first = admission::admit_tick(&app.redis, &app.keys, concert(1), None)
         .await
         .unwrap();
     let Tick::Ran {
@@ -173,7 +174,7 @@ async fn a_claim_from_a_clock_ahead_of_redis_does_not_stall_the_scheduler() {
     assert_eq!(admitted, 3);
     assert!(next_tick_in_ms <= 1_000, "{next_tick_in_ms}");
     // A second call in the same tick finds it claimed (unless the tick just ended).
-    match admission::admit_tick(&app.redis, &app.keys, 1, None)
+    match admission::admit_tick(&app.redis, &app.keys, concert(1), None)
         .await
         .unwrap()
     {

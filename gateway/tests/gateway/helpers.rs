@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use shared::redis_pool::Pool;
 use shared::{
     config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
+    ids::ConcertId,
     keys::Keys,
     token::SigningKey,
 };
@@ -50,6 +51,11 @@ pub fn test_settings() -> Settings {
             json: false,
         },
     }
+}
+
+/// A concert id of a test (always positive).
+pub fn concert(id: i64) -> ConcertId {
+    ConcertId::new(id).expect("a positive concert id")
 }
 
 pub fn queue_settings(
@@ -137,7 +143,7 @@ impl TestApp {
     /// the gateway's own scheduler does: the tick, then the concert's line view dropped.
     pub async fn tick(&self, concert_id: i64) -> Tick {
         let tick = self.remote_tick(concert_id).await;
-        self.state.line_views.forget(concert_id);
+        self.state.room.line_views().forget(concert(concert_id));
         tick
     }
 
@@ -145,7 +151,7 @@ impl TestApp {
     /// concert is not dropped.
     pub async fn remote_tick(&self, concert_id: i64) -> Tick {
         let t = self.tick.fetch_add(1, Ordering::SeqCst);
-        admission::admit_tick(&self.redis, &self.keys, concert_id, Some(t))
+        admission::admit_tick(&self.redis, &self.keys, concert(concert_id), Some(t))
             .await
             .unwrap()
     }

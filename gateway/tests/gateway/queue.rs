@@ -5,9 +5,16 @@ use std::{collections::HashSet, time::Duration};
 use futures::future::join_all;
 use gateway::queue::{self, Joined, Standing};
 use serde_json::{json, Value};
-use shared::config::QueueSettings;
+use shared::{
+    config::QueueSettings,
+    ids::{TicketId, UserId},
+};
 
-use crate::helpers::{assert_problem, queue_settings, TestApp, ADMIN};
+use crate::helpers::{assert_problem, concert, queue_settings, TestApp, ADMIN};
+
+fn user(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
 
 #[tokio::test]
 async fn first_join_is_201_and_a_rejoin_is_200_with_the_same_place() {
@@ -368,8 +375,8 @@ async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
     app.tick(1).await; // first is admitted
     app.join_ok("second", 1).await; // second waits at position 1
 
-    let users = ["new-a", "second", "first", "new-a", "new-b"].map(String::from);
-    let joined = queue::store::join_batch(&app.redis, &app.keys, 1, &users)
+    let users = ["new-a", "second", "first", "new-a", "new-b"].map(user);
+    let joined = queue::store::join_batch(&app.redis, &app.keys, concert(1), &users)
         .await
         .unwrap();
     let (a, second, first, a_again, b) = match &joined[..] {
@@ -390,18 +397,22 @@ async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
     assert_eq!(place(a_again), (false, 2), "named twice: one place");
     assert_eq!(ticket(a_again), ticket(a));
     assert_eq!(place(b), (true, 3));
-    assert_eq!(ticket(b), ticket(a) + 1, "tickets follow arrival order");
+    assert_eq!(
+        ticket(b).get(),
+        ticket(a).get() + 1,
+        "tickets follow arrival order"
+    );
     let stats: Value = app.stats(1).await.json().await.unwrap();
     assert_eq!(stats["waiting"], 3);
 
     let tickets = [
-        ("new-b".to_owned(), ticket(b)),
-        ("first".to_owned(), ticket(first)),
-        ("second".to_owned(), ticket(second)),
-        ("new-a".to_owned(), ticket(b)), // another user's ticket
-        ("nobody".to_owned(), 1),
+        (user("new-b"), ticket(b)),
+        (user("first"), ticket(first)),
+        (user("second"), ticket(second)),
+        (user("new-a"), ticket(b)), // another user's ticket
+        (user("nobody"), TicketId::new(1)),
     ];
-    let standing = queue::store::status_batch(&app.redis, &app.keys, 1, &tickets)
+    let standing = queue::store::status_batch(&app.redis, &app.keys, concert(1), &tickets)
         .await
         .unwrap();
     assert!(
@@ -418,11 +429,11 @@ async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
     );
     assert_eq!(standing[3..], [Standing::Expired, Standing::Expired]);
 
-    let unknown = queue::store::join_batch(&app.redis, &app.keys, 9, &users)
+    let unknown = queue::store::join_batch(&app.redis, &app.keys, concert(9), &users)
         .await
         .unwrap();
     assert_eq!(unknown, vec![Joined::UnknownConcert; users.len()]);
-    let unknown = queue::store::status_batch(&app.redis, &app.keys, 9, &tickets)
+    let unknown = queue::store::status_batch(&app.redis, &app.keys, concert(9), &tickets)
         .await
         .unwrap();
     assert_eq!(unknown, vec![Standing::Expired; tickets.len()]);

@@ -25,10 +25,10 @@ async fn with_redis_unreachable_ready_is_503_and_join_is_a_503_problem() {
     );
     assert_problem(app.join("alice", 1).await, 503, "SERVICE_UNAVAILABLE").await;
     // Polls that share one failed read of the line each answer the failure.
-    let token = app.state.queue_tokens.seal(&gateway::queue_token::Place {
-        concert_id: 1,
-        ticket_id: 7,
-        user_id: "alice".into(),
+    let token = app.state.room.queue_tokens().seal(&gateway::queue::Place {
+        concert_id: crate::helpers::concert(1),
+        ticket_id: shared::ids::TicketId::new(7),
+        user_id: shared::ids::UserId::parse("alice").unwrap(),
     });
     let polls = futures::future::join_all((0..20).map(|_| app.status(&token))).await;
     for poll in polls {

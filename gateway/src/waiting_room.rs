@@ -1,0 +1,221 @@
+//! The waiting room's use cases, each the steps between a handler and the queue store: join
+//! (the address's rate, the batched join, the sealed place), status (the line view, else a
+//! batched read; an access token once admitted), leave, stats and new settings.
+
+use std::{net::IpAddr, sync::Arc};
+
+use chrono::Utc;
+use shared::{
+    config::QueueSettings,
+    ids::{ConcertId, UserId},
+    keys::Keys,
+    redis_pool::Pool,
+    token::{AccessClaims, SigningKey},
+};
+
+use crate::{
+    error::{GatewayError, Result},
+    queue::{
+        batch::{Batcher, JoinCall, StatusCall},
+        store,
+        view::LineViews,
+        Joined, OpenConcert, Pace, Place, QueueStats, Standing,
+    },
+    queue_token::QueueTokens,
+    rate_limit::RateLimiter,
+};
+
+/// How many open concerts [`WaitingRoom::open_concerts`] lists at most.
+pub const OPEN_CONCERTS_LISTED: usize = 100;
+
+/// Where a place stands, as its holder is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Waiting {
+        position: u64,
+        estimated_wait_secs: u64,
+        poll_after_ms: u64,
+        paused: bool,
+    },
+    /// Admitted: the access token for the api, valid until the session ends.
+    Active {
+        access_token: String,
+        expires_at_ms: i64,
+    },
+    /// Admitted and lapsed, left, or a place Redis no longer has.
+    Expired,
+}
+
+/// What a join answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// A new place; else the place or session the user already had.
+    pub created: bool,
+    pub queue_token: String,
+    pub answer: Answer,
+}
+
+/// The queue machinery of one server: its Redis pool and batchers, and the pieces every
+/// server of the gateway shares (line views, the join rate limit).
+pub struct WaitingRoom {
+    redis: Pool,
+    keys: Arc<Keys>,
+    joins: Batcher<JoinCall>,
+    statuses: Batcher<StatusCall>,
+    line_views: Arc<LineViews>,
+    join_limiter: Arc<RateLimiter>,
+    queue_tokens: QueueTokens,
+    signing_key: SigningKey,
+}
+
+impl WaitingRoom {
+    /// Starts the batchers on the current Tokio runtime.
+    pub fn start(
+        redis: Pool,
+        keys: Arc<Keys>,
+        line_views: Arc<LineViews>,
+        join_limiter: Arc<RateLimiter>,
+        queue_tokens: QueueTokens,
+        signing_key: SigningKey,
+    ) -> Self {
+        Self {
+            joins: Batcher::start(redis.clone(), keys.clone()),
+            statuses: Batcher::start(redis.clone(), keys.clone()),
+            redis,
+            keys,
+            line_views,
+            join_limiter,
+            queue_tokens,
+            signing_key,
+        }
+    }
+
+    /// Each concert's line as status polls see it between reads.
+    pub fn line_views(&self) -> &Arc<LineViews> {
+        &self.line_views
+    }
+
+    pub fn queue_tokens(&self) -> &QueueTokens {
+        &self.queue_tokens
+    }
+
+    /// A place in line for `user` (or the place or session they have), within the join rate
+    /// of the address it comes `from`.
+    pub async fn join(&self, from: IpAddr, user: UserId, concert: ConcertId) -> Result<Entry> {
+        self.join_limiter
+            .check(from)
+            .map_err(|retry_after_secs| GatewayError::RateLimited { retry_after_secs })?;
+        let (created, ticket_id, standing) = match self.joins.call(concert, user.clone()).await? {
+            Joined::UnknownConcert => return Err(GatewayError::concert_not_found()),
+            Joined::Waiting {
+                new,
+                ticket_id,
+                position,
+                pace,
+            } => (new, ticket_id, Standing::Waiting { position, pace }),
+            Joined::Active {
+                ticket_id,
+                expires_at_ms,
+            } => (false, ticket_id, Standing::Active { expires_at_ms }),
+        };
+        let place = Place {
+            concert_id: concert,
+            ticket_id,
+            user_id: user,
+        };
+        Ok(Entry {
+            created,
+            answer: self.answer(&place, standing)?,
+            queue_token: self.queue_tokens.seal(&place),
+        })
+    }
+
+    /// The place a queue token names, if this gateway sealed it.
+    pub fn open_queue_token(&self, token: &str) -> Option<Place> {
+        self.queue_tokens.open(token)
+    }
+
+    /// Where `place` stands: from the concert's line view when it can tell, else from Redis.
+    pub async fn status(&self, place: &Place) -> Result<Answer> {
+        let from_view = self
+            .line_views
+            .standing(&self.redis, &self.keys, place.concert_id, place.ticket_id)
+            .await?;
+        let standing = match from_view {
+            Some(standing) => standing,
+            None => {
+                self.statuses
+                    .call(place.concert_id, (place.user_id.clone(), place.ticket_id))
+                    .await?
+            }
+        };
+        self.answer(place, standing)
+    }
+
+    /// Gives up the place or ends the session of `place`.
+    pub async fn leave(&self, place: &Place) -> Result<()> {
+        let left = store::leave(&self.redis, &self.keys, place).await;
+        // Also after an error: the script may have run (a reply lost to a timeout).
+        self.line_views.forget(place.concert_id);
+        left.map(drop)
+    }
+
+    /// The numbers of a concert's queue; 404 when it has none.
+    pub async fn stats(&self, concert: ConcertId) -> Result<QueueStats> {
+        store::stats(&self.redis, &self.keys, concert)
+            .await?
+            .ok_or_else(GatewayError::concert_not_found)
+    }
+
+    /// The open concerts, lowest ids first, at most [`OPEN_CONCERTS_LISTED`].
+    pub async fn open_concerts(&self) -> Result<Vec<OpenConcert>> {
+        store::open_concerts(&self.redis, &self.keys, OPEN_CONCERTS_LISTED).await
+    }
+
+    /// New settings for a concert's queue, applied from its next tick on; 404 when it has none.
+    pub async fn change_settings(
+        &self,
+        concert: ConcertId,
+        settings: &QueueSettings,
+    ) -> Result<()> {
+        if !store::update_settings(&self.redis, &self.keys, concert, settings).await? {
+            return Err(GatewayError::concert_not_found());
+        }
+        self.line_views.forget(concert);
+        Ok(())
+    }
+
+    fn answer(&self, place: &Place, standing: Standing) -> Result<Answer> {
+        Ok(match standing {
+            Standing::Waiting { position, pace } => waiting(position, &pace, place),
+            Standing::Active { expires_at_ms } => Answer::Active {
+                access_token: self.access_token(place, expires_at_ms)?,
+                expires_at_ms,
+            },
+            Standing::Expired => Answer::Expired,
+        })
+    }
+
+    /// An access token for the session of `place`, ending when the session does.
+    fn access_token(&self, place: &Place, expires_at_ms: i64) -> Result<String> {
+        let claims = AccessClaims::new(
+            &place.user_id,
+            place.concert_id,
+            place.ticket_id,
+            Utc::now().timestamp(),
+            expires_at_ms / 1000,
+        );
+        self.signing_key
+            .sign(&claims)
+            .map_err(|e| GatewayError::Unexpected(anyhow::anyhow!("signing access token: {e}")))
+    }
+}
+
+fn waiting(position: u64, pace: &Pace, place: &Place) -> Answer {
+    Answer::Waiting {
+        position,
+        estimated_wait_secs: pace.estimated_wait_secs(position),
+        poll_after_ms: pace.poll_after_ms(position, place.ticket_id),
+        paused: pace.paused,
+    }
+}
