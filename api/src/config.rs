@@ -1,34 +1,106 @@
-//! Api settings from the environment.
+//! The api's settings: one command line, every option also read from its environment
+//! variable; `api --help` lists them all with their defaults.
 
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use shared::{
-    config::{
-        env_opt, env_parse, env_ranged, HttpLimits, LogSettings, QueueSettings, RedisSettings,
-        Secret,
-    },
+    config::{in_range, HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
     token::{dev_key_pair, PublicKey},
 };
 
-/// Everything the api reads from the environment.
-///
-/// | variable | default |
-/// | --- | --- |
-/// | `API_ADDR` | `127.0.0.1:8081` |
-/// | `DATABASE_URL` | `postgres://postgres:postgres@127.0.0.1:5432/ticketing` |
-/// | `DATABASE_POOL_SIZE` | 32 |
-/// | `REDIS_URL`, `REDIS_PREFIX`, `REDIS_POOL_SIZE` | see [`RedisSettings`] |
-/// | `JWT_PUBLIC_KEYS` | comma-separated PEM paths; else the development pair's public key in `KEYS_DIR` |
-/// | `KEYS_DIR` | `.data/keys` |
-/// | `ADMIN_TOKEN` | `dev-admin-token` |
-/// | `HOLD_TTL_SECONDS` | 300 |
-/// | `MAX_SEATS_PER_RESERVATION` | 4 |
-/// | `MAX_CHARGE` | 10000000 (won per charge) |
-/// | `ADMIT_PER_TICK`, `TICK_MILLIS`, `MAX_ACTIVE`, `SESSION_TTL_SECONDS` | queue defaults of new concerts, see [`QueueSettings`] |
-/// | `CORS_ORIGINS` | comma-separated; default `http://<GATEWAY_ADDR>` and `http://localhost:<port>` |
-/// | `REQUEST_TIMEOUT_MS`, `MAX_BODY_BYTES`, `MAX_IN_FLIGHT` | see [`HttpLimits`] |
-/// | `RUST_LOG`, `LOG_FORMAT` | `info`, pretty |
+/// What the api was started with: a command and every setting, each option also read from the
+/// environment variable of the same name (`--api-addr` or `API_ADDR`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "api",
+    version,
+    about = "The booking api: concerts, seats, holds, balance and payments, with Postgres as the source of truth.",
+    after_help = "Each option may be given as its environment variable instead; a variable set to \
+                  an empty value counts as unset."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Address the api listens on.
+    #[arg(long, env = "API_ADDR", default_value = "127.0.0.1:8081")]
+    pub api_addr: SocketAddr,
+    /// Postgres URL, `postgres://user:password@host:port/database`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/ticketing",
+        hide_env_values = true
+    )]
+    pub database_url: Secret,
+    /// Postgres connections in the pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 32, value_parser = in_range::<u32>(1..=1000))]
+    pub database_pool_size: u32,
+    /// Bearer token of the admin endpoints (creating concerts).
+    #[arg(
+        long,
+        env = "ADMIN_TOKEN",
+        default_value = "dev-admin-token",
+        hide_env_values = true
+    )]
+    pub admin_token: Secret,
+    /// Seconds a seat hold lasts before the seats go back on sale.
+    #[arg(long, env = "HOLD_TTL_SECONDS", default_value_t = 300, value_parser = in_range::<u32>(1..=86_400))]
+    pub hold_ttl_seconds: u32,
+    /// Most seats one reservation may hold.
+    #[arg(long, env = "MAX_SEATS_PER_RESERVATION", default_value_t = 4, value_parser = in_range::<usize>(1..=100))]
+    pub max_seats_per_reservation: usize,
+    /// Largest amount one balance charge may add, in won.
+    #[arg(long, env = "MAX_CHARGE", default_value_t = 10_000_000, value_parser = in_range::<i64>(1..=1_000_000_000_000))]
+    pub max_charge: i64,
+    /// Origins allowed to call the api from a browser, comma-separated [default: the
+    /// gateway's, http://<GATEWAY_ADDR> and http://localhost:<its port>].
+    #[arg(long, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// Where the gateway listens; only the default CORS_ORIGINS uses it.
+    #[arg(long, env = "GATEWAY_ADDR", default_value = "127.0.0.1:8080")]
+    pub gateway_addr: SocketAddr,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub queue_defaults: QueueSettings,
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    #[command(flatten)]
+    pub http: HttpLimits,
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+/// Where the api finds the public keys that verify access tokens.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Keys")]
+pub struct KeyArgs {
+    /// PEM files of the public keys that verify access tokens, comma-separated: the gateway's
+    /// signing key, and during a rotation the next one [default: the development key pair's
+    /// public key in KEYS_DIR, created if missing].
+    #[arg(long, env = "JWT_PUBLIC_KEYS", value_name = "JWT_PUBLIC_KEYS")]
+    pub jwt_public_keys: Option<String>,
+    /// Directory of the development key pair, used when JWT_PUBLIC_KEYS is unset.
+    #[arg(long, env = "KEYS_DIR", default_value = ".data/keys")]
+    pub keys_dir: PathBuf,
+}
+
+/// What the api does once its settings are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the api until SIGTERM or Ctrl-C (the default).
+    #[default]
+    Serve,
+    /// Apply the database migrations, then exit.
+    Migrate,
+    /// Create the demo concert and open its queue, unless the database has concerts already.
+    SeedDemo,
+}
+
+/// Everything the api runs with: [`Cli`] with its files read and its defaults derived. Run
+/// `api --help` for every variable, its default and its meaning.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub addr: SocketAddr,
@@ -47,9 +119,40 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Reads the settings from the environment alone (the process's arguments are ignored).
     pub fn from_env() -> anyhow::Result<Self> {
-        let keys_dir = PathBuf::from(env_opt("KEYS_DIR").unwrap_or_else(|| ".data/keys".into()));
-        let public_keys = match env_opt("JWT_PUBLIC_KEYS") {
+        let cli: Cli = shared::config::try_parse_from(["api"])?;
+        Self::try_from(cli)
+    }
+}
+
+impl TryFrom<Cli> for Settings {
+    type Error = anyhow::Error;
+
+    fn try_from(cli: Cli) -> anyhow::Result<Self> {
+        Ok(Self {
+            addr: cli.api_addr,
+            database_url: cli.database_url,
+            database_pool_size: cli.database_pool_size,
+            redis: cli.redis,
+            public_keys: cli.keys.public_keys()?,
+            admin_token: cli.admin_token,
+            hold_ttl_seconds: cli.hold_ttl_seconds,
+            max_seats_per_reservation: cli.max_seats_per_reservation,
+            max_charge: cli.max_charge,
+            queue_defaults: cli.queue_defaults,
+            cors_origins: cors_origins(cli.cors_origins.as_deref(), cli.gateway_addr),
+            http: cli.http,
+            log: cli.log,
+        })
+    }
+}
+
+impl KeyArgs {
+    /// Reads the configured public keys, or the development pair's (creating it if missing,
+    /// which is how `api migrate` provisions the pair in docker-compose).
+    fn public_keys(&self) -> anyhow::Result<Vec<PublicKey>> {
+        let keys = match &self.jwt_public_keys {
             Some(paths) => paths
                 .split(',')
                 .map(str::trim)
@@ -57,45 +160,70 @@ impl Settings {
                 .map(|p| PublicKey::from_pem_file(p.as_ref()))
                 .collect::<Result<Vec<_>, _>>()
                 .context("JWT_PUBLIC_KEYS")?,
-            None => vec![dev_key_pair(&keys_dir)
-                .context("development key pair")?
+            None => vec![dev_key_pair(&self.keys_dir)
+                .with_context(|| {
+                    format!(
+                        "KEYS_DIR: the development key pair in {}",
+                        self.keys_dir.display()
+                    )
+                })?
                 .public_key()
                 .clone()],
         };
-        anyhow::ensure!(!public_keys.is_empty(), "JWT_PUBLIC_KEYS names no key");
-        let gateway_addr: SocketAddr =
-            env_parse("GATEWAY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
-        let cors_origins = match env_opt("CORS_ORIGINS") {
-            Some(list) => list
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            None => vec![
-                format!("http://{gateway_addr}"),
-                format!("http://localhost:{}", gateway_addr.port()),
-            ],
-        };
-        Ok(Self {
-            addr: env_parse("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
-            database_url: Secret::new(
-                env_opt("DATABASE_URL").unwrap_or_else(|| {
-                    "postgres://postgres:postgres@127.0.0.1:5432/ticketing".into()
-                }),
-            ),
-            database_pool_size: env_ranged("DATABASE_POOL_SIZE", 32, 1, 1000)?,
-            redis: RedisSettings::from_env()?,
-            public_keys,
-            admin_token: Secret::new(
-                env_opt("ADMIN_TOKEN").unwrap_or_else(|| "dev-admin-token".into()),
-            ),
-            hold_ttl_seconds: env_ranged("HOLD_TTL_SECONDS", 300, 1, 86_400)?,
-            max_seats_per_reservation: env_ranged("MAX_SEATS_PER_RESERVATION", 4, 1, 100)?,
-            max_charge: env_ranged("MAX_CHARGE", 10_000_000, 1, 1_000_000_000_000)?,
-            queue_defaults: QueueSettings::from_env()?,
-            cors_origins,
-            http: HttpLimits::from_env()?,
-            log: LogSettings::from_env("info,api=info,sqlx=warn"),
-        })
+        anyhow::ensure!(!keys.is_empty(), "JWT_PUBLIC_KEYS names no key");
+        Ok(keys)
+    }
+}
+
+/// The configured origins without trailing slashes, or the gateway's own by default.
+fn cors_origins(configured: Option<&str>, gateway_addr: SocketAddr) -> Vec<String> {
+    match configured {
+        Some(list) => list
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        None => vec![
+            format!("http://{gateway_addr}"),
+            format!("http://localhost:{}", gateway_addr.port()),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_is_named_after_its_variable() {
+        for arg in Cli::command().get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let env = env.to_str().unwrap();
+            assert_eq!(arg.get_value_names().unwrap(), [env]);
+            assert_eq!(
+                arg.get_long().unwrap(),
+                env.to_lowercase().replace('_', "-")
+            );
+        }
+    }
+
+    #[test]
+    fn cors_origins_default_to_the_gateway() {
+        let gateway = SocketAddr::from(([127, 0, 0, 1], 9090));
+        assert_eq!(
+            cors_origins(None, gateway),
+            ["http://127.0.0.1:9090", "http://localhost:9090"]
+        );
+        assert_eq!(
+            cors_origins(Some("https://a.example/, ,https://b.example"), gateway),
+            ["https://a.example", "https://b.example"]
+        );
     }
 }

@@ -1,32 +1,33 @@
 //! The api binary: `api` serves; `api migrate` applies migrations; `api seed-demo` creates
-//! the demo concert when the database has none.
+//! the demo concert when the database has none. `api --help` lists every setting.
+
+use api::config::{Cli, Command, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = api::config::Settings::from_env()?;
+    let cli: Cli = shared::config::parse_args();
+    let command = cli.command.unwrap_or_default();
+    let settings = Settings::try_from(cli)?;
     shared::telemetry::init_tracing(&settings.log);
-    match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => {
+    match command {
+        Command::Serve => {
             let app = api::startup::Application::build(settings).await?;
             tracing::info!(addr = %app.local_addr(), "api listening");
             app.run_until(shared::shutdown::on_signal()).await
         }
-        Some("migrate") => {
+        Command::Migrate => {
             let db = api::startup::connect_and_migrate(&settings).await?;
             db.close().await;
             println!("migrations applied");
             Ok(())
         }
-        Some("seed-demo") => {
+        Command::SeedDemo => {
             let app = api::startup::Application::build(settings).await?;
             match api::store::catalog::seed_demo(app.state()).await? {
                 Some(id) => println!("demo concert {id} created and its queue opened"),
                 None => println!("database already has concerts; nothing seeded"),
             }
             Ok(())
-        }
-        Some(other) => {
-            anyhow::bail!("unknown command {other:?}; expected serve, migrate or seed-demo")
         }
     }
 }

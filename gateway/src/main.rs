@@ -1,15 +1,16 @@
-//! The gateway binary: load settings, start telemetry, serve on one thread per core until
-//! SIGTERM or Ctrl-C (see `startup.rs`).
+//! The gateway binary: read the settings (`gateway --help` lists them), start telemetry,
+//! serve on one thread per core until SIGTERM or Ctrl-C (see `startup.rs`).
+
+use gateway::config::{Cli, Settings};
 
 /// mimalloc rather than glibc's malloc: each batch makes a few allocations over 1 KiB, which
-/// glibc served through its locked and consolidating paths (`malloc_consolidate`,
-/// `unlink_chunk`: about 2.6 µs of gateway CPU per join in `perf`, measured with one
-/// multi-threaded runtime).
+/// glibc serves through its locked, consolidating paths; mimalloc's per-thread heaps avoid them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    let settings = gateway::config::Settings::from_env()?;
+    let cli: Cli = shared::config::parse_args();
+    let settings = Settings::try_from(cli)?;
     shared::telemetry::init_tracing(&settings.log);
     let gateway = gateway::startup::Gateway::bind(settings)?;
     tracing::info!(addr = %gateway.local_addr(), threads = gateway.threads(), "gateway listening");

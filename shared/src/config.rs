@@ -1,49 +1,55 @@
-//! Environment parsing and the settings pieces both binaries share.
+//! The settings pieces both binaries share, and how a binary's command line is parsed.
+//!
+//! Each binary declares one `clap::Parser` (`config.rs` in its crate) that flattens the pieces
+//! here; every option also reads an environment variable of the same name (`--redis-url` and
+//! `REDIS_URL`), and the option's value is named after the variable, so a bad value is
+//! reported with the name an operator set.
 
-use std::{fmt, str::FromStr};
+use std::{ffi::OsString, fmt, ops::RangeInclusive};
 
-/// A setting that could not be read from the environment.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {message}")]
-pub struct ConfigError {
-    pub name: String,
-    pub message: String,
+use clap::{
+    builder::{PossibleValuesParser, RangedI64ValueParser, TypedValueParser},
+    ArgAction,
+};
+
+/// Parses `P` from the process's arguments and environment, as `clap::Parser::parse` does:
+/// on a bad value, or for `--help` and `--version`, it prints and exits.
+pub fn parse_args<P: clap::Parser>() -> P {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
 }
 
-/// Reads `name` from the environment; an unset or empty variable gives `None`.
-pub fn env_opt(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// Reads and parses `name`, or returns `default` when it is unset.
-pub fn env_parse<T>(name: &str, default: T) -> Result<T, ConfigError>
+/// Parses `P` from `argv` and the environment, as `clap::Parser::try_parse_from` does, except
+/// that a variable set to an empty or blank value counts as unset: compose files and shells
+/// often leave `VAR=` behind, and these binaries have always read that as "use the default".
+pub fn try_parse_from<P, I, T>(argv: I) -> Result<P, clap::Error>
 where
-    T: FromStr,
-    T::Err: fmt::Display,
+    P: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
 {
-    match env_opt(name) {
-        None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
-            name: name.to_owned(),
-            message: format!("cannot parse {raw:?}: {e}"),
-        }),
-    }
+    let mut command = P::command().mut_args(|arg| {
+        let blank = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.to_string_lossy().trim().is_empty());
+        if blank {
+            arg.env(None::<&'static str>)
+        } else {
+            arg
+        }
+    });
+    let mut matches = command.try_get_matches_from_mut(argv)?;
+    P::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
 }
 
-/// Like [`env_parse`], and the value must lie in `min..=max`.
-pub fn env_ranged<T>(name: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+/// A clap value parser for integers of any type within `range`; clap's error names the
+/// option's value (the variable) and the range.
+pub fn in_range<T>(range: RangeInclusive<i64>) -> RangedI64ValueParser<T>
 where
-    T: FromStr + PartialOrd + fmt::Display + Copy,
-    T::Err: fmt::Display,
+    T: TryFrom<i64> + Clone + Send + Sync + 'static,
+    <T as TryFrom<i64>>::Error: std::error::Error + Send + Sync + 'static,
 {
-    let value = env_parse(name, default)?;
-    if value < min || value > max {
-        return Err(ConfigError {
-            name: name.to_owned(),
-            message: format!("{value} is outside {min}..={max}"),
-        });
-    }
-    Ok(value)
+    RangedI64ValueParser::new().range(range)
 }
 
 /// A secret string that never shows in `Debug` output or logs.
@@ -65,43 +71,109 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Lets clap parse a secret option straight into a `Secret`.
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
 /// Where Redis is and which part of its keyspace is ours.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Redis")]
 pub struct RedisSettings {
-    /// `REDIS_URL`, default `redis://127.0.0.1:6379`.
+    /// Redis server URL, `redis://[:password@]host:port[/db]`.
+    #[arg(
+        long = "redis-url",
+        env = "REDIS_URL",
+        value_name = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub url: String,
-    /// `REDIS_PREFIX`, default `tix:`.
+    /// Prefix of every Redis key this deployment uses; the gateway and the api must agree.
+    #[arg(
+        long = "redis-prefix",
+        env = "REDIS_PREFIX",
+        value_name = "REDIS_PREFIX",
+        default_value = "tix:"
+    )]
     pub prefix: String,
-    /// `REDIS_POOL_SIZE`, default 2: multiplexed connections per process (in the gateway, per
-    /// server thread; fewer, fuller pipelines measured faster than more: 1 / 2 / 4 / 8 gave
-    /// 24.9k / 24.1k / 22.7k / 21.8k joins/s).
+    /// Multiplexed Redis connections per process (in the gateway, per server thread). Few
+    /// connections carry fuller pipelines, which is faster than many.
+    #[arg(
+        long = "redis-pool-size",
+        env = "REDIS_POOL_SIZE",
+        value_name = "REDIS_POOL_SIZE",
+        default_value_t = 2,
+        value_parser = in_range::<usize>(1..=64)
+    )]
     pub pool_size: usize,
 }
 
 impl RedisSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            url: env_opt("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
-            prefix: env_opt("REDIS_PREFIX").unwrap_or_else(|| "tix:".into()),
-            pool_size: env_ranged("REDIS_POOL_SIZE", 2, 1, 64)?,
-        })
+    /// Reads the Redis settings alone from the environment (the benchmark examples use it).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        #[command(name = "redis")]
+        struct Only {
+            #[command(flatten)]
+            redis: RedisSettings,
+        }
+        try_parse_from::<Only, _, _>(["redis"]).map(|only| only.redis)
     }
 }
 
-/// The queue settings a newly opened concert starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The queue settings of one concert: those a newly opened concert starts with (read from
+/// the api's environment), and the body of the gateway's admin endpoint that changes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::Args)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[command(next_help_heading = "Queue of a new concert")]
 pub struct QueueSettings {
-    /// `ADMIT_PER_TICK`, default 50.
+    /// Fans admitted from the line at each tick.
+    #[arg(
+        long = "admit-per-tick",
+        env = "ADMIT_PER_TICK",
+        value_name = "ADMIT_PER_TICK",
+        default_value_t = 50,
+        value_parser = in_range::<u32>(bounds(Self::ADMIT_PER_TICK))
+    )]
     pub admit_per_tick: u32,
-    /// `TICK_MILLIS`, default 1000.
+    /// Milliseconds between two admission ticks.
+    #[arg(
+        long = "tick-millis",
+        env = "TICK_MILLIS",
+        value_name = "TICK_MILLIS",
+        default_value_t = 1000,
+        value_parser = in_range::<u32>(bounds(Self::TICK_MILLIS))
+    )]
     pub tick_millis: u32,
-    /// `MAX_ACTIVE`, default 1000.
+    /// Most fans holding a booking session at once; admission waits while it is reached.
+    #[arg(
+        long = "max-active",
+        env = "MAX_ACTIVE",
+        value_name = "MAX_ACTIVE",
+        default_value_t = 1000,
+        value_parser = in_range::<u32>(bounds(Self::MAX_ACTIVE))
+    )]
     pub max_active: u32,
-    /// `SESSION_TTL_SECONDS`, default 600.
+    /// Seconds an admitted fan's booking session lasts.
+    #[arg(
+        long = "session-ttl-seconds",
+        env = "SESSION_TTL_SECONDS",
+        value_name = "SESSION_TTL_SECONDS",
+        default_value_t = 600,
+        value_parser = in_range::<u32>(bounds(Self::SESSION_TTL_SECONDS))
+    )]
     pub session_ttl_seconds: u32,
     /// Paused queues admit nobody; a new queue is open.
+    #[arg(skip)]
     pub paused: bool,
+}
+
+/// The bounds of a queue setting as the range a value parser takes.
+fn bounds((min, max): (u32, u32)) -> RangeInclusive<i64> {
+    i64::from(min)..=i64::from(max)
 }
 
 impl QueueSettings {
@@ -110,24 +182,6 @@ impl QueueSettings {
     pub const TICK_MILLIS: (u32, u32) = (10, 60_000);
     pub const MAX_ACTIVE: (u32, u32) = (1, 10_000_000);
     pub const SESSION_TTL_SECONDS: (u32, u32) = (1, 86_400);
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let (a, b) = Self::ADMIT_PER_TICK;
-        let admit_per_tick = env_ranged("ADMIT_PER_TICK", 50, a, b)?;
-        let (a, b) = Self::TICK_MILLIS;
-        let tick_millis = env_ranged("TICK_MILLIS", 1000, a, b)?;
-        let (a, b) = Self::MAX_ACTIVE;
-        let max_active = env_ranged("MAX_ACTIVE", 1000, a, b)?;
-        let (a, b) = Self::SESSION_TTL_SECONDS;
-        let session_ttl_seconds = env_ranged("SESSION_TTL_SECONDS", 600, a, b)?;
-        Ok(Self {
-            admit_per_tick,
-            tick_millis,
-            max_active,
-            session_ttl_seconds,
-            paused: false,
-        })
-    }
 
     /// Checks every field against its bounds; the message names the first field out of range.
     pub fn validate(&self) -> Result<(), String> {
@@ -152,41 +206,71 @@ impl QueueSettings {
     }
 }
 
-/// How both binaries log: `RUST_LOG` filter and `LOG_FORMAT` (`json` or pretty).
-#[derive(Debug, Clone)]
+/// How both binaries log.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Logging")]
 pub struct LogSettings {
+    /// Which events are logged, as a `tracing` filter: a level, and `target=level` pairs.
+    #[arg(
+        long = "rust-log",
+        env = "RUST_LOG",
+        value_name = "RUST_LOG",
+        default_value = "info,sqlx=warn",
+        value_parser = log_filter
+    )]
     pub filter: String,
+    /// Log lines as `pretty` text or as `json` objects, one a line.
+    #[arg(
+        long = "log-format",
+        env = "LOG_FORMAT",
+        value_name = "LOG_FORMAT",
+        default_value = "pretty",
+        action = ArgAction::Set,
+        ignore_case = true,
+        value_parser = PossibleValuesParser::new(["pretty", "json"])
+            .map(|format| format.eq_ignore_ascii_case("json"))
+    )]
     pub json: bool,
 }
 
-impl LogSettings {
-    pub fn from_env(default_filter: &str) -> Self {
-        Self {
-            filter: env_opt("RUST_LOG").unwrap_or_else(|| default_filter.into()),
-            json: env_opt("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
-        }
-    }
+/// Accepts a filter only if `tracing` can read it, so a typo fails at start.
+fn log_filter(filter: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| filter.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Bounds on every HTTP request, shared by both binaries.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
+#[command(next_help_heading = "HTTP limits")]
 pub struct HttpLimits {
-    /// `REQUEST_TIMEOUT_MS`, default 10000.
+    /// Milliseconds a request may take; a slower one is answered 503 `TIMEOUT`.
+    #[arg(
+        long = "request-timeout-ms",
+        env = "REQUEST_TIMEOUT_MS",
+        value_name = "REQUEST_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_parser = in_range::<u64>(1..=600_000)
+    )]
     pub request_timeout_ms: u64,
-    /// `MAX_BODY_BYTES`, default 16384.
+    /// Largest request body, in bytes; a larger one is answered 413.
+    #[arg(
+        long = "max-body-bytes",
+        env = "MAX_BODY_BYTES",
+        value_name = "MAX_BODY_BYTES",
+        default_value_t = 16 * 1024,
+        value_parser = in_range::<usize>(64..=16 * 1024 * 1024)
+    )]
     pub max_body_bytes: usize,
-    /// `MAX_IN_FLIGHT`, default 4096: requests past this are shed with 503.
+    /// Requests served at once per server; those past it are shed with 503 `OVERLOADED`.
+    #[arg(
+        long = "max-in-flight",
+        env = "MAX_IN_FLIGHT",
+        value_name = "MAX_IN_FLIGHT",
+        default_value_t = 4096,
+        value_parser = in_range::<usize>(1..=1_000_000)
+    )]
     pub max_in_flight: usize,
-}
-
-impl HttpLimits {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            request_timeout_ms: env_ranged("REQUEST_TIMEOUT_MS", 10_000, 1, 600_000)?,
-            max_body_bytes: env_ranged("MAX_BODY_BYTES", 16 * 1024, 64, 16 * 1024 * 1024)?,
-            max_in_flight: env_ranged("MAX_IN_FLIGHT", 4096, 1, 1_000_000)?,
-        })
-    }
 }
 
 impl Default for HttpLimits {
@@ -201,7 +285,121 @@ impl Default for HttpLimits {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
     use super::*;
+
+    /// Every shared piece, as a binary flattens them.
+    #[derive(Debug, Parser)]
+    struct Pieces {
+        #[command(flatten)]
+        redis: RedisSettings,
+        #[command(flatten)]
+        queue: QueueSettings,
+        #[command(flatten)]
+        log: LogSettings,
+        #[command(flatten)]
+        http: HttpLimits,
+    }
+
+    /// Parses `args` alone: the variables are left out, so the caller's environment (such
+    /// as the `REDIS_URL` that `scripts/test` exports) cannot change the outcome.
+    fn parse(args: &[&str]) -> Result<Pieces, clap::Error> {
+        let mut matches = Pieces::command()
+            .mut_args(|arg| arg.env(None::<&'static str>))
+            .try_get_matches_from(std::iter::once("pieces").chain(args.iter().copied()))?;
+        Pieces::from_arg_matches_mut(&mut matches)
+    }
+
+    #[test]
+    fn the_pieces_are_a_valid_command() {
+        Pieces::command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_is_named_after_its_variable() {
+        for arg in Pieces::command().get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let env = env.to_str().unwrap();
+            assert_eq!(arg.get_value_names().unwrap(), [env]);
+            let long = env.to_lowercase().replace('_', "-");
+            assert_eq!(arg.get_long(), Some(long.as_str()));
+        }
+    }
+
+    #[test]
+    fn defaults_are_those_documented() {
+        let p = parse(&[]).unwrap();
+        assert_eq!(p.redis.url, "redis://127.0.0.1:6379");
+        assert_eq!(p.redis.prefix, "tix:");
+        assert_eq!(p.redis.pool_size, 2);
+        assert_eq!(
+            p.queue,
+            QueueSettings {
+                admit_per_tick: 50,
+                tick_millis: 1000,
+                max_active: 1000,
+                session_ttl_seconds: 600,
+                paused: false,
+            }
+        );
+        assert_eq!(p.log.filter, "info,sqlx=warn");
+        assert!(!p.log.json);
+        let http = HttpLimits::default();
+        assert_eq!(p.http.request_timeout_ms, http.request_timeout_ms);
+        assert_eq!(p.http.max_body_bytes, http.max_body_bytes);
+        assert_eq!(p.http.max_in_flight, http.max_in_flight);
+    }
+
+    #[test]
+    fn a_value_out_of_range_names_the_variable_and_the_range() {
+        let e = parse(&["--admit-per-tick", "0"]).unwrap_err().to_string();
+        assert!(
+            e.contains("ADMIT_PER_TICK") && e.contains("1..=100000"),
+            "{e}"
+        );
+        let e = parse(&["--redis-pool-size", "65"]).unwrap_err().to_string();
+        assert!(e.contains("REDIS_POOL_SIZE") && e.contains("1..=64"), "{e}");
+        assert_eq!(
+            parse(&["--tick-millis", "10"]).unwrap().queue.tick_millis,
+            10
+        );
+        assert!(parse(&["--tick-millis", "9"]).is_err());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let e = parse(&["--max-in-flight", "lots"]).unwrap_err().to_string();
+        assert!(e.contains("MAX_IN_FLIGHT"), "{e}");
+        let e = parse(&["--log-format", "xml"]).unwrap_err().to_string();
+        assert!(e.contains("LOG_FORMAT") && e.contains("json"), "{e}");
+        let e = parse(&["--rust-log", "info,=="]).unwrap_err().to_string();
+        assert!(e.contains("RUST_LOG"), "{e}");
+        assert!(parse(&["--log-format", "JSON"]).unwrap().log.json);
+    }
+
+    /// A variable only this test sets, so it cannot disturb the others.
+    #[derive(Debug, Parser)]
+    struct Blank {
+        #[arg(long, env = "SHARED_CONFIG_TEST_BLANK", default_value_t = 7, value_parser = in_range::<u32>(1..=9))]
+        shared_config_test_blank: u32,
+    }
+
+    #[test]
+    fn a_variable_is_read_and_a_blank_one_counts_as_unset() {
+        std::env::set_var("SHARED_CONFIG_TEST_BLANK", "0");
+        let e = try_parse_from::<Blank, _, _>(["blank"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SHARED_CONFIG_TEST_BLANK"), "{e}");
+        std::env::set_var("SHARED_CONFIG_TEST_BLANK", "3");
+        let b: Blank = try_parse_from(["blank"]).unwrap();
+        assert_eq!(b.shared_config_test_blank, 3);
+        std::env::set_var("SHARED_CONFIG_TEST_BLANK", " ");
+        let b: Blank = try_parse_from(["blank"]).unwrap();
+        assert_eq!(b.shared_config_test_blank, 7);
+        std::env::remove_var("SHARED_CONFIG_TEST_BLANK");
+    }
 
     #[test]
     fn queue_settings_validation_names_the_field() {
