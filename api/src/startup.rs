@@ -4,7 +4,10 @@
 use std::{net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::{
+    http::{header, HeaderName, HeaderValue, Method},
+    Extension, Router,
+};
 use shared::{keys::Keys, token::Verifier};
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -16,7 +19,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     config::Settings,
-    routes,
+    openapi, routes,
     state::AppState,
     store::{
         catalog::{self, SeatCatalog},
@@ -58,6 +61,7 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    router: Router,
 }
 
 impl Application {
@@ -82,8 +86,13 @@ impl Application {
             verifier: Arc::new(verifier),
             seats: Arc::new(SeatCatalog::default()),
         };
+        let router = router(state.clone())?;
         reconcile_queues(&state).await;
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            router,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -99,11 +108,8 @@ impl Application {
     /// Serves until `stop` is cancelled, then drains (see [`shared::http::serve`]).
     pub async fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
         let cors = cors_layer(&self.state.settings.cors_origins);
-        let app = shared::http::with_common_layers(
-            routes::router(self.state.clone()),
-            self.state.settings.http,
-        )
-        .layer(cors);
+        let app =
+            shared::http::with_common_layers(self.router, self.state.settings.http).layer(cors);
         let reconciler = tokio::spawn(keep_queues_open(self.state.clone(), stop.child_token()));
         shared::http::serve(self.listener, app, stop).await?;
         let _ = reconciler.await;
@@ -111,6 +117,19 @@ impl Application {
         tracing::info!("api stopped");
         Ok(())
     }
+}
+
+/// The router of every endpoint, serving the OpenAPI document built from the same
+/// registrations with this instance's limits, and its reference page (`/docs`).
+fn router(state: AppState) -> anyhow::Result<Router> {
+    let (router, doc) = routes::router().split_for_parts();
+    let doc = openapi::document(doc, &state.settings)?;
+    // The reference for people (Swagger UI over `/openapi.json`) is the one route outside
+    // the document: a page, not an operation.
+    Ok(router
+        .merge(shared::docs::routes("Ticketing api"))
+        .layer(Extension(doc))
+        .with_state(state))
 }
 
 /// How often the api re-opens queues that Redis lost.

@@ -8,37 +8,51 @@ use shared::http::{Admin, ApiJson};
 use crate::{
     domain::{concert::ScheduleDraft, NewConcert},
     error::Result,
+    openapi::problems,
     services::concerts,
     state::AppState,
     store::catalog::CreatedConcert,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"name": "Spring Tour", "schedules": [
+    {"startsAt": "2027-03-01T19:00:00Z", "seatCount": 50, "price": 55000}
+]}))]
 pub struct CreateConcertRequest {
+    /// Without control characters; trimmed.
+    #[schema(min_length = 1)]
     name: String,
+    #[schema(min_items = 1)]
     schedules: Vec<CreateScheduleRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateScheduleRequest {
+    /// Between 1970 and 9999.
     starts_at: DateTime<Utc>,
+    /// Seats numbered from 1.
+    #[schema(minimum = 1)]
     seat_count: i64,
+    /// Of every seat, in won.
+    #[schema(minimum = 0)]
     price: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedConcertResponse {
     concert_id: i64,
+    /// In the order of the request.
     schedules: Vec<CreatedScheduleResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedScheduleResponse {
     schedule_id: i64,
+    /// By seat number.
     seat_ids: Vec<i64>,
 }
 
@@ -73,7 +87,23 @@ impl From<CreatedConcert> for CreatedConcertResponse {
     }
 }
 
-/// `POST /api/v1/admin/concerts`: creates the concert and opens its queue.
+problems!(CreateConcertProblems: InvalidConcert, InvalidBody, MalformedJson, Unauthorized, BodyTooLarge, UnsupportedMediaType, ServiceUnavailable);
+
+/// Create a concert and open its queue
+///
+/// Creates the concert, its schedules and their seats, and opens its waiting-room queue
+/// with the configured defaults (change them on the gateway), all or nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/concerts",
+    tag = "admin",
+    security(("adminToken" = [])),
+    request_body = CreateConcertRequest,
+    responses(
+        (status = 201, description = "Created", body = CreatedConcertResponse),
+        CreateConcertProblems,
+    ),
+)]
 pub async fn create_concert(
     State(state): State<AppState>,
     _: Admin,

@@ -8,18 +8,34 @@ use crate::{
     auth::Caller,
     domain::{Amount, IdempotencyKey, StoredResponse},
     error::Result,
-    services::wallet,
+    openapi::problems,
+    services::wallet::{self, ChargeResponse},
     state::AppState,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"userId": "fan-42", "balance": 80000}))]
 pub struct BalanceResponse {
     user_id: UserId,
+    /// In won; 0 for a user who never charged.
+    #[schema(minimum = 0)]
     balance: i64,
 }
 
-/// `GET /api/v1/balance`.
+problems!(GetBalanceProblems: InvalidAccessToken, ServiceUnavailable);
+
+/// The caller's balance
+#[utoipa::path(
+    get,
+    path = "/api/v1/balance",
+    tag = "account",
+    security(("accessToken" = [])),
+    responses(
+        (status = 200, description = "The balance (0 if never charged)", body = BalanceResponse),
+        GetBalanceProblems,
+    ),
+)]
 pub async fn get_balance(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,14 +47,38 @@ pub async fn get_balance(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount": 50000}))]
 pub struct ChargeBalanceRequest {
-    /// Any JSON value, so that a non-integer is 400 `INVALID_AMOUNT` rather than `INVALID_BODY`.
+    /// Won to add: an integer from 1 to `MAX_CHARGE` (`maximum`); anything else is
+    /// `INVALID_AMOUNT`.
+    // Any JSON value, so that a non-integer is `INVALID_AMOUNT` rather than `INVALID_BODY`.
+    #[schema(value_type = i64, minimum = 1)]
     amount: serde_json::Value,
 }
 
-/// `POST /api/v1/balance/charge` with an optional `Idempotency-Key`.
+problems!(ChargeBalanceProblems: InvalidAmount, InvalidIdempotencyKey, InvalidBody, MalformedJson, InvalidAccessToken, IdempotencyInProgress, BodyTooLarge, UnsupportedMediaType, IdempotencyKeyReused, ServiceUnavailable);
+
+/// Charge the balance
+///
+/// Adds `amount` to the caller's balance with its ledger entry. With an `Idempotency-Key`,
+/// the same key and amount answer the first charge's response again and never charge twice.
+#[utoipa::path(
+    post,
+    path = "/api/v1/balance/charge",
+    tag = "account",
+    security(("accessToken" = [])),
+    params((
+        "Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "Optional: 1 to 255 visible ASCII characters. The same key and body replay the stored response."
+    )),
+    request_body = ChargeBalanceRequest,
+    responses(
+        (status = 200, description = "Charged (or the stored response of the first request with this key)", body = ChargeResponse),
+        ChargeBalanceProblems,
+    ),
+)]
 pub async fn charge_balance(
     State(state): State<AppState>,
     caller: Caller,

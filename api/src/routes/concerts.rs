@@ -8,16 +8,21 @@ use shared::{http::ApiPath, ids::ConcertId};
 use crate::{
     auth::Caller,
     error::Result,
+    openapi::problems,
     services::concerts::{self, ScheduleAvailability, SeatState, SeatStatus},
     state::AppState,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleResponse {
     schedule_id: i64,
+    #[schema(format = DateTime, example = "2027-01-01T19:00:00Z")]
     starts_at: String,
+    #[schema(minimum = 0)]
     total_seats: i64,
+    /// Neither sold nor held right now.
+    #[schema(minimum = 0)]
     available_seats: i64,
 }
 
@@ -32,14 +37,30 @@ impl From<ScheduleAvailability> for ScheduleResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SchedulesResponse {
     concert_id: ConcertId,
+    /// By start time.
     schedules: Vec<ScheduleResponse>,
 }
 
-/// `GET /api/v1/concerts/{concertId}/schedules`.
+problems!(ListSchedulesProblems: InvalidPath, InvalidAccessToken, SessionNotActive, WrongConcert, ConcertNotFound, ServiceUnavailable);
+
+/// The concert's schedules and their free seats
+///
+/// Each schedule with its seats that are neither sold nor held right now.
+#[utoipa::path(
+    get,
+    path = "/api/v1/concerts/{concertId}/schedules",
+    tag = "booking",
+    security(("accessToken" = [])),
+    params(("concertId" = i64, Path, minimum = 1, description = "the concert of the access token")),
+    responses(
+        (status = 200, description = "The concert's schedules", body = SchedulesResponse),
+        ListSchedulesProblems,
+    ),
+)]
 pub async fn list_schedules(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,11 +73,13 @@ pub async fn list_schedules(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatResponse {
     seat_id: i64,
     seat_number: i32,
+    /// In won.
+    #[schema(minimum = 0)]
     price: i64,
     status: SeatStatus,
     /// Held by the caller's own open hold.
@@ -75,15 +98,34 @@ impl From<SeatState> for SeatResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatsResponse {
     schedule_id: i64,
+    /// By seat number.
     seats: Vec<SeatResponse>,
 }
 
-/// `GET /api/v1/concerts/{concertId}/schedules/{scheduleId}/seats`: sold from Postgres,
-/// held from Redis.
+problems!(ListSeatsProblems: InvalidPath, InvalidAccessToken, SessionNotActive, WrongConcert, ScheduleNotFound, ServiceUnavailable);
+
+/// The seat map of a schedule
+///
+/// Every seat with its price and whether it is available, held (by the caller or someone
+/// else) or sold.
+#[utoipa::path(
+    get,
+    path = "/api/v1/concerts/{concertId}/schedules/{scheduleId}/seats",
+    tag = "booking",
+    security(("accessToken" = [])),
+    params(
+        ("concertId" = i64, Path, minimum = 1, description = "the concert of the access token"),
+        ("scheduleId" = i64, Path, minimum = 1, description = "a schedule of that concert"),
+    ),
+    responses(
+        (status = 200, description = "The seat map", body = SeatsResponse),
+        ListSeatsProblems,
+    ),
+)]
 pub async fn list_seats(
     State(state): State<AppState>,
     caller: Caller,

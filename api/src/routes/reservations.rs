@@ -10,23 +10,30 @@ use crate::{
     auth::Caller,
     domain::{ReservationStatus, SeatSelection},
     error::Result,
+    openapi::problems,
     services::reservations::{self, Reservation},
     state::AppState,
     store::catalog::Seat,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"scheduleId": 1, "seatIds": [3, 4]}))]
 pub struct HoldSeatsRequest {
+    #[schema(minimum = 1)]
     schedule_id: i64,
+    /// Distinct seats of the schedule, at most `MAX_SEATS_PER_RESERVATION` (`maxItems`).
+    #[schema(min_items = 1)]
     seat_ids: Vec<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservedSeat {
     seat_id: i64,
     seat_number: i32,
+    /// In won, as Postgres has it.
+    #[schema(minimum = 0)]
     price: i64,
 }
 
@@ -40,16 +47,31 @@ impl From<Seat> for ReservedSeat {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "reservationId": "00000000-0001-8a3b-9c4d-5e6f7a8b9c0d",
+    "status": "HELD",
+    "scheduleId": 1,
+    "seats": [{"seatId": 3, "seatNumber": 3, "price": 40000}, {"seatId": 4, "seatNumber": 4, "price": 40000}],
+    "totalPrice": 80000,
+    "expiresAt": "2027-01-01T18:05:00.000Z"
+}))]
 pub struct ReservationResponse {
     reservation_id: Uuid,
     status: ReservationStatus,
     schedule_id: i64,
+    /// By seat number.
     seats: Vec<ReservedSeat>,
+    /// The sum of the seats' prices, in won.
+    #[schema(minimum = 0)]
     total_price: i64,
+    /// When the hold lapses (or lapsed).
+    #[schema(format = DateTime)]
     expires_at: String,
+    /// When it was paid; only when `CONFIRMED`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, nullable = false)]
     confirmed_at: Option<String>,
 }
 
@@ -72,7 +94,24 @@ impl From<Reservation> for ReservationResponse {
     }
 }
 
-/// `POST /api/v1/reservations`: holds 1 to `MAX_SEATS_PER_RESERVATION` seats, all or none.
+problems!(HoldSeatsProblems: InvalidSeatSelection, InvalidBody, MalformedJson, InvalidAccessToken, SessionNotActive, WrongConcert, ScheduleNotFound, SeatNotFound, SeatUnavailable, HoldExists, BodyTooLarge, UnsupportedMediaType, ServiceUnavailable);
+
+/// Hold seats, all or none
+///
+/// Holds 1 to `MAX_SEATS_PER_RESERVATION` seats of one schedule for `HOLD_TTL_SECONDS` (never
+/// past the session's end), or none of them when one is held or sold. A user has one open
+/// hold at a time: pay or release it before holding again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reservations",
+    tag = "booking",
+    security(("accessToken" = [])),
+    request_body = HoldSeatsRequest,
+    responses(
+        (status = 201, description = "Held (`status` is `HELD`)", body = ReservationResponse),
+        HoldSeatsProblems,
+    ),
+)]
 pub async fn hold_seats(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,7 +122,23 @@ pub async fn hold_seats(
     Ok((StatusCode::CREATED, Json(held.into())))
 }
 
-/// `GET /api/v1/reservations/{reservationId}`: the caller's own reservation only.
+problems!(GetReservationProblems: InvalidPath, InvalidAccessToken, ReservationNotFound, ServiceUnavailable);
+
+/// One of the caller's reservations
+///
+/// Held, paid, canceled or lapsed; with the token of any concert. Another user's reservation
+/// is not found.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reservations/{reservationId}",
+    tag = "account",
+    security(("accessToken" = [])),
+    params(("reservationId" = Uuid, Path, description = "from the hold's answer")),
+    responses(
+        (status = 200, description = "The reservation", body = ReservationResponse),
+        GetReservationProblems,
+    ),
+)]
 pub async fn get_reservation(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,14 +148,37 @@ pub async fn get_reservation(
     Ok(Json(reservation.into()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseResponse {
     reservation_id: Uuid,
-    status: ReservationStatus,
+    status: Released,
 }
 
-/// `DELETE /api/v1/reservations/{reservationId}`: cancels a hold (compare-and-delete).
+/// A released reservation's status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Released {
+    Canceled,
+}
+
+problems!(ReleaseReservationProblems: InvalidPath, InvalidAccessToken, ReservationNotFound, AlreadyConfirmed, PaymentInProgress, ServiceUnavailable);
+
+/// Release a hold
+///
+/// Cancels one of the caller's holds (with the token of any concert): its seats are on sale
+/// again at once. A lapsed hold can be released too; a paid one cannot.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/reservations/{reservationId}",
+    tag = "account",
+    security(("accessToken" = [])),
+    params(("reservationId" = Uuid, Path, description = "from the hold's answer")),
+    responses(
+        (status = 200, description = "Canceled", body = ReleaseResponse),
+        ReleaseReservationProblems,
+    ),
+)]
 pub async fn release_reservation(
     State(state): State<AppState>,
     caller: Caller,
@@ -109,6 +187,6 @@ pub async fn release_reservation(
     reservations::release(&state, &caller, reservation_id).await?;
     Ok(Json(ReleaseResponse {
         reservation_id,
-        status: ReservationStatus::Canceled,
+        status: Released::Canceled,
     }))
 }

@@ -324,8 +324,45 @@ impl TestApp {
     }
 }
 
-/// Asserts an RFC 9457 problem with `status` and `code`, and returns its body.
+/// The committed OpenAPI document (the served one, see `openapi.rs`).
+static DOCUMENT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    serde_json::from_str(include_str!("../../openapi.json")).expect("api/openapi.json")
+});
+
+/// Whether the document lists `code` under `status` for an operation of the path `path`.
+fn documented(path: &str, status: u16, code: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    let Some(paths) = DOCUMENT["paths"].as_object() else {
+        return false;
+    };
+    paths
+        .iter()
+        .filter(|(template, _)| {
+            let t: Vec<&str> = template.split('/').collect();
+            t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s)
+        })
+        .flat_map(|(_, item)| item.as_object().into_iter().flat_map(|ops| ops.values()))
+        .filter_map(|op| op["responses"].get(status.to_string()))
+        .filter_map(|res| res["content"]["application/problem+json"]["schema"]["allOf"].as_array())
+        .flatten()
+        .filter_map(|part| part["properties"]["code"]["enum"].as_array())
+        .flatten()
+        .any(|c| c == code)
+}
+
+/// Asserts an RFC 9457 problem with `status` and `code`, and returns its body. The code must
+/// be one the OpenAPI document lists for the path under that status.
 pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    let path = res.url().path().to_owned();
+    if !matches!(code, "NOT_FOUND" | "METHOD_NOT_ALLOWED") {
+        assert!(
+            documented(&path, status, code),
+            "{status} {code} is not documented for {path}"
+        );
+    }
     let actual = res.status();
     let ct = res
         .headers()

@@ -5,4 +5,5 @@ mod admin;
 mod booking;
 mod helpers;
 mod money;
+mod openapi;
 mod system;
