@@ -16,7 +16,8 @@ use shared::{
 #[command(
     name = "api",
     version,
-    about = "The booking api: concerts, seats, holds, balance and payments, with Postgres as the source of truth.",
+    about = "The booking api: concerts, seats, holds, balance and payments, with Postgres as \
+             the source of truth.",
     after_help = "Each option may be given as its environment variable instead; a variable set to \
                   an empty value counts as unset."
 )]
@@ -35,7 +36,12 @@ pub struct Cli {
     )]
     pub database_url: Secret,
     /// Postgres connections in the pool.
-    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 32, value_parser = in_range::<u32>(1..=1000))]
+    #[arg(
+        long,
+        env = "DATABASE_POOL_SIZE",
+        default_value_t = 32,
+        value_parser = in_range::<u32>(1..=1000)
+    )]
     pub database_pool_size: u32,
     /// Bearer token of the admin endpoints (creating concerts).
     #[arg(
@@ -46,13 +52,28 @@ pub struct Cli {
     )]
     pub admin_token: Secret,
     /// Seconds a seat hold lasts before the seats go back on sale.
-    #[arg(long, env = "HOLD_TTL_SECONDS", default_value_t = 300, value_parser = in_range::<u32>(1..=86_400))]
+    #[arg(
+        long,
+        env = "HOLD_TTL_SECONDS",
+        default_value_t = 300,
+        value_parser = in_range::<u32>(1..=86_400)
+    )]
     pub hold_ttl_seconds: u32,
     /// Most seats one reservation may hold.
-    #[arg(long, env = "MAX_SEATS_PER_RESERVATION", default_value_t = 4, value_parser = in_range::<usize>(1..=100))]
+    #[arg(
+        long,
+        env = "MAX_SEATS_PER_RESERVATION",
+        default_value_t = 4,
+        value_parser = in_range::<usize>(1..=100)
+    )]
     pub max_seats_per_reservation: usize,
     /// Largest amount one balance charge may add, in won.
-    #[arg(long, env = "MAX_CHARGE", default_value_t = 10_000_000, value_parser = in_range::<i64>(1..=1_000_000_000_000))]
+    #[arg(
+        long,
+        env = "MAX_CHARGE",
+        default_value_t = 10_000_000,
+        value_parser = in_range::<i64>(1..=1_000_000_000_000)
+    )]
     pub max_charge: i64,
     /// Origins allowed to call the api from a browser, comma-separated [default: the
     /// gateway's, http://<GATEWAY_ADDR> and http://localhost:<its port>].

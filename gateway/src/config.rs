@@ -16,7 +16,8 @@ use shared::{
 #[command(
     name = "gateway",
     version,
-    about = "The waiting room: per-concert queues in Redis, the admission scheduler and the access tokens.",
+    about = "The waiting room: per-concert queues in Redis, the admission scheduler and the \
+             access tokens.",
     after_help = "Each option may be given as its environment variable instead; a variable set to \
                   an empty value counts as unset."
 )]

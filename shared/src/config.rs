@@ -381,7 +381,12 @@ mod tests {
     /// A variable only this test sets, so it cannot disturb the others.
     #[derive(Debug, Parser)]
     struct Blank {
-        #[arg(long, env = "SHARED_CONFIG_TEST_BLANK", default_value_t = 7, value_parser = in_range::<u32>(1..=9))]
+        #[arg(
+            long,
+            env = "SHARED_CONFIG_TEST_BLANK",
+            default_value_t = 7,
+            value_parser = in_range::<u32>(1..=9)
+        )]
         shared_config_test_blank: u32,
     }
 
