@@ -1,10 +1,10 @@
 //! The waiting room: per-concert Redis queues, the admission scheduler, access tokens.
 //!
-//! - [`config`]: `Settings::from_env`, every variable and its default.
+//! - [`config`]: the settings, from the command line or the environment (`gateway --help`).
 //! - [`startup`]: builds the state and router, runs the server and the scheduler.
 //! - [`state`]: `AppState`, what every handler shares.
 //! - [`error`]: every problem code, and the error type every handler returns.
-//! - [`routes`]: the HTTP adapter: queue, admin, JWKS, health and pages.
+//! - [`routes`]: the HTTP adapter: every API route with its OpenAPI description.
 //! - [`waiting_room`]: the use cases: join, status, leave, stats, settings (the steps between
 //!   a handler and the queue store).
 //! - [`queue`]: the waiting line: what joins and polls answer and the pacing rules; its Redis
@@ -12,7 +12,7 @@
 //! - [`queue_token`]: sealing and opening the opaque queue tokens.
 //! - [`admission`]: the scheduler loop that admits N per tick (Lua in `admission/`).
 //! - [`rate_limit`]: the per-address join rate limit.
-//! - [`web`]: the waiting-room and booking pages, embedded in the binary.
+//! - [`web`]: the pages for people (waiting room, booking, `/docs`), outside the API document.
 
 pub mod admission;
 pub mod config;

@@ -1,42 +1,45 @@
-//! The HTTP adapter: the router.
+//! The HTTP adapter: the router. Every API route is registered with its OpenAPI description
+//! (`routes!`), so the router and the served `/openapi.json` come from one list; the pages
+//! for people are the only routes outside it (`web.rs`).
 //!
 //! - `routes/queue.rs`: join, status, leave, stats, open concerts.
 //! - `routes/admin.rs`: run-time queue settings.
 //! - `routes/system.rs`: health, metrics, OpenAPI, JWKS, page config.
+//! - `routes/openapi.rs`: the document's frame, the problem responses, the limits.
 
 mod admin;
+mod openapi;
 mod queue;
 mod system;
 
-use axum::{
-    routing::{get, post, put},
-    Router,
-};
+use axum::Router;
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::AppState;
+use crate::{config::Settings, state::AppState};
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/api/v1/queue/tokens",
-            post(queue::join_queue).delete(queue::leave_queue),
-        )
-        .route("/api/v1/queue/status", get(queue::get_queue_status))
-        .route("/api/v1/queue/concerts", get(queue::list_open_concerts))
-        .route(
-            "/api/v1/queue/{concert_id}/stats",
-            get(queue::get_queue_stats),
-        )
-        .route(
-            "/api/v1/admin/queues/{concert_id}",
-            put(admin::update_queue_settings),
-        )
-        .route("/.well-known/jwks.json", get(system::jwks))
-        .route("/config.json", get(system::page_config))
-        .route("/health/live", get(shared::http::live))
-        .route("/health/ready", get(system::ready))
-        .route("/metrics", get(shared::http::metrics))
-        .route("/openapi.json", get(system::openapi))
-        .merge(crate::web::routes())
-        .with_state(state)
+/// The router, and the OpenAPI document of its API routes with the limits `settings`
+/// configure.
+pub fn router(settings: &Settings) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, doc) = api().split_for_parts();
+    (
+        api.merge(crate::web::pages()),
+        openapi::with_limits(doc, settings),
+    )
+}
+
+/// Every API route, each with its description: nothing else is added to this router.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(queue::join_queue, queue::leave_queue))
+        .routes(routes!(queue::get_queue_status))
+        .routes(routes!(queue::list_open_concerts))
+        .routes(routes!(queue::get_queue_stats))
+        .routes(routes!(admin::update_queue_settings))
+        .routes(routes!(system::get_jwks))
+        .routes(routes!(system::get_page_config))
+        .routes(routes!(system::get_live))
+        .routes(routes!(system::get_ready))
+        .routes(routes!(system::get_metrics))
+        .routes(routes!(system::get_openapi))
 }

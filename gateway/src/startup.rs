@@ -14,6 +14,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
+use axum::Router;
 use shared::keys::Keys;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +50,7 @@ impl Common {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    router: Router,
 }
 
 impl Application {
@@ -77,12 +79,18 @@ impl Application {
             QueueTokens::new(settings.queue_token_key),
             settings.signing_key.clone(),
         );
+        let (router, openapi) = routes::router(&settings);
         let state = AppState::new(Shared {
             redis,
             room,
+            openapi: serde_json::to_vec(&openapi)?.into(),
             settings: Arc::new(settings),
         });
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            router: router.with_state(state.clone()),
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -105,10 +113,7 @@ impl Application {
                 stop.child_token(),
             ))
         });
-        let app = shared::http::with_common_layers(
-            routes::router(self.state.clone()),
-            self.state.settings.http,
-        );
+        let app = shared::http::with_common_layers(self.router, self.state.settings.http);
         shared::http::serve(self.listener, app, stop).await?;
         if let Some(s) = scheduler {
             let _ = s.await;

@@ -1,7 +1,9 @@
-//! The state every handler shares: one `Arc` of the settings, the pool and the waiting room.
+//! The state every handler shares: one `Arc` of the settings, the pool, the waiting room and
+//! the OpenAPI document.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use shared::redis_pool::Pool;
 
 use crate::{config::Settings, waiting_room::WaitingRoom};
@@ -17,6 +19,8 @@ pub struct Shared {
     /// The server's Redis pool (for readiness; the waiting room has its own handle).
     pub redis: Pool,
     pub room: WaitingRoom,
+    /// The OpenAPI document of this server's routes and limits, as served.
+    pub openapi: Bytes,
 }
 
 impl AppState {

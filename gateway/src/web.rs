@@ -1,5 +1,6 @@
-//! The waiting-room and booking pages (files in `web/`), embedded in the binary so running
-//! needs no front-end build.
+//! The pages for people, the only routes outside the OpenAPI document: the waiting-room and
+//! booking pages (files in `web/`, embedded so running needs no front-end build) and the API
+//! reference (`/docs`, Swagger UI over `/openapi.json`).
 
 use axum::{
     http::{header, StatusCode},
@@ -44,7 +45,8 @@ fn html(body: &'static str) -> Response {
         .into_response()
 }
 
-pub fn routes() -> Router<AppState> {
+/// Every page route; nothing else registers a route outside `routes::api`.
+pub fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { html(INDEX) }))
         .route(
@@ -67,4 +69,5 @@ pub fn routes() -> Router<AppState> {
                 }
             }),
         )
+        .merge(shared::docs::routes("Ticketing gateway"))
 }

@@ -1,19 +1,41 @@
 //! Admin endpoints of the gateway: run-time queue settings.
 
+use std::borrow::Cow;
+
 use axum::{extract::State, Json};
+use serde_json::json;
 use shared::{
     config::QueueSettings,
     http::{Admin, ApiJson, ApiPath},
+    ids::ConcertId,
+};
+use utoipa::openapi::{
+    schema::{AdditionalProperties, ObjectBuilder, Schema, Type},
+    RefOr,
 };
 
-use super::queue::open_concert_id;
+use super::{openapi::problems, queue::open_concert_id};
 use crate::{
     error::{ErrorCode, GatewayError},
     state::AppState,
 };
 
-/// `PUT /api/v1/admin/queues/{concertId}`: admit per tick, tick length, max active,
-/// session TTL and paused, validated, applied from the next tick on.
+problems!(UpdateQueueSettingsProblems: InvalidSettings, InvalidBody, MalformedJson,
+    InvalidPath, Unauthorized, ConcertNotFound, BodyTooLarge, UnsupportedMediaType,
+    ServiceUnavailable);
+
+/// Change a queue's settings at run time
+///
+/// Admit per tick, tick length, most active at once, session length and paused, validated
+/// and applied from the next tick on. Answers the settings now in force.
+#[utoipa::path(put, path = "/api/v1/admin/queues/{concertId}", tag = "admin",
+    security(("adminToken" = [])),
+    params(("concertId" = ConcertId, Path, description = "The concert's id")),
+    request_body = QueueSettingsSchema,
+    responses(
+        (status = 200, description = "The settings now in force", body = QueueSettingsSchema),
+        UpdateQueueSettingsProblems,
+    ))]
 pub async fn update_queue_settings(
     State(state): State<AppState>,
     _: Admin,
@@ -31,4 +53,70 @@ pub async fn update_queue_settings(
         "queue settings changed"
     );
     Ok(Json(settings))
+}
+
+/// The OpenAPI schema of [`QueueSettings`] (a type of `shared`), its bounds the constants
+/// that `QueueSettings::validate` checks.
+pub enum QueueSettingsSchema {}
+
+impl utoipa::PartialSchema for QueueSettingsSchema {
+    fn schema() -> RefOr<Schema> {
+        let bounded = |(min, max): (u32, u32), description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int32,
+                )))
+                .minimum(Some(min))
+                .maximum(Some(max))
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .description(Some("A queue's run-time settings."))
+            .property(
+                "admitPerTick",
+                bounded(QueueSettings::ADMIT_PER_TICK, "Admitted per tick at most."),
+            )
+            .property(
+                "tickMillis",
+                bounded(QueueSettings::TICK_MILLIS, "The tick's length, in ms."),
+            )
+            .property(
+                "maxActive",
+                bounded(
+                    QueueSettings::MAX_ACTIVE,
+                    "Active sessions at once at most.",
+                ),
+            )
+            .property(
+                "sessionTtlSeconds",
+                bounded(
+                    QueueSettings::SESSION_TTL_SECONDS,
+                    "How long an admitted user may book, in seconds.",
+                ),
+            )
+            .property(
+                "paused",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some("A paused queue admits nobody.")),
+            )
+            .required("admitPerTick")
+            .required("tickMillis")
+            .required("maxActive")
+            .required("sessionTtlSeconds")
+            .required("paused")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .examples([json!({
+                "admitPerTick": 50, "tickMillis": 1000, "maxActive": 1000,
+                "sessionTtlSeconds": 600, "paused": false
+            })])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for QueueSettingsSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("QueueSettings")
+    }
 }

@@ -13,23 +13,32 @@ use shared::{
     http::{bearer_token, ApiJson, ApiPath},
     ids::{ConcertId, UserId},
 };
+use utoipa::ToSchema;
 
+use super::openapi::problems;
 use crate::{
     error::{ErrorCode, GatewayError, Result},
     queue::Place,
     state::AppState,
-    waiting_room::Answer,
+    waiting_room::{Answer, OPEN_CONCERTS_LISTED},
 };
 
-#[derive(Debug, Deserialize)]
+/// Who joins which concert's line.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"userId": "fan-0042", "concertId": 1}))]
 pub struct JoinQueueRequest {
-    /// Parsed in the handler, so a bad one is `INVALID_USER_ID`, not `INVALID_BODY`.
+    // A `String` parsed in the handler, so a bad one is `INVALID_USER_ID`, not `INVALID_BODY`.
+    /// 1 to 64 characters of A-Z a-z 0-9 _ - (else 400 `INVALID_USER_ID`).
+    #[schema(value_type = UserId)]
     user_id: String,
     concert_id: ConcertId,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+/// `WAITING`: in line, `position` places from the front. `ACTIVE`: admitted; `accessToken`
+/// books with the api until `accessTokenExpiresAt`. `EXPIRED`: the session ended or lapsed,
+/// or the place was given up.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum QueueStatus {
     Waiting,
@@ -37,26 +46,53 @@ pub enum QueueStatus {
     Expired,
 }
 
-#[derive(Debug, Serialize)]
+/// Where a queue token's place stands, and when to ask again.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = QueueStatus, example = json!({
+    "status": "WAITING", "position": 42, "estimatedWaitSeconds": 9, "pollAfterMs": 1000,
+    "paused": false
+}))]
 pub struct QueueStatusResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    queue_token: Option<String>,
+    #[schema(inline)]
     status: QueueStatus,
+    /// 1 = next to be admitted; 0 when `ACTIVE` or `EXPIRED`.
     position: u64,
+    /// At the measured pace of admission (the configured one until there is a measurement).
     estimated_wait_seconds: u64,
+    /// When to poll again: about ten polls over the wait, every second near the front.
     poll_after_ms: u64,
+    /// Admission of this concert is paused.
     paused: bool,
+    /// EdDSA JWT for the api, only when `ACTIVE`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     access_token: Option<String>,
+    /// The session's end, only when `ACTIVE`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = DateTime)]
     access_token_expires_at: Option<String>,
+}
+
+/// A place in line (or the session it turned into) and the token to ask about it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = QueueTicket, example = json!({
+    "queueToken": "AQAAAAAAAAABAAAAAAAAACpmYW4tMDA0Mq3Rz1WRp9a0ZQm2bYvAd1c",
+    "status": "WAITING", "position": 42, "estimatedWaitSeconds": 9, "pollAfterMs": 1000,
+    "paused": false
+}))]
+pub struct JoinQueueResponse {
+    /// Opaque; send it as `Authorization: Bearer` to status and leave.
+    #[schema(min_length = 1)]
+    queue_token: String,
+    #[serde(flatten)]
+    status: QueueStatusResponse,
 }
 
 impl From<Answer> for QueueStatusResponse {
     fn from(answer: Answer) -> Self {
         let blank = Self {
-            queue_token: None,
             status: QueueStatus::Expired,
             position: 0,
             estimated_wait_seconds: 0,
@@ -98,12 +134,25 @@ impl From<Answer> for QueueStatusResponse {
     }
 }
 
-/// `POST /api/v1/queue/tokens`: a place in line (201), or the one the user has (200).
+problems!(JoinQueueProblems: InvalidUserId, InvalidBody, MalformedJson, ConcertNotFound,
+    BodyTooLarge, UnsupportedMediaType, RateLimited, ServiceUnavailable);
+
+/// Join a concert's waiting queue
+///
+/// A new place at the back of the line (201), or the place or session the user already has
+/// (200, with the same queue token).
+#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue",
+    request_body = JoinQueueRequest,
+    responses(
+        (status = 201, description = "A new place in line", body = JoinQueueResponse),
+        (status = 200, description = "The place (or active session, with its access token) the user already has", body = JoinQueueResponse),
+        JoinQueueProblems,
+    ))]
 pub async fn join_queue(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<JoinQueueRequest>,
-) -> Result<(StatusCode, Json<QueueStatusResponse>)> {
+) -> Result<(StatusCode, Json<JoinQueueResponse>)> {
     let user = UserId::parse(&req.user_id).map_err(|_| {
         GatewayError::Invalid(
             ErrorCode::InvalidUserId,
@@ -116,9 +165,13 @@ pub async fn join_queue(
     } else {
         StatusCode::OK
     };
-    let mut body = QueueStatusResponse::from(entry.answer);
-    body.queue_token = Some(entry.queue_token);
-    Ok((status, Json(body)))
+    Ok((
+        status,
+        Json(JoinQueueResponse {
+            queue_token: entry.queue_token,
+            status: entry.answer.into(),
+        }),
+    ))
 }
 
 /// The place a bearer queue token names; 401 `INVALID_QUEUE_TOKEN` for anything else.
@@ -138,7 +191,15 @@ impl FromRequestParts<AppState> for QueueTicket {
     }
 }
 
-/// `GET /api/v1/queue/status`: waiting with position, active with an access token, or expired.
+problems!(QueueTokenProblems: InvalidQueueToken, ServiceUnavailable);
+
+/// Where a queue token stands
+///
+/// Waiting with a position, active with an access token for the api, or expired. Poll again
+/// after `pollAfterMs`. Far from the front the answer may be up to `STATUS_VIEW_MS` old.
+#[utoipa::path(get, path = "/api/v1/queue/status", tag = "queue",
+    security(("queueToken" = [])),
+    responses((status = 200, description = "Where the place stands", body = QueueStatusResponse), QueueTokenProblems))]
 pub async fn get_queue_status(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
@@ -147,7 +208,12 @@ pub async fn get_queue_status(
     Ok(Json(answer.into()))
 }
 
-/// `DELETE /api/v1/queue/tokens`: gives up the place or ends the session.
+/// Give up the place or end the session
+///
+/// Frees the room at once; leaving twice is harmless.
+#[utoipa::path(delete, path = "/api/v1/queue/tokens", tag = "queue",
+    security(("queueToken" = [])),
+    responses((status = 204, description = "Given up (or nothing left to give up)"), QueueTokenProblems))]
 pub async fn leave_queue(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,
@@ -156,18 +222,27 @@ pub async fn leave_queue(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The numbers of one concert's line.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = QueueStats)]
 pub struct QueueStatsResponse {
     concert_id: ConcertId,
     waiting: u64,
     active: u64,
+    /// Measured (smoothed over about 30 s), not configured.
+    #[schema(minimum = 0)]
     admitted_per_minute: f64,
     estimated_wait_seconds_at_back: u64,
     paused: bool,
 }
 
-/// `GET /api/v1/queue/{concertId}/stats`.
+problems!(QueueStatsProblems: InvalidPath, ConcertNotFound, ServiceUnavailable);
+
+/// Queue numbers
+#[utoipa::path(get, path = "/api/v1/queue/{concertId}/stats", tag = "queue",
+    params(("concertId" = ConcertId, Path, description = "The concert's id")),
+    responses((status = 200, description = "The line's numbers", body = QueueStatsResponse), QueueStatsProblems))]
 pub async fn get_queue_stats(
     State(state): State<AppState>,
     ApiPath(concert_id): ApiPath<i64>,
@@ -191,8 +266,10 @@ pub fn open_concert_id(id: i64) -> Result<ConcertId> {
     ConcertId::new(id).map_err(|_| GatewayError::concert_not_found())
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// An open concert and its line.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = OpenConcert)]
 pub struct OpenConcertResponse {
     concert_id: ConcertId,
     name: String,
@@ -201,12 +278,28 @@ pub struct OpenConcertResponse {
     active: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// The open concerts, lowest ids first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = OpenConcerts)]
 pub struct OpenConcertsResponse {
+    #[schema(schema_with = listed_concerts)]
     concerts: Vec<OpenConcertResponse>,
 }
 
-/// `GET /api/v1/queue/concerts`: the open concerts, for the index page.
+/// At most [`OPEN_CONCERTS_LISTED`] concerts.
+fn listed_concerts() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(<OpenConcertResponse as utoipa::PartialSchema>::schema())
+        .max_items(Some(OPEN_CONCERTS_LISTED))
+        .build()
+}
+
+problems!(OpenConcertsProblems: ServiceUnavailable);
+
+/// Open concerts (for the index page)
+#[utoipa::path(get, path = "/api/v1/queue/concerts", tag = "queue",
+    responses((status = 200, description = "The open concerts", body = OpenConcertsResponse), OpenConcertsProblems))]
 pub async fn list_open_concerts(
     State(state): State<AppState>,
 ) -> Result<Json<OpenConcertsResponse>> {

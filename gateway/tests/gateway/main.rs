@@ -2,6 +2,7 @@
 
 mod admission;
 mod helpers;
+mod openapi;
 mod queue;
 mod system;
 mod tokens;

@@ -65,7 +65,13 @@ async fn unknown_paths_and_methods_are_problems() {
 #[tokio::test]
 async fn pages_and_their_config_are_served() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/waiting-room/1", "/assets/room.js", "/assets/app.css"] {
+    for path in [
+        "/",
+        "/waiting-room/1",
+        "/assets/room.js",
+        "/assets/app.css",
+        "/docs",
+    ] {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
     }
     assert_problem(app.get("/assets/nope.js").await, 404, "NOT_FOUND").await;
