@@ -10,8 +10,8 @@
 //! latency includes the wait. An answer is timed by the tick that reads it, so up to one
 //! `PACE` (and the sleep's overshoot) late: the error counts against the server, never for
 //! it. Waking only on its clock (no thread handing requests to another, no wake-up per
-//! answer) costs a third less CPU per request on this VM, where every wake-up is expensive,
-//! than the pacer thread feeding a Tokio runtime it replaced (see the README).
+//! answer) costs less CPU per request than the pacer thread feeding a Tokio runtime that it
+//! replaced, on hosts where every wake-up is expensive.
 //!
 //! With `live` as a fifth argument it sends `GET /health/live` at the same rate instead (the
 //! same connections, pacing and generator, a request that does no work): the tail the host

@@ -108,7 +108,7 @@ pub async fn status_batch(
         Vec<u64>,
         Vec<Option<f64>>,
         Vec<Option<f64>>,
-        Vec<Option<String>>,
+        Vec<redis::Value>,
         (u64, u64),
     );
     let (cfg, head, length, gaps, seqs, expiries, sessions, time): Reads =
@@ -133,7 +133,7 @@ pub async fn status_batch(
         } else {
             let session = Session::from_replies(
                 expiries.get(i).copied().flatten(),
-                sessions.get(i).and_then(Option::as_deref),
+                sessions.get(i).and_then(bulk_str),
             );
             match session.expires_at_ms {
                 Some(expires_at_ms) if session.is_active_for(*ticket, now_ms) => {
@@ -212,6 +212,15 @@ fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>>
         return Err(malformed().into());
     }
     Ok(Some(answers))
+}
+
+/// A bulk string reply as text, borrowed (a poll batch's session tickets are read without
+/// allocating one string each).
+fn bulk_str(v: &redis::Value) -> Option<&str> {
+    match v {
+        redis::Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    }
 }
 
 fn int<T: redis::FromRedisValue>(v: &redis::Value) -> Result<T> {

@@ -35,6 +35,18 @@ pub struct JoinQueueRequest {
     concert_id: ConcertId,
 }
 
+impl JoinQueueRequest {
+    /// The user id, or 400 `INVALID_USER_ID`.
+    fn user(&self) -> Result<UserId> {
+        UserId::parse(&self.user_id).map_err(|_| {
+            GatewayError::Invalid(
+                ErrorCode::InvalidUserId,
+                "userId must be 1 to 64 characters of A-Z a-z 0-9 _ -".into(),
+            )
+        })
+    }
+}
+
 /// `WAITING`: in line, `position` places from the front. `ACTIVE`: admitted; `accessToken`
 /// books with the api until `accessTokenExpiresAt`. `EXPIRED`: the session ended or lapsed,
 /// or the place was given up.
@@ -153,13 +165,10 @@ pub async fn join_queue(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<JoinQueueRequest>,
 ) -> Result<(StatusCode, Json<JoinQueueResponse>)> {
-    let user = UserId::parse(&req.user_id).map_err(|_| {
-        GatewayError::Invalid(
-            ErrorCode::InvalidUserId,
-            "userId must be 1 to 64 characters of A-Z a-z 0-9 _ -".into(),
-        )
-    })?;
-    let entry = state.room.join(peer.ip(), user, req.concert_id).await?;
+    let entry = state
+        .room
+        .join(peer.ip(), req.user()?, req.concert_id)
+        .await?;
     let status = if entry.created {
         StatusCode::CREATED
     } else {
