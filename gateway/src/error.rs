@@ -1,5 +1,4 @@
-//! The gateway's errors: every problem `code` it answers with ([`ErrorCode`]) and the error
-//! type every handler returns ([`GatewayError`]), written as problem+json.
+//! Every problem `code` the gateway answers with, and the error type every handler returns.
 
 use std::borrow::Cow;
 
@@ -99,7 +98,9 @@ impl ErrorCode {
     pub const fn meaning(self) -> &'static str {
         match self {
             Self::InvalidUserId => "`userId` is not 1 to 64 characters of A-Z a-z 0-9 _ -",
-            Self::InvalidBody => "the JSON does not fit the schema (a missing, unknown or out-of-range field)",
+            Self::InvalidBody => {
+                "the JSON does not fit the schema (a field missing, unknown or out of range)"
+            }
             Self::MalformedJson => "the body is not JSON",
             Self::InvalidPath => "a path parameter is not of its type",
             Self::InvalidSettings => "a setting is out of its range (the detail names it)",
@@ -109,12 +110,16 @@ impl ErrorCode {
             Self::NotFound => "no such resource",
             Self::MethodNotAllowed => "the path does not take this method",
             Self::BodyTooLarge => "the body is larger than `MAX_BODY_BYTES`",
-            Self::UnsupportedMediaType => "the body is not sent as `Content-Type: application/json`",
-            Self::RateLimited => "more than `JOIN_RATE_PER_SECOND` joins per second from this address; retry after `Retry-After` seconds",
+            Self::UnsupportedMediaType => {
+                "the body is not sent as `Content-Type: application/json`"
+            }
+            Self::RateLimited => {
+                "more than `JOIN_RATE_PER_SECOND` joins a second from this address"
+            }
             Self::InternalError => "an unexpected error (logged by the gateway)",
-            Self::ServiceUnavailable => "Redis is unreachable (see `/health/ready`); retry after `Retry-After` seconds",
-            Self::Overloaded => "more than `MAX_IN_FLIGHT` requests in flight; retry after `Retry-After` seconds",
-            Self::Timeout => "the request took longer than `REQUEST_TIMEOUT_MS`; retry after `Retry-After` seconds",
+            Self::ServiceUnavailable => "Redis is unreachable (see `/health/ready`)",
+            Self::Overloaded => "more than `MAX_IN_FLIGHT` requests in flight",
+            Self::Timeout => "the request took longer than `REQUEST_TIMEOUT_MS`",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! A concert's waiting line as the gateway sees it: what a join and a status poll answer, and
-//! how fast the line moves (the pacing rules: estimated wait, poll interval). No I/O here.
+//! A concert's waiting line: what joins and polls answer, and the pacing rules (no I/O here).
+//!
+//! The pacing rules say how fast the line moves: the estimated wait and the poll interval.
 //!
 //! - `queue/store.rs`: the line in Redis; every operation is one round trip (one `EVALSHA`,
 //!   or for a status poll one `MULTI`/`EXEC` of reads). The Lua scripts live in `queue/`.

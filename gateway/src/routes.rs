@@ -1,6 +1,7 @@
-//! The HTTP adapter: the router. Every API route is registered with its OpenAPI description
-//! (`routes!`), so the router and the served `/openapi.json` come from one list; the pages
-//! for people are the only routes outside it (`web.rs`).
+//! The HTTP adapter: the router, every API route registered with its OpenAPI description.
+//!
+//! The router and the served `/openapi.json` come from one list (`routes!`); the pages for
+//! people are the only routes outside it (`web.rs`).
 //!
 //! - `routes/queue.rs`: join, status, leave, stats, open concerts.
 //! - `routes/admin.rs`: run-time queue settings.

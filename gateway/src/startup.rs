@@ -103,7 +103,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves and runs the scheduler until `stop` is cancelled, then drains (see [`shared::http::serve`]).
+    /// Serves and runs the scheduler until `stop` is cancelled, then drains (see
+    /// [`shared::http::serve`]).
     pub async fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
         let scheduler = self.state.settings.scheduler.then(|| {
             tokio::spawn(crate::admission::run(

@@ -1,5 +1,4 @@
-//! The state every handler shares: one `Arc` of the settings, the pool, the waiting room and
-//! the OpenAPI document.
+//! `AppState`: one `Arc` of the settings, the pool, the waiting room and the OpenAPI document.
 
 use std::sync::Arc;
 

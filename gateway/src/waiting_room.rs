@@ -1,6 +1,7 @@
-//! The waiting room's use cases, each the steps between a handler and the queue store: join
-//! (the address's rate, the batched join, the sealed place), status (the line view, else a
-//! batched read; an access token once admitted), leave, stats and new settings.
+//! The use cases (join, status, leave, stats, settings): the steps from a handler to the store.
+//!
+//! Join: the address's rate, the batched join, the sealed place. Status: the line view, else a
+//! batched read; an access token once admitted. Leave and new settings drop the line view.
 
 use std::{net::IpAddr, sync::Arc};
 

@@ -1,6 +1,7 @@
-//! The pages for people, the only routes outside the OpenAPI document: the waiting-room and
-//! booking pages (files in `web/`, embedded so running needs no front-end build) and the API
-//! reference (`/docs`, Swagger UI over `/openapi.json`).
+//! The pages for people: the only routes outside the OpenAPI document.
+//!
+//! The waiting-room and booking pages (files in `web/`, embedded so running needs no
+//! front-end build) and the API reference (`/docs`, Swagger UI over `/openapi.json`).
 
 use axum::{
     http::{header, StatusCode},

@@ -1,6 +1,7 @@
-//! The line in Redis: join, status, leave, stats, settings and the open concerts, each one
-//! round trip (one `EVALSHA`, or for a status poll one `MULTI`/`EXEC` of reads). The Lua
-//! scripts live beside this file.
+//! The line in Redis: join, status, leave, stats, settings, open concerts; one round trip each.
+//!
+//! One `EVALSHA`, or for a status poll one `MULTI`/`EXEC` of reads. The Lua scripts live beside
+//! this file.
 
 use std::sync::LazyLock;
 

@@ -1,6 +1,7 @@
-//! The OpenAPI document's frame (title, tags, security schemes, shared schemas), the problem
-//! responses each operation declares with [`problems!`], and the configured limits written
-//! into the document.
+//! The OpenAPI document's frame, each operation's problem responses, and the limits in it.
+//!
+//! The frame: title, tags, security schemes, the problem schema. Operations declare their
+//! problem codes with [`problems!`]; [`with_limits`] writes in what the settings configure.
 
 use std::collections::BTreeMap;
 
