@@ -1,8 +1,13 @@
 //! The OpenAPI document: every operation in it is served, no route serves an API path outside
 //! it, and the committed `gateway/openapi.json` is what a gateway with default settings serves.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
+use clap::{CommandFactory, FromArgMatches};
+use gateway::config::{Cli, Settings};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -114,8 +119,7 @@ async fn every_operation_lists_its_problem_codes() {
 /// `UPDATE_OPENAPI=1 cargo test -p gateway openapi` writes the file instead.
 #[tokio::test]
 async fn the_committed_openapi_json_is_what_a_gateway_with_default_settings_serves() {
-    // The test settings have the defaults of every limit the document states.
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(default_limits).await;
     let served: Value = app.get("/openapi.json").await.json().await.unwrap();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
@@ -129,4 +133,14 @@ async fn the_committed_openapi_json_is_what_a_gateway_with_default_settings_serv
         "gateway/openapi.json is not what the gateway serves: run \
          `UPDATE_OPENAPI=1 cargo test -p gateway openapi` and commit it"
     );
+}
+
+/// Every limit the document states at the default of `gateway` started without options (the
+/// environment ignored).
+fn default_limits(settings: &mut Settings) {
+    let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+    let cli = Cli::from_arg_matches(&command.get_matches_from(["gateway"])).unwrap();
+    settings.join_rate_per_second = cli.join_rate_per_second;
+    settings.status_view = Duration::from_millis(cli.status_view_ms);
+    settings.http = cli.http;
 }
