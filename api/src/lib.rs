@@ -3,7 +3,7 @@
 //!
 //! Imports point down the list of layers: routes → services → store → domain.
 //!
-//! - [`config`]: the settings, every variable and its default.
+//! - [`config`]: the settings, from the command line or the environment (`api --help`).
 //! - [`startup`]: connects, migrates, builds the state and router, runs the server.
 //! - [`state`]: `AppState`, what every handler shares.
 //! - [`error`]: the problem codes and the error type every handler returns (problem+json).

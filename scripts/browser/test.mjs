@@ -129,6 +129,34 @@ const scenarios = {
     await http("PUT", `${GATEWAY}/api/v1/admin/queues/${id}`,
       { admitPerTick: 10, tickMillis: 100, maxActive: 100, sessionTtlSeconds: 300, paused: false }, ADMIN);
   },
+
+  async "each binary's /docs lists every operation of its /openapi.json, and try-it-out calls the server"() {
+    const id = await concert({ paused: true });
+    for (const [base, name] of [[GATEWAY, "gateway"], [API, "api"]]) {
+      const doc = await http("GET", `${base}/openapi.json`);
+      const operations = Object.values(doc.paths).flatMap((item) =>
+        Object.keys(item).filter((m) => ["get", "put", "post", "delete", "patch"].includes(m)));
+      const p = await page();
+      await p.goto(`${base}/docs`);
+      await p.waitForSelector(".opblock");
+      await p.waitForFunction((n) => document.querySelectorAll(".opblock").length >= n, operations.length);
+      const shown = await p.$$eval(".opblock", (blocks) => blocks.length);
+      check(shown === operations.length, `${name}: /docs shows ${shown} operations, /openapi.json has ${operations.length}`);
+      await p.screenshot({ path: join(SHOTS, `9-docs-${name}.png`) });
+    }
+    const p = await page();
+    await p.goto(`${GATEWAY}/docs`);
+    const stats = p.locator(".opblock-get", { has: p.locator('[data-path="/api/v1/queue/{concertId}/stats"]') });
+    await stats.locator(".opblock-summary").first().click();
+    await stats.locator(".try-out__btn").click();
+    await stats.locator('input[placeholder="concertId"]').fill(String(id));
+    await stats.locator(".execute").click();
+    await stats.locator(".live-responses-table .response-col_status").first().waitFor();
+    const status = (await stats.locator(".live-responses-table .response-col_status").first().textContent()).trim();
+    check(status === "200", `try-it-out of the queue stats answered ${status}`);
+    check(/waiting/.test(await stats.locator(".live-responses-table").textContent()), "the stats body is shown");
+    await p.screenshot({ path: join(SHOTS, "10-docs-try-it.png"), fullPage: false });
+  },
 };
 
 let failed = 0;

@@ -83,7 +83,8 @@ impl ConcertKeys {
         k
     }
 
-    /// Sorted set of held seats of one schedule: member = seat id, score = hold expiry (ms).
+    /// Sorted set of held seats of one schedule: member = `<seat id>:<reservation id>`, score =
+    /// hold expiry (ms).
     /// An index over the seat-hold keys so a seat map needs no per-seat lookups.
     pub fn held_seats(&self, schedule_id: i64) -> String {
         let mut k = self.key("held:");
