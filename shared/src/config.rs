@@ -124,6 +124,106 @@ impl RedisSettings {
     }
 }
 
+/// Who signs the identity tokens both binaries trust: the promoter's login service (an
+/// OpenID Connect provider's JWKS) and, in development only, the development login.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Identity (who the user is)")]
+pub struct IdentitySettings {
+    /// URL of the login provider's JWKS, fetched at start, when a token names an unknown key
+    /// and every few minutes (Keycloak:
+    /// `https://<host>/realms/<realm>/protocol/openid-connect/certs`).
+    #[arg(
+        long = "identity-jwks-url",
+        env = "IDENTITY_JWKS_URL",
+        value_name = "IDENTITY_JWKS_URL",
+        conflicts_with = "jwks_file"
+    )]
+    pub jwks_url: Option<String>,
+    /// A file holding the provider's JWKS, read at start and on refresh (instead of the URL).
+    #[arg(
+        long = "identity-jwks-file",
+        env = "IDENTITY_JWKS_FILE",
+        value_name = "IDENTITY_JWKS_FILE"
+    )]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// The exact `iss` of the provider's tokens (Keycloak: `https://<host>/realms/<realm>`).
+    #[arg(
+        long = "identity-issuer",
+        env = "IDENTITY_ISSUER",
+        value_name = "IDENTITY_ISSUER"
+    )]
+    pub issuer: Option<String>,
+    /// An `aud` the provider's tokens must carry (the client id of this service).
+    #[arg(
+        long = "identity-audience",
+        env = "IDENTITY_AUDIENCE",
+        value_name = "IDENTITY_AUDIENCE"
+    )]
+    pub audience: Option<String>,
+    /// Development login: the gateway signs identity tokens for any user id at
+    /// `POST /api/v1/dev/login` and both binaries trust them. Never in production.
+    #[arg(
+        long = "dev-login",
+        env = "DEV_LOGIN",
+        value_name = "DEV_LOGIN",
+        default_value = "off",
+        action = ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        hide_possible_values = true
+    )]
+    pub dev_login: bool,
+}
+
+impl IdentitySettings {
+    /// The configured provider, if any: a JWKS source with its issuer and audience (an error
+    /// names what is missing when only some of them are set).
+    pub fn provider(&self) -> Result<Option<crate::identity::Provider>, String> {
+        use crate::identity::{JwksSource, Provider};
+        let jwks = match (&self.jwks_url, &self.jwks_file) {
+            (Some(url), _) => Some(JwksSource::Url(url.clone())),
+            (None, Some(path)) => Some(JwksSource::File(path.clone())),
+            (None, None) => None,
+        };
+        match (jwks, &self.issuer, &self.audience) {
+            (None, None, None) => Ok(None),
+            (Some(jwks), Some(issuer), Some(audience)) => Ok(Some(Provider {
+                jwks,
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+            })),
+            _ => Err("IDENTITY_ISSUER, IDENTITY_AUDIENCE and one of IDENTITY_JWKS_URL or IDENTITY_JWKS_FILE go together".into()),
+        }
+    }
+
+    /// The identity verifier these settings describe, with the development login's key pair
+    /// from `keys_dir` when `DEV_LOGIN` is on (warned about loudly); an error when neither a
+    /// provider nor the development login is configured, or the provider's keys cannot be read.
+    pub async fn verifier(
+        &self,
+        keys_dir: &std::path::Path,
+    ) -> anyhow::Result<crate::identity::IdentityVerifier> {
+        let provider = self.provider().map_err(anyhow::Error::msg)?;
+        let dev_key = if self.dev_login {
+            tracing::warn!(
+                "DEV_LOGIN is on: anyone can sign in as any user; never run it like this in production"
+            );
+            Some(
+                crate::token::dev_identity_key_pair(keys_dir)?
+                    .public_key()
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        if provider.is_none() && dev_key.is_none() {
+            anyhow::bail!(
+                "no identity provider: set IDENTITY_JWKS_URL (or IDENTITY_JWKS_FILE), IDENTITY_ISSUER and IDENTITY_AUDIENCE, or DEV_LOGIN=1 for development"
+            );
+        }
+        Ok(crate::identity::IdentityVerifier::new(provider, dev_key).await?)
+    }
+}
+
 /// The queue settings of one concert: those a newly opened concert starts with (read from
 /// the api's environment), and the body of the gateway's admin endpoint that changes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::Args)]
@@ -285,6 +385,22 @@ impl Default for HttpLimits {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_identity_provider_needs_its_jwks_issuer_and_audience_together() {
+        let none = IdentitySettings::default();
+        assert_eq!(none.provider(), Ok(None));
+        let mut partial = IdentitySettings {
+            jwks_url: Some("https://login.example/certs".into()),
+            ..IdentitySettings::default()
+        };
+        assert!(partial.provider().is_err());
+        partial.issuer = Some("https://login.example".into());
+        partial.audience = Some("ticketing".into());
+        let provider = partial.provider().unwrap().unwrap();
+        assert_eq!(provider.audience, "ticketing");
+    }
+
     use clap::{CommandFactory, FromArgMatches, Parser};
 
     use super::*;
