@@ -189,12 +189,22 @@ export_dev_keys() {
   export KEYS_DIR="${KEYS_DIR:-$DATA/keys}"
 }
 
-# Redis and Postgres found or started, and the development keys; what every script needs.
+# The development login (DEV_LOGIN=1: the gateway signs identity tokens for any user id at
+# POST /api/v1/dev/login, and both binaries trust them), unless a real login provider is
+# configured with IDENTITY_* (then DEV_LOGIN stays as given, off by default).
+identity_defaults() {
+  if [ -z "${IDENTITY_JWKS_URL:-}${IDENTITY_JWKS_FILE:-}${IDENTITY_ISSUER:-}${IDENTITY_AUDIENCE:-}" ]; then
+    export DEV_LOGIN="${DEV_LOGIN:-1}"
+  fi
+}
+
+# Redis and Postgres found or started, the development keys and login; what every script needs.
 start_services() {
   mkdir -p "$DATA"
   start_redis
   start_postgres
   export_dev_keys
+  identity_defaults
 }
 
 # start_services, and cargo for the scripts that build.
@@ -211,9 +221,11 @@ http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
 PIDS=()
 # start_system BIN_DIR: migrates, seeds the demo concert (SEED_DEMO=1), starts api and gateway
-# in the background with logs under $LOG_DIR, and waits until both are ready.
+# in the background (with the development login unless IDENTITY_* is set) with logs under
+# $LOG_DIR, and waits until both are ready.
 start_system() {
   local bin="$1"
+  identity_defaults
   LOG_DIR="${LOG_DIR:-$DATA/logs}"
   mkdir -p "$LOG_DIR"
   ensure_curl
