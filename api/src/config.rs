@@ -6,7 +6,9 @@ use std::{net::SocketAddr, path::PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::{
-    config::{in_range, HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
+    config::{
+        in_range, HttpLimits, IdentitySettings, LogSettings, QueueSettings, RedisSettings, Secret,
+    },
     token::{dev_key_pair, PublicKey},
 };
 
@@ -47,7 +49,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "ADMIN_TOKEN",
-        default_value = "dev-admin-token",
+        default_value = DEV_ADMIN_TOKEN,
         hide_env_values = true
     )]
     pub admin_token: Secret,
@@ -85,6 +87,8 @@ pub struct Cli {
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
+    pub identity: IdentitySettings,
+    #[command(flatten)]
     pub queue_defaults: QueueSettings,
     #[command(flatten)]
     pub redis: RedisSettings,
@@ -103,7 +107,8 @@ pub struct KeyArgs {
     /// public key in KEYS_DIR, created if missing].
     #[arg(long, env = "JWT_PUBLIC_KEYS", value_name = "JWT_PUBLIC_KEYS")]
     pub jwt_public_keys: Option<String>,
-    /// Directory of the development key pair, used when JWT_PUBLIC_KEYS is unset.
+    /// Directory of the development key pairs: the access tokens' when JWT_PUBLIC_KEYS is
+    /// unset, and the development login's when DEV_LOGIN is on.
     #[arg(long, env = "KEYS_DIR", default_value = ".data/keys")]
     pub keys_dir: PathBuf,
 }
@@ -129,6 +134,10 @@ pub struct Settings {
     pub database_pool_size: u32,
     pub redis: RedisSettings,
     pub public_keys: Vec<PublicKey>,
+    /// Who signs the identity tokens the account endpoints accept.
+    pub identity: IdentitySettings,
+    /// Where the development login's key pair is (with `DEV_LOGIN`).
+    pub keys_dir: PathBuf,
     pub admin_token: Secret,
     pub hold_ttl_seconds: u32,
     pub max_seats_per_reservation: usize,
@@ -139,11 +148,30 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
+/// The admin token used when `ADMIN_TOKEN` is unset: public, so development only.
+pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+
 impl Settings {
     /// Reads the settings from the environment alone (the process's arguments are ignored).
     pub fn from_env() -> anyhow::Result<Self> {
         let cli: Cli = shared::config::try_parse_from(["api"])?;
         Self::try_from(cli)
+    }
+
+    /// Refuses the public development admin token on an address other machines can reach
+    /// (anyone could create concerts); on loopback it is allowed, with a warning.
+    pub fn check_admin_token(&self) -> anyhow::Result<()> {
+        if self.admin_token.expose() != DEV_ADMIN_TOKEN {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            self.addr.ip().is_loopback(),
+            "ADMIN_TOKEN is unset (the public development token) while API_ADDR {} is not a \
+             loopback address: set ADMIN_TOKEN to a secret",
+            self.addr
+        );
+        tracing::warn!("ADMIN_TOKEN is unset: using the public development admin token");
+        Ok(())
     }
 }
 
@@ -157,6 +185,8 @@ impl TryFrom<Cli> for Settings {
             database_pool_size: cli.database_pool_size,
             redis: cli.redis,
             public_keys: cli.keys.public_keys()?,
+            identity: cli.identity,
+            keys_dir: cli.keys.keys_dir,
             admin_token: cli.admin_token,
             hold_ttl_seconds: cli.hold_ttl_seconds,
             max_seats_per_reservation: cli.max_seats_per_reservation,

@@ -40,8 +40,8 @@ times are RFC 3339 UTC, money is integer won."
     tags(
         (name = "booking", description = "An access token whose waiting-room session is active, \
 for the concert it was issued for."),
-        (name = "account", description = "Any valid access token of the user; only the user's \
-own data (another user's reservation is not found)."),
+        (name = "account", description = "The user's identity token or any valid access token \
+of the user; only the user's own data (another user's reservation is not found)."),
         (name = "admin", description = "The admin token (`ADMIN_TOKEN`)."),
         (name = "system", description = "Health, metrics and this document; no token."),
     ),
@@ -70,6 +70,15 @@ impl Modify for SecuritySchemes {
                 Some("JWT"),
                 "The `accessToken` of the gateway's status response once the waiting room \
                  admitted the user (EdDSA, for one concert, until the session ends).",
+            ),
+        );
+        components.add_security_scheme(
+            "identityToken",
+            bearer(
+                Some("JWT"),
+                "The identity token of the promoter's login service (`IDENTITY_JWKS_URL` or \
+                 `IDENTITY_JWKS_FILE`, `IDENTITY_ISSUER`, `IDENTITY_AUDIENCE`), or of the \
+                 development login (`DEV_LOGIN`); its `sub` is the user.",
             ),
         );
         components.add_security_scheme(

@@ -8,7 +8,7 @@ use axum::{
     http::{header, HeaderName, HeaderValue, Method},
     Extension, Router,
 };
-use shared::{keys::Keys, token::Verifier};
+use shared::{identity::IdentityVerifier, keys::Keys, token::Verifier};
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     PgPool,
@@ -73,9 +73,17 @@ impl Application {
 
     /// Like [`Self::build`] with an existing (already migrated) pool, as tests have.
     pub async fn build_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+        settings.check_admin_token()?;
         let redis = shared::redis_pool::create_pool(&settings.redis)?;
         let verifier = Verifier::new(&settings.public_keys)
             .map_err(|e| anyhow::anyhow!("public keys: {e}"))?;
+        // No identity source is a configuration error: the account endpoints would refuse
+        // every identity token.
+        let identity = settings
+            .identity
+            .verifier(&settings.keys_dir)
+            .await
+            .context("identity tokens")?;
         let listener = TcpListener::bind(settings.addr).await?;
         let _ = shared::telemetry::metrics();
         let state = AppState {
@@ -84,6 +92,7 @@ impl Application {
             keys: Arc::new(Keys::new(settings.redis.prefix.clone())),
             settings: Arc::new(settings),
             verifier: Arc::new(verifier),
+            identity: Arc::new(identity),
             seats: Arc::new(SeatCatalog::default()),
         };
         let router = router(state.clone())?;
@@ -111,8 +120,13 @@ impl Application {
         let app =
             shared::http::with_common_layers(self.router, self.state.settings.http).layer(cors);
         let reconciler = tokio::spawn(keep_queues_open(self.state.clone(), stop.child_token()));
+        let refresher = tokio::spawn(refresh_identity_keys(
+            self.state.identity.clone(),
+            stop.child_token(),
+        ));
         shared::http::serve(self.listener, app, stop).await?;
         let _ = reconciler.await;
+        let _ = refresher.await;
         self.state.db.close().await;
         tracing::info!("api stopped");
         Ok(())
@@ -151,6 +165,22 @@ async fn keep_queues_open(state: AppState, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(RECONCILE_EVERY) => reconcile_queues(&state).await,
+        }
+    }
+}
+
+/// Fetches the identity provider's keys again every [`IdentityVerifier::refresh_every`], so a
+/// rotation is picked up even before a token names the new key (and a withdrawn key stops
+/// being trusted).
+async fn refresh_identity_keys(identity: Arc<IdentityVerifier>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(IdentityVerifier::refresh_every()) => {
+                if let Err(e) = identity.refresh().await {
+                    tracing::warn!(error = %e, "could not refresh the identity provider's keys");
+                }
+            }
         }
     }
 }

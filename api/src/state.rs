@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use shared::{keys::Keys, redis_pool::Pool, token::Verifier};
+use shared::{identity::IdentityVerifier, keys::Keys, redis_pool::Pool, token::Verifier};
 use sqlx::PgPool;
 
 use crate::{
@@ -17,7 +17,10 @@ pub struct AppState {
     pub redis: Pool,
     pub keys: Arc<Keys>,
     pub settings: Arc<Settings>,
+    /// Access tokens (the gateway's).
     pub verifier: Arc<Verifier>,
+    /// Identity tokens (the login provider's, or the development login's).
+    pub identity: Arc<IdentityVerifier>,
     pub seats: Arc<SeatCatalog>,
 }
 

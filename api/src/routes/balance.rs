@@ -1,11 +1,11 @@
-//! Balance endpoints (account: a valid access token, no active session needed).
+//! Balance endpoints (account: the user's access or identity token, no session needed).
 
 use axum::{extract::State, http::HeaderMap, Json};
 use serde::{Deserialize, Serialize};
 use shared::{http::ApiJson, ids::UserId};
 
 use crate::{
-    auth::Caller,
+    auth::AccountCaller,
     domain::{Amount, IdempotencyKey, StoredResponse},
     error::Result,
     openapi::problems,
@@ -30,7 +30,7 @@ problems!(GetBalanceProblems: InvalidAccessToken, ServiceUnavailable);
     get,
     path = "/api/v1/balance",
     tag = "account",
-    security(("accessToken" = [])),
+    security(("accessToken" = []), ("identityToken" = [])),
     responses(
         (status = 200, description = "The balance (0 if never charged)", body = BalanceResponse),
         GetBalanceProblems,
@@ -38,7 +38,7 @@ problems!(GetBalanceProblems: InvalidAccessToken, ServiceUnavailable);
 )]
 pub async fn get_balance(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: AccountCaller,
 ) -> Result<Json<BalanceResponse>> {
     let balance = wallet::balance(&state, &caller).await?;
     Ok(Json(BalanceResponse {
@@ -68,7 +68,7 @@ problems!(ChargeBalanceProblems: InvalidAmount, InvalidIdempotencyKey, InvalidBo
     post,
     path = "/api/v1/balance/charge",
     tag = "account",
-    security(("accessToken" = [])),
+    security(("accessToken" = []), ("identityToken" = [])),
     params((
         "Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
         description = "Optional: 1 to 255 visible ASCII characters. The same key and body replay the stored response."
@@ -81,7 +81,7 @@ problems!(ChargeBalanceProblems: InvalidAmount, InvalidIdempotencyKey, InvalidBo
 )]
 pub async fn charge_balance(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: AccountCaller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<ChargeBalanceRequest>,
 ) -> Result<StoredResponse> {

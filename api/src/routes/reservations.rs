@@ -7,7 +7,7 @@ use shared::http::{ApiJson, ApiPath};
 use uuid::Uuid;
 
 use crate::{
-    auth::Caller,
+    auth::{AccountCaller, Caller},
     domain::{ReservationStatus, SeatSelection},
     error::Result,
     openapi::problems,
@@ -126,13 +126,13 @@ problems!(GetReservationProblems: InvalidPath, InvalidAccessToken, ReservationNo
 
 /// One of the caller's reservations
 ///
-/// Held, paid, canceled or lapsed; with the token of any concert. Another user's reservation
-/// is not found.
+/// Held, paid, canceled or lapsed; with the user's identity token or the access token of any
+/// concert. Another user's reservation is not found.
 #[utoipa::path(
     get,
     path = "/api/v1/reservations/{reservationId}",
     tag = "account",
-    security(("accessToken" = [])),
+    security(("accessToken" = []), ("identityToken" = [])),
     params(("reservationId" = Uuid, Path, description = "from the hold's answer")),
     responses(
         (status = 200, description = "The reservation", body = ReservationResponse),
@@ -141,7 +141,7 @@ problems!(GetReservationProblems: InvalidPath, InvalidAccessToken, ReservationNo
 )]
 pub async fn get_reservation(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: AccountCaller,
     ApiPath(reservation_id): ApiPath<Uuid>,
 ) -> Result<Json<ReservationResponse>> {
     let reservation = reservations::find(&state, &caller, reservation_id).await?;
@@ -166,13 +166,13 @@ problems!(ReleaseReservationProblems: InvalidPath, InvalidAccessToken, Reservati
 
 /// Release a hold
 ///
-/// Cancels one of the caller's holds (with the token of any concert): its seats are on sale
-/// again at once. A lapsed hold can be released too; a paid one cannot.
+/// Cancels one of the caller's holds (with the identity token or the access token of any
+/// concert): its seats are on sale again at once. A lapsed hold can be released too; a paid one cannot.
 #[utoipa::path(
     delete,
     path = "/api/v1/reservations/{reservationId}",
     tag = "account",
-    security(("accessToken" = [])),
+    security(("accessToken" = []), ("identityToken" = [])),
     params(("reservationId" = Uuid, Path, description = "from the hold's answer")),
     responses(
         (status = 200, description = "Canceled", body = ReleaseResponse),
@@ -181,7 +181,7 @@ problems!(ReleaseReservationProblems: InvalidPath, InvalidAccessToken, Reservati
 )]
 pub async fn release_reservation(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: AccountCaller,
     ApiPath(reservation_id): ApiPath<Uuid>,
 ) -> Result<Json<ReleaseResponse>> {
     reservations::release(&state, &caller, reservation_id).await?;

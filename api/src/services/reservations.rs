@@ -6,7 +6,7 @@ use shared::ids::ConcertId;
 use uuid::Uuid;
 
 use crate::{
-    auth::Caller,
+    auth::{AccountCaller, Caller},
     domain::{reservation_id, ReservationStatus, SeatSelection},
     error::{ApiError, Result},
     state::AppState,
@@ -92,7 +92,11 @@ pub async fn hold(
 
 /// The caller's reservation `reservation_id`, paid (from Postgres) or held (from Redis);
 /// 404 for anyone else's.
-pub async fn find(state: &AppState, caller: &Caller, reservation_id: Uuid) -> Result<Reservation> {
+pub async fn find(
+    state: &AppState,
+    caller: &AccountCaller,
+    reservation_id: Uuid,
+) -> Result<Reservation> {
     if let Some(r) = payments::find_confirmed(&state.db, caller.user(), reservation_id).await? {
         return Ok(Reservation {
             id: reservation_id,
@@ -118,13 +122,13 @@ pub async fn find(state: &AppState, caller: &Caller, reservation_id: Uuid) -> Re
 }
 
 /// Cancels the caller's held reservation `reservation_id` (compare-and-delete of its holds).
-pub async fn release(state: &AppState, caller: &Caller, reservation_id: Uuid) -> Result<()> {
+pub async fn release(state: &AppState, caller: &AccountCaller, reservation_id: Uuid) -> Result<()> {
     let paid = payments::find_confirmed(&state.db, caller.user(), reservation_id).await?;
     if paid.is_some() {
         return Err(ApiError::already_confirmed());
     }
     let r = find_held(state, caller, reservation_id).await?;
-    let concert_id = concert_of(caller, &reservation_id);
+    let concert_id = concert_of(caller, &reservation_id).ok_or(ApiError::reservation_not_found())?;
     match holds::release_reservation(&state.redis, &state.keys, concert_id, &r).await? {
         Released::Canceled => Ok(()),
         Released::AlreadyConfirmed => Err(ApiError::already_confirmed()),
@@ -134,22 +138,23 @@ pub async fn release(state: &AppState, caller: &Caller, reservation_id: Uuid) ->
 }
 
 /// The concert whose Redis keys hold `reservation_id`: the one the id carries (ids made
-/// before ids carried one: the token's).
-fn concert_of(caller: &Caller, reservation_id: &Uuid) -> ConcertId {
-    reservation_id::concert_of(reservation_id).unwrap_or_else(|| caller.concert_id())
+/// before ids carried one: the access token's; an identity token names none).
+fn concert_of(caller: &AccountCaller, reservation_id: &Uuid) -> Option<ConcertId> {
+    reservation_id::concert_of(reservation_id).or(caller.concert_id())
 }
 
 /// The caller's reservation as Redis holds it (whichever concert's token the caller
 /// presents); 404 otherwise.
 async fn find_held(
     state: &AppState,
-    caller: &Caller,
+    caller: &AccountCaller,
     reservation_id: Uuid,
 ) -> Result<HeldReservation> {
+    let concert_id = concert_of(caller, &reservation_id).ok_or(ApiError::reservation_not_found())?;
     holds::find_reservation(
         &state.redis,
         &state.keys,
-        concert_of(caller, &reservation_id),
+        concert_id,
         caller.user(),
         reservation_id,
     )

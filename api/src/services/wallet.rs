@@ -5,7 +5,7 @@ use serde::Serialize;
 use shared::ids::UserId;
 
 use crate::{
-    auth::Caller,
+    auth::AccountCaller,
     domain::{Amount, IdempotencyKey, RequestHash, StoredResponse},
     error::{ApiError, ErrorCode, Result},
     state::AppState,
@@ -19,7 +19,7 @@ use crate::{
 const ENDPOINT: &str = "POST /api/v1/balance/charge";
 
 /// The caller's balance in won; 0 for a user who never charged.
-pub async fn balance(state: &AppState, caller: &Caller) -> Result<i64> {
+pub async fn balance(state: &AppState, caller: &AccountCaller) -> Result<i64> {
     wallet::find_balance(&state.db, caller.user()).await
 }
 
@@ -48,7 +48,7 @@ pub struct ChargeResponse {
 /// key and amount replay the first answer (200 and a [`ChargeResponse`]).
 pub async fn charge(
     state: &AppState,
-    caller: &Caller,
+    caller: &AccountCaller,
     amount: Amount,
     key: Option<&IdempotencyKey>,
 ) -> Result<StoredResponse> {

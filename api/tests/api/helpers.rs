@@ -8,7 +8,8 @@ use rand::Rng;
 use serde_json::{json, Value};
 use shared::redis_pool::Pool;
 use shared::{
-    config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
+    config::{HttpLimits, IdentitySettings, LogSettings, QueueSettings, RedisSettings, Secret},
+    identity::dev_login_token,
     ids::{ConcertId, TicketId, UserId},
     keys::Keys,
     session,
@@ -18,6 +19,14 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "test-admin-token";
+
+/// A directory of this test's own (development login key pair in it).
+fn temp_keys_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "api-test-keys-{:016x}",
+        rand::thread_rng().gen::<u64>()
+    ))
+}
 
 pub fn test_settings(signing_key: &SigningKey) -> Settings {
     Settings {
@@ -30,6 +39,13 @@ pub fn test_settings(signing_key: &SigningKey) -> Settings {
             pool_size: 4,
         },
         public_keys: vec![signing_key.public_key().clone()],
+        // The development login, with a key pair of the test's own: `TestApp::identity_token`
+        // signs with it as the gateway's `/api/v1/dev/login` would.
+        identity: IdentitySettings {
+            dev_login: true,
+            ..IdentitySettings::default()
+        },
+        keys_dir: temp_keys_dir(),
         admin_token: Secret::new(ADMIN),
         hold_ttl_seconds: 300,
         max_seats_per_reservation: 4,
@@ -73,6 +89,8 @@ pub struct TestApp {
     pub redis: Pool,
     pub keys: Keys,
     pub signing_key: SigningKey,
+    /// The development login's key (`None` when the test configured another identity source).
+    pub identity_key: Option<SigningKey>,
     stop: CancellationToken,
 }
 
@@ -92,6 +110,10 @@ impl TestApp {
         let mut settings = test_settings(&signing_key);
         configure(&mut settings);
         let keys = Keys::new(settings.redis.prefix.clone());
+        let identity_key = settings
+            .identity
+            .dev_login
+            .then(|| shared::token::dev_identity_key_pair(&settings.keys_dir).unwrap());
         let app = Application::build_with_pool(settings, db.clone())
             .await
             .expect("api builds");
@@ -109,6 +131,7 @@ impl TestApp {
             redis,
             keys,
             signing_key,
+            identity_key,
             stop,
         }
     }
@@ -197,6 +220,15 @@ impl TestApp {
                 exp,
             ))
             .unwrap()
+    }
+
+    /// An identity token for `user`, as the gateway's development login signs it.
+    pub fn identity_token(&self, user: &str) -> String {
+        let key = self
+            .identity_key
+            .as_ref()
+            .expect("the development login is on");
+        dev_login_token(key, &user_id(user), 3600).unwrap().0
     }
 
     /// Ends a session as the gateway does when the user leaves.

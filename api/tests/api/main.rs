@@ -4,6 +4,7 @@
 mod admin;
 mod booking;
 mod helpers;
+mod identity;
 mod money;
 mod openapi;
 mod system;

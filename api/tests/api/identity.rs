@@ -1,0 +1,200 @@
+//! Identity tokens on the account endpoints: the user's own data with either token, nobody
+//! else's with any, and the booking endpoints still only with an access token.
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{assert_problem, user_id, TestApp};
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_user_charges_reads_and_cancels_with_the_identity_token(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let id = app.identity_token("alice");
+    // Before the sale: no session, the wallet is charged with the identity token.
+    app.charge_ok(&id, 5_000).await;
+    assert_eq!(app.balance(&id).await, 5_000);
+    let access = app.admit("alice", c.id).await;
+    assert_eq!(app.balance(&access).await, 5_000, "the same wallet");
+    let rid = app.hold_ok(&access, c.schedule(), &[c.seats()[0]]).await;
+    // After the session ended, the hold is still hers to read and cancel.
+    app.end_session("alice", c.id).await;
+    let res = app.reservation(&id, &rid).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "HELD");
+    let res = app.release(&id, &rid).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "CANCELED");
+    let body: Value = app.reservation(&id, &rid).await.json().await.unwrap();
+    assert_eq!(body["status"], "CANCELED");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn another_users_reservation_is_not_found_whatever_the_token(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let alice = app.admit("alice", c.id).await;
+    let rid = app.hold_ok(&alice, c.schedule(), &[c.seats()[0]]).await;
+    let mallory_id = app.identity_token("mallory");
+    let mallory_access = app.admit("mallory", c.id).await;
+    for token in [&mallory_id, &mallory_access] {
+        let body = assert_problem(
+            app.reservation(token, &rid).await,
+            404,
+            "RESERVATION_NOT_FOUND",
+        )
+        .await;
+        let text = body.to_string();
+        assert!(!text.contains("alice") && !text.contains(&rid), "{text}");
+        let body =
+            assert_problem(app.release(token, &rid).await, 404, "RESERVATION_NOT_FOUND").await;
+        let text = body.to_string();
+        assert!(!text.contains("alice") && !text.contains(&rid), "{text}");
+    }
+    // Paid, it stays private too.
+    app.charge_ok(&alice, 1_000).await;
+    assert_eq!(app.pay(&alice, &rid, Some("a1")).await.status(), 201);
+    assert_problem(
+        app.reservation(&mallory_id, &rid).await,
+        404,
+        "RESERVATION_NOT_FOUND",
+    )
+    .await;
+    let body: Value = app
+        .reservation(&app.identity_token("alice"), &rid)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "CONFIRMED");
+    assert_eq!(app.balance(&mallory_id).await, 0);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn booking_endpoints_refuse_an_identity_token(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let access = app.admit("alice", c.id).await;
+    let rid = app.hold_ok(&access, c.schedule(), &[c.seats()[0]]).await;
+    let id = app.identity_token("alice");
+    app.charge_ok(&id, 5_000).await;
+    assert_problem(app.schedules(&id, c.id).await, 401, "INVALID_ACCESS_TOKEN").await;
+    assert_problem(
+        app.seats(&id, c.id, c.schedule()).await,
+        401,
+        "INVALID_ACCESS_TOKEN",
+    )
+    .await;
+    assert_problem(
+        app.hold(&id, c.schedule(), &[c.seats()[1]]).await,
+        401,
+        "INVALID_ACCESS_TOKEN",
+    )
+    .await;
+    assert_problem(
+        app.pay(&id, &rid, Some("k1")).await,
+        401,
+        "INVALID_ACCESS_TOKEN",
+    )
+    .await;
+    assert_eq!(app.balance(&id).await, 5_000, "nothing paid");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn identity_tokens_of_no_trusted_key_or_expired_are_refused(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let stranger = shared::token::SigningKey::generate();
+    let (forged, _) =
+        shared::identity::dev_login_token(&stranger, &user_id("alice"), 3600).unwrap();
+    let key = app.identity_key.as_ref().unwrap();
+    let (expired, _) = shared::identity::dev_login_token(key, &user_id("alice"), -60).unwrap();
+    for token in [forged.as_str(), expired.as_str(), "not-a-jwt"] {
+        let res = app.get("/api/v1/balance", Some(token)).await;
+        assert_problem(res, 401, "INVALID_ACCESS_TOKEN").await;
+        let res = app.charge(token, json!(1_000), None).await;
+        assert_problem(res, 401, "INVALID_ACCESS_TOKEN").await;
+    }
+}
+
+/// A token of the test provider (`shared/tests/keys`), RS256 with the key `rsa-1`.
+fn provider_token(sub: &str, issuer: &str, audience: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
+        "../../../shared/tests/keys/rsa.pem"
+    ))
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    jsonwebtoken::encode(
+        &header,
+        &json!({"iss": issuer, "aud": audience, "sub": sub, "iat": now, "exp": now + 600}),
+        &key,
+    )
+    .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_provider_from_a_jwks_file_signs_in_without_the_development_login(db: PgPool) {
+    let dir = std::env::temp_dir().join(format!("api-test-jwks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, include_str!("../../../shared/tests/keys/jwks.json")).unwrap();
+    let app = TestApp::spawn_with(db, |s| {
+        s.identity = shared::config::IdentitySettings {
+            jwks_file: Some(jwks.clone()),
+            issuer: Some("https://login.example/realms/fans".into()),
+            audience: Some("ticketing".into()),
+            ..Default::default()
+        };
+    })
+    .await;
+    let token = provider_token("alice", "https://login.example/realms/fans", "ticketing");
+    app.charge_ok(&token, 2_000).await;
+    assert_eq!(app.balance(&token).await, 2_000);
+    // Another issuer or audience, or the development login's tokens: refused.
+    for bad in [
+        provider_token("alice", "https://evil.example", "ticketing"),
+        provider_token("alice", "https://login.example/realms/fans", "other"),
+        shared::identity::dev_login_token(
+            &shared::token::SigningKey::generate(),
+            &user_id("alice"),
+            600,
+        )
+        .unwrap()
+        .0,
+    ] {
+        let res = app.get("/api/v1/balance", Some(&bad)).await;
+        assert_problem(res, 401, "INVALID_ACCESS_TOKEN").await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_api_refuses_to_start_without_an_identity_source(db: PgPool) {
+    let mut settings = crate::helpers::test_settings(&shared::token::SigningKey::generate());
+    settings.identity = shared::config::IdentitySettings::default();
+    let err = api::startup::Application::build_with_pool(settings, db)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("DEV_LOGIN"), "{err:#}");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_development_admin_token_is_refused_off_loopback(db: PgPool) {
+    let mut settings = crate::helpers::test_settings(&shared::token::SigningKey::generate());
+    settings.admin_token = shared::config::Secret::new(api::config::DEV_ADMIN_TOKEN);
+    settings.addr = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let err = api::startup::Application::build_with_pool(settings.clone(), db.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("ADMIN_TOKEN"), "{err:#}");
+    // On loopback it starts (with a warning).
+    settings.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    assert!(api::startup::Application::build_with_pool(settings, db)
+        .await
+        .is_ok());
+}
