@@ -6,7 +6,7 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{builder::BoolishValueParser, ArgAction, Parser};
 use shared::{
-    config::{in_range, HttpLimits, LogSettings, RedisSettings, Secret},
+    config::{in_range, HttpLimits, IdentitySettings, LogSettings, RedisSettings, Secret},
     token::{dev_key_pair, PublicKey, SigningKey},
 };
 
@@ -33,7 +33,8 @@ pub struct Cli {
         value_parser = in_range::<usize>(1..=256)
     )]
     pub gateway_threads: Option<usize>,
-    /// Bearer token of the admin endpoints (a warning is logged while it is the default).
+    /// Bearer token of the admin endpoints. The default is refused unless GATEWAY_ADDR is a
+    /// loopback address, and warned about there.
     #[arg(
         long,
         env = "ADMIN_TOKEN",
@@ -78,6 +79,8 @@ pub struct Cli {
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
+    pub identity: IdentitySettings,
+    #[command(flatten)]
     pub redis: RedisSettings,
     #[command(flatten)]
     pub http: HttpLimits,
@@ -119,6 +122,10 @@ pub struct Settings {
     pub extra_public_keys: Vec<PublicKey>,
     /// The key that seals queue tokens (see `queue_token.rs`).
     pub queue_token_key: [u8; 32],
+    /// Who signs identity tokens (the provider's JWKS, the development login).
+    pub identity: IdentitySettings,
+    /// Where the development key pairs live (access tokens, the development login).
+    pub keys_dir: PathBuf,
     pub join_rate_per_second: u32,
     pub api_public_url: String,
     pub scheduler: bool,
@@ -150,6 +157,7 @@ impl TryFrom<Cli> for Settings {
     type Error = anyhow::Error;
 
     fn try_from(cli: Cli) -> anyhow::Result<Self> {
+        refuse_public_default_admin_token(&cli.admin_token, cli.gateway_addr)?;
         let signing_key = cli.keys.signing_key()?;
         Ok(Self {
             addr: cli.gateway_addr,
@@ -159,6 +167,8 @@ impl TryFrom<Cli> for Settings {
             queue_token_key: cli.keys.queue_token_key(&signing_key)?,
             extra_public_keys: cli.keys.extra_public_keys()?,
             signing_key,
+            identity: cli.identity,
+            keys_dir: cli.keys.keys_dir,
             join_rate_per_second: cli.join_rate_per_second,
             api_public_url: cli
                 .api_public_url
@@ -182,6 +192,8 @@ impl fmt::Debug for Settings {
             .field("signing_key", &self.signing_key)
             .field("extra_public_keys", &self.extra_public_keys)
             .field("queue_token_key", &"***")
+            .field("identity", &self.identity)
+            .field("keys_dir", &self.keys_dir)
             .field("join_rate_per_second", &self.join_rate_per_second)
             .field("api_public_url", &self.api_public_url)
             .field("scheduler", &self.scheduler)
@@ -238,6 +250,17 @@ impl KeyArgs {
     }
 }
 
+/// The development admin token is public (it is in this repository): a gateway reachable from
+/// other machines must not accept it.
+fn refuse_public_default_admin_token(token: &Secret, addr: SocketAddr) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        token.expose() != DEV_ADMIN_TOKEN || addr.ip().is_loopback(),
+        "ADMIN_TOKEN is the development token while GATEWAY_ADDR ({addr}) is not a loopback \
+         address: set ADMIN_TOKEN to a secret of your own"
+    );
+    Ok(())
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -251,6 +274,22 @@ mod tests {
     #[test]
     fn the_command_line_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_default_admin_token_is_refused_off_loopback() {
+        let dev = Secret::new(DEV_ADMIN_TOKEN);
+        for public in ["0.0.0.0:8080", "192.0.2.1:8080", "[::]:8080"] {
+            let err = refuse_public_default_admin_token(&dev, public.parse().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("ADMIN_TOKEN"), "{err}");
+        }
+        for local in ["127.0.0.1:8080", "[::1]:8080"] {
+            assert!(refuse_public_default_admin_token(&dev, local.parse().unwrap()).is_ok());
+        }
+        let own = Secret::new("a-secret-of-our-own");
+        assert!(refuse_public_default_admin_token(&own, "0.0.0.0:8080".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     InvalidPath,
     InvalidSettings,
     InvalidQueueToken,
+    InvalidIdentityToken,
+    IdentityTokenExpired,
     Unauthorized,
     ConcertNotFound,
     NotFound,
@@ -30,13 +32,15 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::InvalidUserId,
         Self::InvalidBody,
         Self::MalformedJson,
         Self::InvalidPath,
         Self::InvalidSettings,
         Self::InvalidQueueToken,
+        Self::InvalidIdentityToken,
+        Self::IdentityTokenExpired,
         Self::Unauthorized,
         Self::ConcertNotFound,
         Self::NotFound,
@@ -59,6 +63,8 @@ impl ErrorCode {
             Self::InvalidPath => "INVALID_PATH",
             Self::InvalidSettings => "INVALID_SETTINGS",
             Self::InvalidQueueToken => "INVALID_QUEUE_TOKEN",
+            Self::InvalidIdentityToken => "INVALID_IDENTITY_TOKEN",
+            Self::IdentityTokenExpired => "IDENTITY_TOKEN_EXPIRED",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::ConcertNotFound => "CONCERT_NOT_FOUND",
             Self::NotFound => "NOT_FOUND",
@@ -81,7 +87,10 @@ impl ErrorCode {
             | Self::MalformedJson
             | Self::InvalidPath
             | Self::InvalidSettings => StatusCode::BAD_REQUEST,
-            Self::InvalidQueueToken | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::InvalidQueueToken
+            | Self::InvalidIdentityToken
+            | Self::IdentityTokenExpired
+            | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::ConcertNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -105,6 +114,11 @@ impl ErrorCode {
             Self::InvalidPath => "a path parameter is not of its type",
             Self::InvalidSettings => "a setting is out of its range (the detail names it)",
             Self::InvalidQueueToken => "no queue token, or one this gateway did not seal",
+            Self::InvalidIdentityToken => {
+                "no identity token, or one that is not a valid token of a trusted login \
+                 (signature, key, algorithm, issuer, audience, `sub`, not yet valid)"
+            }
+            Self::IdentityTokenExpired => "the identity token has expired: sign in again",
             Self::Unauthorized => "no admin token, or a wrong one",
             Self::ConcertNotFound => "the concert has no open queue",
             Self::NotFound => "no such resource",

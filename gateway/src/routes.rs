@@ -4,11 +4,13 @@
 //! people are the only routes outside it (`web.rs`).
 //!
 //! - `routes/queue.rs`: join, status, leave, stats, open concerts.
+//! - `routes/identity.rs`: the identity-token extractor, the development login.
 //! - `routes/admin.rs`: run-time queue settings.
 //! - `routes/system.rs`: health, metrics, OpenAPI, JWKS, page config.
 //! - `routes/openapi.rs`: the document's frame, the problem responses, the limits.
 
 mod admin;
+mod identity;
 mod openapi;
 mod queue;
 mod system;
@@ -36,6 +38,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(queue::get_queue_status))
         .routes(routes!(queue::list_open_concerts))
         .routes(routes!(queue::get_queue_stats))
+        .routes(routes!(identity::dev_login))
         .routes(routes!(admin::update_queue_settings))
         .routes(routes!(system::get_jwks))
         .routes(routes!(system::get_page_config))

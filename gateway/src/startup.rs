@@ -15,7 +15,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
-use shared::keys::Keys;
+use shared::{identity::IdentityVerifier, keys::Keys, token::SigningKey};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -30,18 +30,54 @@ use crate::{
 };
 
 /// What every server of one gateway shares: the line views (the scheduler's ticks drop them
-/// for every thread) and the per-address join limit (one limit for the whole gateway).
+/// for every thread), the per-address join limit (one limit for the whole gateway), and the
+/// identity verifier (one key set and one cache of verified tokens).
 #[derive(Clone)]
 pub struct Common {
     pub line_views: Arc<LineViews>,
     pub join_limiter: Arc<RateLimiter>,
+    pub identity: Arc<IdentityVerifier>,
+    /// The development login's key, only when `DEV_LOGIN` is on.
+    pub dev_login: Option<SigningKey>,
 }
 
 impl Common {
-    pub fn new(settings: &Settings) -> Self {
-        Self {
+    /// Builds the verifier (reading the provider's keys): an error when no identity source
+    /// is configured or its keys cannot be read, so the gateway does not start without one.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let identity = settings
+            .identity
+            .verifier(&settings.keys_dir)
+            .await
+            .context("identity tokens")?;
+        let dev_login = settings
+            .identity
+            .dev_login
+            .then(|| shared::token::dev_identity_key_pair(&settings.keys_dir))
+            .transpose()
+            .context("KEYS_DIR: the development login's key pair")?;
+        Ok(Self {
             line_views: Arc::new(LineViews::new(settings.status_view)),
             join_limiter: Arc::new(RateLimiter::new(settings.join_rate_per_second)),
+            identity: Arc::new(identity),
+            dev_login,
+        })
+    }
+}
+
+/// Fetches the identity provider's keys every [`IdentityVerifier::refresh_every`] until `stop`
+/// (tokens naming an unknown key fetch them sooner, see `shared::identity`).
+pub async fn refresh_identity_keys(identity: Arc<IdentityVerifier>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(IdentityVerifier::refresh_every());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await; // the first tick is now: the keys were just read
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = identity.refresh().await {
+            tracing::warn!(error = %e, "could not refresh the identity provider's keys");
         }
     }
 }
@@ -51,6 +87,9 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     router: Router,
+    /// Whether this server refreshes the identity keys (a lone server does; in a [`Gateway`]
+    /// one loop refreshes them for all).
+    refreshes_identity: bool,
 }
 
 impl Application {
@@ -58,8 +97,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.addr).await?;
         settings.warn_if_unsafe();
-        let common = Common::new(&settings);
-        Self::with_listener(settings, common, listener)
+        let common = Common::build(&settings).await?;
+        let mut app = Self::with_listener(settings, common, listener)?;
+        app.refreshes_identity = true;
+        Ok(app)
     }
 
     /// Builds the state around a bound listener.
@@ -83,6 +124,8 @@ impl Application {
         let state = AppState::new(Shared {
             redis,
             room,
+            identity: common.identity,
+            dev_login: common.dev_login,
             openapi: serde_json::to_vec(&openapi)?.into(),
             settings: Arc::new(settings),
         });
@@ -90,6 +133,7 @@ impl Application {
             listener,
             router: router.with_state(state.clone()),
             state,
+            refreshes_identity: false,
         })
     }
 
@@ -114,10 +158,16 @@ impl Application {
                 stop.child_token(),
             ))
         });
+        let refresh = self.refreshes_identity.then(|| {
+            tokio::spawn(refresh_identity_keys(
+                self.state.identity.clone(),
+                stop.child_token(),
+            ))
+        });
         let app = shared::http::with_common_layers(self.router, self.state.settings.http);
         shared::http::serve(self.listener, app, stop).await?;
-        if let Some(s) = scheduler {
-            let _ = s.await;
+        for task in scheduler.into_iter().chain(refresh) {
+            let _ = task.await;
         }
         Ok(())
     }
@@ -170,7 +220,19 @@ impl Gateway {
 
     fn run(self, stop: CancellationToken, on_signal: bool) -> anyhow::Result<()> {
         self.settings.warn_if_unsafe();
-        let common = Common::new(&self.settings);
+        // The verifier is built on the runtime of the thread that then refreshes it, so the
+        // connections its first fetch opened stay served for the gateway's life.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let common = runtime.block_on(Common::build(&self.settings))?;
+        let refresher = {
+            let (identity, stop) = (common.identity.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("gateway-identity".into())
+                .spawn(move || runtime.block_on(refresh_identity_keys(identity, stop)))
+                .context("starting the identity key refresh")?
+        };
         let threads = self.listeners.into_iter().enumerate().map(|(i, listener)| {
             let mut settings = self.settings.clone();
             // One admission loop per gateway (the tick claim would keep several exact,
@@ -208,6 +270,8 @@ impl Gateway {
                 result = result.and(Err(e));
             }
         }
+        stop.cancel();
+        let _ = refresher.join();
         tracing::info!("gateway stopped");
         result
     }

@@ -1,9 +1,10 @@
-//! `AppState`: one `Arc` of the settings, the pool, the waiting room and the OpenAPI document.
+//! `AppState`: one `Arc` of the settings, the pool, the waiting room, the identity verifier
+//! and the OpenAPI document.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use shared::redis_pool::Pool;
+use shared::{identity::IdentityVerifier, redis_pool::Pool, token::SigningKey};
 
 use crate::{config::Settings, waiting_room::WaitingRoom};
 
@@ -18,6 +19,10 @@ pub struct Shared {
     /// The server's Redis pool (for readiness; the waiting room has its own handle).
     pub redis: Pool,
     pub room: WaitingRoom,
+    /// Verifies identity tokens (shared by every server of the gateway).
+    pub identity: Arc<IdentityVerifier>,
+    /// The development login's signing key, only when `DEV_LOGIN` is on.
+    pub dev_login: Option<SigningKey>,
     /// The OpenAPI document of this server's routes and limits, as served.
     pub openapi: Bytes,
 }

@@ -137,6 +137,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
     ),
     tags(
         (name = "queue", description = "Join a line, ask where you stand, leave; a line's numbers."),
+        (name = "identity", description = "Development sign-in (`DEV_LOGIN`); in production users sign in with the promoter's login service."),
         (name = "admin", description = "Run-time queue settings (`ADMIN_TOKEN`)."),
         (name = "tokens", description = "The public keys that verify access tokens."),
         (name = "system", description = "Health, metrics, this document, the pages' configuration."),
@@ -159,6 +160,22 @@ impl Modify for Frame {
                     .build(),
             )
         };
+        components.add_security_scheme(
+            "identityToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An identity token: a JWT of the promoter's login service \
+                         (`IDENTITY_JWKS_URL`, `IDENTITY_ISSUER`, `IDENTITY_AUDIENCE`; RS256, \
+                         ES256 or EdDSA), or of `POST /api/v1/dev/login` with `DEV_LOGIN`. Its \
+                         `sub` is the user. Missing or invalid: 401 `INVALID_IDENTITY_TOKEN`; \
+                         expired: 401 `IDENTITY_TOKEN_EXPIRED`.",
+                    ))
+                    .build(),
+            ),
+        );
         components.add_security_scheme(
             "queueToken",
             bearer("The `queueToken` a join answers with."),

@@ -11,11 +11,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
     http::{bearer_token, ApiJson, ApiPath},
-    ids::{ConcertId, UserId},
+    ids::ConcertId,
 };
 use utoipa::ToSchema;
 
-use super::openapi::problems;
+use super::{identity::SignedIn, openapi::problems};
 use crate::{
     error::{ErrorCode, GatewayError, Result},
     queue::Place,
@@ -23,28 +23,12 @@ use crate::{
     waiting_room::{Answer, OPEN_CONCERTS_LISTED},
 };
 
-/// Who joins which concert's line.
+/// Which concert's line to join (the user is the identity token's `sub`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(example = json!({"userId": "fan-0042", "concertId": 1}))]
+#[schema(example = json!({"concertId": 1}))]
 pub struct JoinQueueRequest {
-    // A `String` parsed in the handler, so a bad one is `INVALID_USER_ID`, not `INVALID_BODY`.
-    /// 1 to 64 characters of A-Z a-z 0-9 _ - (else 400 `INVALID_USER_ID`).
-    #[schema(value_type = UserId)]
-    user_id: String,
     concert_id: ConcertId,
-}
-
-impl JoinQueueRequest {
-    /// The user id, or 400 `INVALID_USER_ID`.
-    fn user(&self) -> Result<UserId> {
-        UserId::parse(&self.user_id).map_err(|_| {
-            GatewayError::Invalid(
-                ErrorCode::InvalidUserId,
-                "userId must be 1 to 64 characters of A-Z a-z 0-9 _ -".into(),
-            )
-        })
-    }
 }
 
 /// `WAITING`: in line, `position` places from the front. `ACTIVE`: admitted; `accessToken`
@@ -146,14 +130,16 @@ impl From<Answer> for QueueStatusResponse {
     }
 }
 
-problems!(JoinQueueProblems: InvalidUserId, InvalidBody, MalformedJson, ConcertNotFound,
-    BodyTooLarge, UnsupportedMediaType, RateLimited, ServiceUnavailable);
+problems!(JoinQueueProblems: InvalidBody, MalformedJson, InvalidIdentityToken,
+    IdentityTokenExpired, ConcertNotFound, BodyTooLarge, UnsupportedMediaType, RateLimited,
+    ServiceUnavailable);
 
 /// Join a concert's waiting queue
 ///
-/// A new place at the back of the line (201), or the place or session the user already has
-/// (200, with the same queue token).
+/// As the user the identity token names (its `sub`): a new place at the back of the line
+/// (201), or the place or session the user already has (200, with the same queue token).
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue",
+    security(("identityToken" = [])),
     request_body = JoinQueueRequest,
     responses(
         (status = 201, description = "A new place in line", body = JoinQueueResponse),
@@ -163,12 +149,10 @@ problems!(JoinQueueProblems: InvalidUserId, InvalidBody, MalformedJson, ConcertN
 pub async fn join_queue(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    SignedIn(user): SignedIn,
     ApiJson(req): ApiJson<JoinQueueRequest>,
 ) -> Result<(StatusCode, Json<JoinQueueResponse>)> {
-    let entry = state
-        .room
-        .join(peer.ip(), req.user()?, req.concert_id)
-        .await?;
+    let entry = state.room.join(peer.ip(), user, req.concert_id).await?;
     let status = if entry.created {
         StatusCode::CREATED
     } else {

@@ -2,6 +2,7 @@
 
 use std::{
     net::SocketAddr,
+    path::PathBuf,
     sync::atomic::{AtomicU64, Ordering},
 };
 
@@ -15,8 +16,8 @@ use rand::Rng;
 use serde_json::{json, Value};
 use shared::redis_pool::Pool;
 use shared::{
-    config::{HttpLimits, LogSettings, QueueSettings, RedisSettings, Secret},
-    ids::ConcertId,
+    config::{HttpLimits, IdentitySettings, LogSettings, QueueSettings, RedisSettings, Secret},
+    ids::{ConcertId, UserId},
     keys::Keys,
     token::SigningKey,
 };
@@ -28,6 +29,16 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// A directory of this test's own (the development key pairs), under cargo's target dir.
+pub fn temp_dir(what: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{what}-{:016x}", rand::thread_rng().gen::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Settings of a test gateway: port 0, its own Redis prefix and keys, the development login
+/// on (the tests sign in through it, or mint its tokens with [`TestApp::identity_token`]).
 pub fn test_settings() -> Settings {
     Settings {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -41,6 +52,11 @@ pub fn test_settings() -> Settings {
         signing_key: SigningKey::generate(),
         extra_public_keys: vec![],
         queue_token_key: rand::thread_rng().gen(),
+        identity: IdentitySettings {
+            dev_login: true,
+            ..IdentitySettings::default()
+        },
+        keys_dir: temp_dir("keys"),
         join_rate_per_second: 0,
         api_public_url: "http://127.0.0.1:8081".into(),
         scheduler: false,
@@ -80,6 +96,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// The running gateway's state (its line views, its batchers).
     pub state: AppState,
+    /// The development login's key (when it is on), to mint identity tokens without a request.
+    pub dev_identity_key: Option<SigningKey>,
     stop: CancellationToken,
     tick: AtomicU64,
 }
@@ -106,6 +124,10 @@ impl TestApp {
         let redis = state.redis.clone();
         let stop = CancellationToken::new();
         tokio::spawn(app.run_until(stop.clone()));
+        let dev_identity_key = settings
+            .identity
+            .dev_login
+            .then(|| shared::token::dev_identity_key_pair(&settings.keys_dir).unwrap());
         Self {
             base,
             client: reqwest::Client::builder()
@@ -116,6 +138,7 @@ impl TestApp {
             redis,
             settings,
             state,
+            dev_identity_key,
             stop,
             tick: AtomicU64::new(1),
         }
@@ -156,10 +179,45 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An identity token of the development login for `user_id`, valid for an hour.
+    pub fn identity_token(&self, user_id: &str) -> String {
+        let key = self
+            .dev_identity_key
+            .as_ref()
+            .expect("the development login is on");
+        let user = UserId::parse(user_id).expect("a valid user id");
+        shared::identity::dev_login_token(key, &user, 3600)
+            .unwrap()
+            .0
+    }
+
+    /// Joins as `user_id`, signed in with the development login.
     pub async fn join(&self, user_id: &str, concert_id: i64) -> reqwest::Response {
-        self.client
+        self.join_with(Some(&self.identity_token(user_id)), concert_id)
+            .await
+    }
+
+    /// Joins with `identity_token` (or none) as the bearer.
+    pub async fn join_with(
+        &self,
+        identity_token: Option<&str>,
+        concert_id: i64,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
             .post(self.url("/api/v1/queue/tokens"))
-            .json(&json!({"userId": user_id, "concertId": concert_id}))
+            .json(&json!({"concertId": concert_id}));
+        if let Some(t) = identity_token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// `POST /api/v1/dev/login` with `body`.
+    pub async fn dev_login(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/dev/login"))
+            .json(body)
             .send()
             .await
             .unwrap()

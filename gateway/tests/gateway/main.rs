@@ -2,6 +2,7 @@
 
 mod admission;
 mod helpers;
+mod identity;
 mod openapi;
 mod queue;
 mod system;

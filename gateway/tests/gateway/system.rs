@@ -135,6 +135,7 @@ async fn a_gateway_of_three_threads_serves_one_port_and_stops_as_one() {
     shared::queue_config::open_queue(&mut conn, &keys, 1, "Three", &queue_settings(5, 100, 60))
         .await
         .unwrap();
+    let dev = shared::token::dev_identity_key_pair(&settings.keys_dir).unwrap();
     let gateway = gateway::startup::Gateway::bind(settings).unwrap();
     assert_eq!(gateway.threads(), 3);
     let base = format!("http://{}", gateway.local_addr());
@@ -148,9 +149,12 @@ async fn a_gateway_of_three_threads_serves_one_port_and_stops_as_one() {
     let mut positions = Vec::new();
     for i in 0..30 {
         let client = reqwest::Client::new();
+        let user = shared::ids::UserId::parse(&format!("t{i}")).unwrap();
+        let (identity, _) = shared::identity::dev_login_token(&dev, &user, 60).unwrap();
         let res = client
             .post(format!("{base}/api/v1/queue/tokens"))
-            .json(&serde_json::json!({"userId": format!("t{i}"), "concertId": 1}))
+            .bearer_auth(identity)
+            .json(&serde_json::json!({"concertId": 1}))
             .send()
             .await
             .unwrap();
