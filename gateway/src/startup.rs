@@ -177,11 +177,20 @@ impl Application {
 pub struct Gateway {
     settings: Settings,
     listeners: Vec<std::net::TcpListener>,
+    common: Common,
+    /// The runtime that built the identity verifier; it then runs the verifier's refresh, so
+    /// the connections its first fetch opened stay served for the gateway's life.
+    identity_runtime: tokio::runtime::Runtime,
 }
 
 impl Gateway {
     /// Binds one listener per thread to `settings.addr` (port 0: one free port for all).
+    /// Builds the identity verifier first: without an identity source nothing is bound.
     pub fn bind(settings: Settings) -> anyhow::Result<Self> {
+        let identity_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let common = identity_runtime.block_on(Common::build(&settings))?;
         let threads = settings.threads.max(1);
         let first = reuse_port_listener(settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
@@ -193,6 +202,8 @@ impl Gateway {
         Ok(Self {
             settings,
             listeners,
+            common,
+            identity_runtime,
         })
     }
 
@@ -220,12 +231,7 @@ impl Gateway {
 
     fn run(self, stop: CancellationToken, on_signal: bool) -> anyhow::Result<()> {
         self.settings.warn_if_unsafe();
-        // The verifier is built on the runtime of the thread that then refreshes it, so the
-        // connections its first fetch opened stay served for the gateway's life.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let common = runtime.block_on(Common::build(&self.settings))?;
+        let (common, runtime) = (self.common, self.identity_runtime);
         let refresher = {
             let (identity, stop) = (common.identity.clone(), stop.clone());
             std::thread::Builder::new()

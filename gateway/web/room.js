@@ -1,5 +1,6 @@
-// The waiting room and booking page of one concert: join (the place is kept in localStorage,
-// so a refresh keeps it), poll status on the server's pollAfterMs, then book once ACTIVE.
+// The waiting room and booking page of one concert: sign in (the development login), join
+// (the place is kept in localStorage, so a refresh keeps it), poll status on the server's
+// pollAfterMs, then book once ACTIVE.
 (function () {
   applyI18n();
   const $ = (id) => document.getElementById(id);
@@ -31,13 +32,52 @@
   const problem = (r) => (r.body && r.body.detail) || `${t("error")} (${r.status})`;
 
   // ---- waiting room ----
+  // The identity token of the development login, kept under tix.identity while it is valid
+  // for this user (its payload is read only to choose whether to sign in again; the gateway
+  // verifies it).
+  const identityKey = "tix.identity";
+  function storedIdentity(userId) {
+    const token = localStorage.getItem(identityKey);
+    try {
+      const b64 = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const claims = JSON.parse(atob(b64));
+      return claims.sub === userId && claims.exp * 1000 > Date.now() + 60000 ? token : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  async function signIn(userId) {
+    const stored = storedIdentity(userId);
+    if (stored) return stored;
+    const r = await gw("/api/v1/dev/login", { method: "POST", body: JSON.stringify({ userId }) });
+    if (r.status === 404) throw new Error(t("noDevLogin"));
+    if (r.status !== 200) throw new Error(problem(r));
+    localStorage.setItem(identityKey, r.body.identityToken);
+    return r.body.identityToken;
+  }
+
   async function join(event) {
     if (event) event.preventDefault();
     const userId = $("user-id").value.trim();
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(userId)) return fail(t("badUser"));
     localStorage.setItem("tix.user", userId);
     try {
-      const r = await gw("/api/v1/queue/tokens", { method: "POST", body: JSON.stringify({ userId, concertId }) });
+      let r;
+      // A refused identity (expired, or signed with a key the server no longer has) is
+      // dropped and signed in again, once.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let identity;
+        try {
+          identity = await signIn(userId);
+        } catch (e) {
+          return fail(e.message || t("signInFailed"));
+        }
+        r = await gw("/api/v1/queue/tokens", { method: "POST", headers: { Authorization: `Bearer ${identity}` },
+          body: JSON.stringify({ concertId }) });
+        if (r.status !== 401) break;
+        localStorage.removeItem(identityKey);
+      }
       if (r.status !== 200 && r.status !== 201) return fail(problem(r));
       s.queueToken = r.body.queueToken;
       localStorage.setItem(tokenKey, s.queueToken);

@@ -136,7 +136,11 @@ async fn a_gateway_of_three_threads_serves_one_port_and_stops_as_one() {
         .await
         .unwrap();
     let dev = shared::token::dev_identity_key_pair(&settings.keys_dir).unwrap();
-    let gateway = gateway::startup::Gateway::bind(settings).unwrap();
+    // Binding reads the identity keys on a runtime of its own: not from within this one.
+    let gateway = tokio::task::spawn_blocking(move || gateway::startup::Gateway::bind(settings))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(gateway.threads(), 3);
     let base = format!("http://{}", gateway.local_addr());
     let stop = tokio_util::sync::CancellationToken::new();
