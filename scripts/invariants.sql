@@ -6,6 +6,17 @@
 SELECT schedule_id, seat_id, count(*) AS tickets, string_agg(reservation_id::text, ', ') AS reservations
 FROM tickets GROUP BY schedule_id, seat_id HAVING count(*) > 1;
 
+-- check: every ticket is sold at its seat's price
+SELECT t.id AS ticket_id, t.reservation_id, t.seat_id, t.price AS ticket_price, s.price AS seat_price
+FROM tickets t LEFT JOIN seats s ON s.id = t.seat_id
+WHERE s.id IS NULL OR t.price <> s.price;
+
+-- check: every ticket's schedule is its seat's, and its reservation's
+SELECT t.id AS ticket_id, t.reservation_id, t.seat_id, t.schedule_id AS ticket_schedule,
+       s.schedule_id AS seat_schedule, r.schedule_id AS reservation_schedule
+FROM tickets t LEFT JOIN seats s ON s.id = t.seat_id LEFT JOIN reservations r ON r.id = t.reservation_id
+WHERE s.id IS NULL OR t.schedule_id <> s.schedule_id OR r.id IS NULL OR t.schedule_id <> r.schedule_id;
+
 -- check: every ticket's reservation has a payment
 SELECT t.id AS ticket_id, t.reservation_id, t.user_id, t.schedule_id, t.seat_id
 FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = t.reservation_id);

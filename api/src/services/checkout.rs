@@ -5,7 +5,9 @@
 //! 2. **Claim** the reservation for this payment (`claim.lua`): its holds are re-checked and
 //!    kept at least as long as the claim, and a cancel or another payment is refused meanwhile.
 //! 3. **Sell** in one Postgres statement (`store::payments::sell`): the debit, reservation,
-//!    tickets, payment, ledger entry and the response stored under the key, or nothing.
+//!    tickets, payment, ledger entry and the response stored under the key, or nothing. The
+//!    prices and the schedule are Postgres's (`seats`); of the Redis reservation only its
+//!    seat ids count, so whoever writes Redis cannot change what is paid.
 //! 4. **Confirm** in Redis after a sale (holds removed, reservation confirmed, session ended;
 //!    best effort), or **unclaim** when nothing was written, so the hold can be paid again.
 //! 5. **Replay**: when a step refuses, a duplicate of a request that already finished gets
@@ -199,11 +201,12 @@ async fn sell(
     key: &IdempotencyKey,
     hash: &RequestHash,
 ) -> Result<StoredResponse, Unsold> {
+    let amount = price(state, reservation).await.map_err(Unsold::Refused)?;
     let paid_at = Utc::now();
     let body = serde_json::to_value(PaymentResponse {
         payment_id,
         reservation_id: reservation.id,
-        amount: reservation.total_price,
+        amount,
         status: PaymentStatus::Completed,
         paid_at: paid_at.to_rfc3339_opts(SecondsFormat::Millis, true),
     })
@@ -211,7 +214,7 @@ async fn sell(
     let response = StoredResponse { status: 201, body };
     let refused = |e: sqlx::Error| Unsold::Refused(e.into());
     let mut conn = state.db.acquire().await.map_err(refused)?;
-    if reservation.total_price == 0 {
+    if amount == 0 {
         wallet::ensure_wallet(&mut conn, caller.user())
             .await
             .map_err(refused)?;
@@ -220,6 +223,7 @@ async fn sell(
         user: caller.user(),
         concert_id: caller.concert_id(),
         reservation,
+        amount,
         payment_id,
         paid_at,
         key,
@@ -250,6 +254,7 @@ async fn sell(
         Sale::SeatSold => Err(Unsold::Refused(ApiError::seat_unavailable(
             "a seat of this reservation has already been sold",
         ))),
+        Sale::SeatsMismatch => Err(Unsold::Refused(seats_mismatch())),
         // Paid by another request: its stored response when it was this one (a duplicate
         // with the same key), else the reservation is simply paid.
         Sale::WrittenMeanwhile => {
@@ -260,6 +265,29 @@ async fn sell(
             }
         }
     }
+}
+
+/// What the reservation's seats cost, from the api's copy of `seats` (no round trip once the
+/// schedule is loaded): the hash's prices and total are not trusted. The statement checks the
+/// same sum against `seats` itself.
+async fn price(state: &AppState, reservation: &HeldReservation) -> Result<i64> {
+    let schedule = state
+        .seats
+        .schedule(&state.db, reservation.schedule_id)
+        .await?
+        .ok_or_else(seats_mismatch)?;
+    reservation
+        .seats
+        .iter()
+        .map(|s| schedule.seat(s.id).map(|seat| seat.price))
+        .sum::<Option<i64>>()
+        .ok_or_else(seats_mismatch)
+}
+
+/// A reservation whose seats are not seats of its schedule: only a damaged (or tampered)
+/// Redis hash says so; nothing is sold.
+fn seats_mismatch() -> ApiError {
+    ApiError::seat_unavailable("a seat of this reservation is not on sale in its schedule")
 }
 
 /// Step 4: the sale is committed; cleaning Redis up is best effort (holds lapse by themselves).

@@ -2,7 +2,8 @@
 //! transaction, one round trip) that takes the idempotency key's advisory lock and writes the
 //! conditional debit, the reservation, the tickets (the `tickets_schedule_seat_key`
 //! constraint is the fence against selling a seat twice, whatever Redis says), the payment,
-//! its ledger entry and the stored response: all of it commits, or nothing does.
+//! its ledger entry and the stored response: all of it commits, or nothing does. Prices and
+//! schedules come from `seats`: of the Redis reservation only the seat ids are used.
 
 use chrono::{DateTime, Utc};
 use shared::ids::{ConcertId, UserId};
@@ -21,6 +22,9 @@ pub struct NewSale<'a> {
     pub user: &'a UserId,
     pub concert_id: ConcertId,
     pub reservation: &'a HeldReservation,
+    /// The sum of the seats' prices as the api's copy of `seats` has it: what the response
+    /// says; the statement sells only if `seats` agrees.
+    pub amount: i64,
     pub payment_id: Uuid,
     pub paid_at: DateTime<Utc>,
     pub key: &'a IdempotencyKey,
@@ -41,13 +45,17 @@ pub enum Sale {
     BalanceShort,
     /// A seat of the reservation is sold already.
     SeatSold,
+    /// A seat of the reservation is not a seat of its schedule and concert in `seats`, or
+    /// the prices there do not add up to [`NewSale::amount`].
+    SeatsMismatch,
     /// Another statement wrote the reservation, its payment or the key meanwhile.
     WrittenMeanwhile,
 }
 
-/// What the statement found and did: the key's lock taken, the balance after the debit, and
-/// the key's stored row.
+/// What the statement found and did: whether the seats matched, the key's lock taken, the
+/// balance after the debit, and the key's stored row.
 type Outcome = (
+    bool,
     bool,
     Option<i64>,
     Option<Vec<u8>>,
@@ -62,19 +70,29 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
     let expires_at =
         DateTime::<Utc>::from_timestamp_millis(r.expires_at_ms).unwrap_or(sale.paid_at);
     let seat_ids: Vec<i64> = r.seats.iter().map(|s| s.id).collect();
-    let prices: Vec<i64> = r.seats.iter().map(|s| s.price).collect();
-    // The key's advisory lock is taken first; the debit, and everything that hangs on it,
-    // happens only with the lock and without a stored response. A duplicate that committed
-    // between this statement's snapshot and its lock trips a unique constraint below.
+    // The seats are read from `seats`, with their schedule's concert: a seat id of another
+    // schedule or concert, or a price that is not the api's, matches no row or breaks the sum,
+    // and nothing is written. The key's advisory lock is taken first; the debit, and
+    // everything that hangs on it, happens only with the lock and without a stored response.
+    // A duplicate that committed between this statement's snapshot and its lock trips a
+    // unique constraint below.
     let outcome: std::result::Result<Outcome, sqlx::Error> = sqlx::query_as(
         "WITH lock AS (
-             SELECT pg_try_advisory_xact_lock($14) AS ok
+             SELECT pg_try_advisory_xact_lock($13) AS ok
          ), prior AS (
              SELECT request_hash, response_status, response_body FROM idempotency_keys
-             WHERE user_id = $1 AND key = $11
+             WHERE user_id = $1 AND key = $10
+         ), seat AS (
+             SELECT s.id, s.schedule_id, s.price
+             FROM seats s JOIN schedules sc ON sc.id = s.schedule_id
+             WHERE s.id = ANY($8::bigint[]) AND s.schedule_id = $5 AND sc.concert_id = $4
+         ), matched AS (
+             SELECT count(*) = cardinality($8::bigint[]) AND count(*) > 0
+                    AND COALESCE(sum(price), 0) = $3 AS ok
+             FROM seat
          ), debit AS (
              UPDATE wallets SET balance = balance - $3, updated_at = now()
-             WHERE user_id = $1 AND balance >= $3
+             WHERE user_id = $1 AND balance >= $3 AND (SELECT ok FROM matched)
                AND (SELECT ok FROM lock) AND NOT EXISTS (SELECT 1 FROM prior)
              RETURNING balance
          ), reservation AS (
@@ -83,32 +101,31 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
              RETURNING id
          ), sold AS (
              INSERT INTO tickets (schedule_id, seat_id, reservation_id, user_id, price)
-             SELECT $5, seat.id, reservation.id, $1, seat.price
-             FROM reservation, unnest($8::bigint[], $9::bigint[]) AS seat (id, price)
+             SELECT seat.schedule_id, seat.id, reservation.id, $1, seat.price
+             FROM reservation, seat
          ), payment AS (
              INSERT INTO payments (id, reservation_id, user_id, amount, paid_at)
-             SELECT $10, reservation.id, $1, $3, $7 FROM reservation
+             SELECT $9, reservation.id, $1, $3, $7 FROM reservation
              RETURNING id
          ), entry AS (
              INSERT INTO ledger (user_id, kind, amount, payment_id)
              SELECT $1, 'PAYMENT', -$3, payment.id FROM payment
          ), response AS (
              INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
-             SELECT $1, $11, $12, $15, $13 FROM payment
+             SELECT $1, $10, $11, $14, $12 FROM payment
          )
-         SELECT (SELECT ok FROM lock), (SELECT balance FROM debit),
+         SELECT (SELECT ok FROM matched), (SELECT ok FROM lock), (SELECT balance FROM debit),
                 prior.request_hash, prior.response_status, prior.response_body
          FROM (SELECT 1) AS one LEFT JOIN prior ON true",
     )
     .bind(sale.user.as_str())
     .bind(r.id)
-    .bind(r.total_price)
+    .bind(sale.amount)
     .bind(sale.concert_id.get())
     .bind(r.schedule_id)
     .bind(expires_at)
     .bind(sale.paid_at)
     .bind(&seat_ids)
-    .bind(&prices)
     .bind(sale.payment_id)
     .bind(sale.key.as_str())
     .bind(&sale.hash.0)
@@ -117,7 +134,7 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
     .bind(sale.response.status as i16)
     .fetch_one(&mut *conn)
     .await;
-    let (locked, debited, prior_hash, prior_status, prior_body) = match outcome {
+    let (matched, locked, debited, prior_hash, prior_status, prior_body) = match outcome {
         Ok(row) => row,
         Err(e) if is_violation(&e, "tickets_schedule_seat_key") => return Ok(Sale::SeatSold),
         Err(e)
@@ -132,6 +149,7 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
     Ok(match (prior_hash, prior_status, prior_body) {
         (Some(h), Some(s), Some(b)) => Sale::KeyUsed(idempotency::prior((h, s, b), sale.hash)),
         _ if !locked => Sale::KeyBusy,
+        _ if !matched => Sale::SeatsMismatch,
         _ if debited.is_none() => Sale::BalanceShort,
         _ => Sale::Sold,
     })

@@ -3,6 +3,7 @@
 
 mod admin;
 mod booking;
+mod guards;
 mod helpers;
 mod identity;
 mod money;

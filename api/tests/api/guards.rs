@@ -1,0 +1,97 @@
+//! The guards of the money path, each with a test that fails without it: what Redis says
+//! cannot change what is paid, a hold never outlives its session, a lost hold never sells a
+//! seat twice.
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::helpers::{assert_invariants, assert_problem, TestApp};
+
+/// Sets fields of a held reservation's hash in Redis, as a bug or an intruder could.
+async fn tamper(app: &TestApp, concert_id: i64, rid: &str, fields: &[(&str, String)]) {
+    let key = app.keys.concert(concert_id).reservation(rid);
+    let mut conn = app.redis.get().await.unwrap();
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(key);
+    for (f, v) in fields {
+        cmd.arg(*f).arg(v);
+    }
+    let _: i64 = cmd.query_async(&mut conn).await.unwrap();
+}
+
+async fn tickets_of(db: &PgPool, rid: &str) -> Vec<(i64, i64, i64)> {
+    sqlx::query_as("SELECT schedule_id, seat_id, price FROM tickets WHERE reservation_id = $1::uuid ORDER BY seat_id")
+        .bind(rid)
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn prices_written_into_redis_do_not_change_what_is_paid(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 5_000).await;
+    let t = app.admit("alice", c.id).await;
+    app.charge_ok(&t, 20_000).await;
+    let seats = &c.seats()[..2];
+    let rid = app.hold_ok(&t, c.schedule(), seats).await;
+    let free = format!("[[{},1,0],[{},2,0]]", seats[0], seats[1]);
+    tamper(
+        &app,
+        c.id,
+        &rid,
+        &[("seats", free), ("totalPrice", "0".into())],
+    )
+    .await;
+    let res = app.pay(&t, &rid, Some("p1")).await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["amount"], 10_000, "{body}");
+    assert_eq!(app.balance(&t).await, 10_000);
+    assert_eq!(
+        tickets_of(&app.db, &rid).await,
+        [
+            (c.schedule(), seats[0], 5_000),
+            (c.schedule(), seats[1], 5_000)
+        ]
+    );
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_schedule_written_into_redis_sells_nothing(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3, 3], 5_000).await;
+    let other = c.schedules[1].0;
+    let t = app.admit("alice", c.id).await;
+    app.charge_ok(&t, 20_000).await;
+    let seat = c.seats()[0];
+    let rid = app.hold_ok(&t, c.schedule(), &[seat]).await;
+    // The hash names the other schedule, and the hold keys are forged to match, so the claim
+    // passes: Postgres's seats still say the seat is not that schedule's.
+    tamper(&app, c.id, &rid, &[("scheduleId", other.to_string())]).await;
+    let k = app.keys.concert(c.id);
+    let mut conn = app.redis.get().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(k.seat_hold(other, seat))
+        .arg(&rid)
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_problem(app.pay(&t, &rid, Some("p1")).await, 409, "SEAT_UNAVAILABLE").await;
+    assert_eq!(app.balance(&t).await, 20_000);
+    assert!(tickets_of(&app.db, &rid).await.is_empty());
+    // With the real schedule back, the hold pays at the real price.
+    tamper(
+        &app,
+        c.id,
+        &rid,
+        &[("scheduleId", c.schedule().to_string())],
+    )
+    .await;
+    assert_eq!(app.pay(&t, &rid, Some("p2")).await.status(), 201);
+    assert_eq!(app.balance(&t).await, 15_000);
+    assert_invariants(&app.db).await;
+}
