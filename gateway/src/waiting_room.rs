@@ -153,7 +153,7 @@ impl WaitingRoom {
         self.answer(place, standing)
     }
 
-    /// Gives up the place or ends the session of `place`.
+    /// Gives up the place or ends the session of `place` (releasing its open hold).
     pub async fn leave(&self, place: &Place) -> Result<()> {
         let left = store::leave(&self.redis, &self.keys, place).await;
         // Also after an error: the script may have run (a reply lost to a timeout).

@@ -9,7 +9,7 @@ use redis::Script;
 use shared::{
     config::QueueSettings,
     ids::{ConcertId, TicketId, UserId},
-    keys::Keys,
+    keys::{ConcertKeys, Keys},
     redis_pool::Pool,
     session::{self, Session},
 };
@@ -237,11 +237,20 @@ pub async fn leave(redis: &Pool, keys: &Keys, place: &Place) -> Result<bool> {
         .key(k.active())
         .key(k.sessions())
         .key(k.queue_gaps())
+        .key(k.user_hold(place.user_id.as_str()))
         .arg(&place.user_id)
         .arg(place.ticket_id)
+        .arg(concert_key_prefix(&k))
         .invoke_async(&mut conn)
         .await?;
     Ok(freed != 0)
+}
+
+/// The prefix of every key of a concert (`leave.lua` names a hold's keys from it, as
+/// `ConcertKeys` does; a test below keeps the two in step).
+fn concert_key_prefix(k: &ConcertKeys) -> String {
+    let config = k.config();
+    config.strip_suffix("cfg").unwrap_or(&config).to_owned()
 }
 
 /// The numbers of a concert's queue; `None` when it has no open queue.
@@ -342,6 +351,16 @@ pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Ve
 mod tests {
     use super::*;
     use crate::queue::Pace;
+
+    #[test]
+    fn leave_names_a_holds_keys_as_the_key_layout_does() {
+        let k = Keys::new("tix:").concert(7);
+        let base = concert_key_prefix(&k);
+        assert_eq!(format!("{base}r:abc"), k.reservation("abc"));
+        assert_eq!(format!("{base}held:3"), k.held_seats(3));
+        assert_eq!(format!("{base}h:3:41"), k.seat_hold(3, 41));
+        assert_eq!(format!("{base}uh:ann"), k.user_hold("ann"));
+    }
 
     fn ints(values: &[i64]) -> Vec<redis::Value> {
         let mut reply = vec![redis::Value::BulkString(b"0.5".to_vec())];

@@ -203,7 +203,8 @@ pub async fn get_queue_status(
 
 /// Give up the place or end the session
 ///
-/// Frees the room at once; leaving twice is harmless.
+/// Frees the room at once; ending a session also releases its open hold (unless its payment
+/// is under way). Leaving twice is harmless.
 #[utoipa::path(delete, path = "/api/v1/queue/tokens", tag = "queue",
     security(("queueToken" = [])),
     responses((status = 204, description = "Given up (or nothing left to give up)"), QueueTokenProblems))]

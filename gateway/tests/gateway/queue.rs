@@ -611,3 +611,114 @@ async fn with_status_view_ms_zero_every_poll_reads_redis() {
     app.remote_tick(1).await;
     assert_eq!(app.status_ok(&tokens[9]).await["position"], 8);
 }
+
+/// Writes a hold as the api's hold.lua does: seat holds, the held-seats index, the user's
+/// open hold and the reservation hash.
+async fn put_hold(app: &TestApp, user: &str, reservation: &str, status: &str, seats: &[i64]) {
+    let k = app.keys.concert(1);
+    let mut conn = app.redis.get().await.unwrap();
+    let schedule = 3;
+    let mut pipe = redis::pipe();
+    for seat in seats {
+        pipe.cmd("SET")
+            .arg(k.seat_hold(schedule, *seat))
+            .arg(reservation)
+            .arg("PX")
+            .arg(60_000)
+            .ignore();
+        pipe.cmd("ZADD")
+            .arg(k.held_seats(schedule))
+            .arg(i64::MAX / 2)
+            .arg(format!("{seat}:{reservation}"))
+            .ignore();
+    }
+    let seats_json: Vec<(i64, i64, i64)> = seats.iter().map(|s| (*s, *s, 50_000)).collect();
+    pipe.cmd("SET")
+        .arg(k.user_hold(user))
+        .arg(reservation)
+        .ignore();
+    pipe.cmd("HSET")
+        .arg(k.reservation(reservation))
+        .arg("user")
+        .arg(user)
+        .arg("scheduleId")
+        .arg(schedule)
+        .arg("seats")
+        .arg(serde_json::to_string(&seats_json).unwrap())
+        .arg("status")
+        .arg(status)
+        .ignore();
+    let () = pipe.query_async(&mut conn).await.unwrap();
+}
+
+/// The seat holds still held, the held-seats index, the user's open hold and the status.
+async fn hold_state(
+    app: &TestApp,
+    user: &str,
+    reservation: &str,
+    seats: &[i64],
+) -> (usize, usize, Option<String>, Option<String>) {
+    let k = app.keys.concert(1);
+    let mut conn = app.redis.get().await.unwrap();
+    let mut held = 0;
+    for seat in seats {
+        let v: Option<String> = redis::cmd("GET")
+            .arg(k.seat_hold(3, *seat))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        held += usize::from(v.is_some());
+    }
+    let indexed: usize = redis::cmd("ZCARD")
+        .arg(k.held_seats(3))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let open: Option<String> = redis::cmd("GET")
+        .arg(k.user_hold(user))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let status: Option<String> = redis::cmd("HGET")
+        .arg(k.reservation(reservation))
+        .arg("status")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (held, indexed, open, status)
+}
+
+#[tokio::test]
+async fn ending_a_session_releases_its_open_hold() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(2, 10, 60)).await;
+    let (ann, _) = app.join_ok("ann", 1).await;
+    let (ben, _) = app.join_ok("ben", 1).await;
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&ann).await["status"], "ACTIVE");
+    assert_eq!(app.status_ok(&ben).await["status"], "ACTIVE");
+    put_hold(&app, "ann", "r-ann", "HELD", &[11, 12]).await;
+    put_hold(&app, "ben", "r-ben", "PAYING", &[21]).await;
+    // Seat 12 lapsed and was held again by someone else since: not ann's to release.
+    let k = app.keys.concert(1);
+    let mut conn = app.redis.get().await.unwrap();
+    let () = redis::cmd("SET")
+        .arg(k.seat_hold(3, 12))
+        .arg("r-other")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    assert_eq!(app.leave(&ann).await.status(), 204);
+    let (held, indexed, open, status) = hold_state(&app, "ann", "r-ann", &[11, 12]).await;
+    assert_eq!(held, 1, "seat 12 is still r-other's");
+    assert_eq!(indexed, 1, "only ben's seat stays in the index");
+    assert_eq!(open, None);
+    assert_eq!(status.as_deref(), Some("CANCELED"));
+
+    // A payment under way is left to finish or hand the hold back.
+    assert_eq!(app.leave(&ben).await.status(), 204);
+    let (held, _, open, status) = hold_state(&app, "ben", "r-ben", &[21]).await;
+    assert_eq!((held, open.as_deref()), (1, Some("r-ben")));
+    assert_eq!(status.as_deref(), Some("PAYING"));
+}
