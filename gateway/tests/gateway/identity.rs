@@ -1,4 +1,4 @@
-//! Identity tokens at the join: a provider's JWKS served over HTTP by the test (RS256 and
+//! Identity tokens at the join: a provider's JWKS served over HTTP by the test (RS256, ES256 and
 //! EdDSA keys, a rotation picked up without a restart), every refused token a 401 with its
 //! code, and the development login.
 
@@ -16,6 +16,7 @@ use shared::{config::IdentitySettings, token::SigningKey};
 use crate::helpers::{assert_problem, queue_settings, test_settings, TestApp};
 
 const RSA_PRIVATE: &str = include_str!("../../../shared/tests/keys/rsa.pem");
+const EC_PRIVATE: &str = include_str!("../../../shared/tests/keys/ec.pem");
 const JWKS: &str = include_str!("../../../shared/tests/keys/jwks.json");
 const ISS: &str = "https://login.example.test/realms/fans";
 const AUD: &str = "ticketing";
@@ -32,6 +33,13 @@ fn rs256(kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
     let key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+fn es256(kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(kid.into());
+    let key = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap();
     jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
@@ -116,6 +124,11 @@ async fn tokens_of_a_provider_served_over_http_join_as_their_sub() {
     let bob = app.join_with(Some(&eddsa), 1).await;
     assert_eq!(bob.status(), 201);
     assert_eq!(bob.json::<Value>().await.unwrap()["position"], 2);
+
+    let cleo = app
+        .join_with(Some(&es256("ec-1", &claims("cleo"))), 1)
+        .await;
+    assert_eq!(cleo.status(), 201);
 }
 
 #[tokio::test]
@@ -178,6 +191,11 @@ async fn every_refused_identity_token_is_a_401_with_its_code() {
         c[field] = value.into();
         invalid(Some(rs256("rsa-1", &c))).await;
     }
+    // A key of another type than the one the kid names.
+    invalid(Some(es256("rsa-1", &claims("mallory")))).await;
+    let mut not_yet = claims("mallory");
+    not_yet["nbf"] = (now() + 120).into();
+    invalid(Some(rs256("rsa-1", &not_yet))).await;
     let mut missing_sub = claims("mallory");
     missing_sub.as_object_mut().unwrap().remove("sub");
     invalid(Some(ed.sign_claims(&missing_sub).unwrap())).await;
