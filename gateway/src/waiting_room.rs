@@ -1,6 +1,6 @@
 //! The use cases (join, status, leave, stats, settings): the steps from a handler to the store.
 //!
-//! Join: the address's rate, the batched join, the sealed place. Status: the line view, else a
+//! Join: the address's rate (checked first by the handler), the batched join, the sealed place. Status: the line view, else a
 //! batched read; an access token once admitted. Leave and new settings drop the line view.
 
 use std::{net::IpAddr, sync::Arc};
@@ -100,12 +100,18 @@ impl WaitingRoom {
         &self.queue_tokens
     }
 
-    /// A place in line for `user` (or the place or session they have), within the join rate
-    /// of the address it comes `from`.
-    pub async fn join(&self, from: IpAddr, user: UserId, concert: ConcertId) -> Result<Entry> {
+    /// Counts a join from the address `from`: 429 past its rate. Checked before anything
+    /// else of a join (its identity token's verification included), so a flood from one
+    /// address costs no more than this.
+    pub fn check_join_rate(&self, from: IpAddr) -> Result<()> {
         self.join_limiter
             .check(from)
-            .map_err(|retry_after_secs| GatewayError::RateLimited { retry_after_secs })?;
+            .map_err(|retry_after_secs| GatewayError::RateLimited { retry_after_secs })
+    }
+
+    /// A place in line for `user` (or the place or session they have); the caller has
+    /// checked the join rate ([`Self::check_join_rate`]).
+    pub async fn join(&self, user: UserId, concert: ConcertId) -> Result<Entry> {
         let (created, ticket_id, standing) = match self.joins.call(concert, user.clone()).await? {
             Joined::UnknownConcert => return Err(GatewayError::concert_not_found()),
             Joined::Waiting {

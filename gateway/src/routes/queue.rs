@@ -148,11 +148,11 @@ problems!(JoinQueueProblems: InvalidBody, MalformedJson, InvalidIdentityToken,
     ))]
 pub async fn join_queue(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    _: WithinJoinRate,
     SignedIn(user): SignedIn,
     ApiJson(req): ApiJson<JoinQueueRequest>,
 ) -> Result<(StatusCode, Json<JoinQueueResponse>)> {
-    let entry = state.room.join(peer.ip(), user, req.concert_id).await?;
+    let entry = state.room.join(user, req.concert_id).await?;
     let status = if entry.created {
         StatusCode::CREATED
     } else {
@@ -165,6 +165,24 @@ pub async fn join_queue(
             status: entry.answer.into(),
         }),
     ))
+}
+
+/// A join within its address's rate (`JOIN_RATE_PER_SECOND`), else 429 `RATE_LIMITED`. An
+/// extractor so that it runs before the identity token's verification.
+pub struct WithinJoinRate;
+
+impl FromRequestParts<AppState> for WithinJoinRate {
+    type Rejection = GatewayError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| GatewayError::Unexpected(anyhow::anyhow!("no peer address")))?;
+        state.room.check_join_rate(peer.ip())?;
+        Ok(Self)
+    }
 }
 
 /// The place a bearer queue token names; 401 `INVALID_QUEUE_TOKEN` for anything else.

@@ -355,6 +355,9 @@ async fn joins_past_the_per_address_rate_get_429_with_retry_after() {
     let res = app.join("u9", 1).await;
     assert!(res.headers().contains_key("retry-after"));
     assert_problem(res, 429, "RATE_LIMITED").await;
+    // The rate is checked before the identity token: a flood of forged ones is stopped too.
+    let forged = app.join_with(Some("forged.identity.token"), 1).await;
+    assert_problem(forged, 429, "RATE_LIMITED").await;
 }
 
 #[tokio::test]
