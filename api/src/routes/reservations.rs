@@ -66,7 +66,8 @@ pub struct ReservationResponse {
     /// The sum of the seats' prices, in won.
     #[schema(minimum = 0)]
     total_price: i64,
-    /// When the hold lapses (or lapsed).
+    /// When the hold lapses (or lapsed): `HOLD_TTL_SECONDS` after it was taken, or the
+    /// session's end when that comes first.
     #[schema(format = DateTime)]
     expires_at: String,
     /// When it was paid; only when `CONFIRMED`.

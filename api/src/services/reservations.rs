@@ -36,7 +36,8 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 }
 
 /// Holds every seat of `selection` in `schedule_id` for the caller, or none: 1 to
-/// `MAX_SEATS_PER_RESERVATION` seats for `HOLD_TTL_SECONDS`, while the session is active.
+/// `MAX_SEATS_PER_RESERVATION` seats for `HOLD_TTL_SECONDS` (at most until the session ends),
+/// while the session is active.
 pub async fn hold(
     state: &AppState,
     caller: &Caller,

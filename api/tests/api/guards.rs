@@ -95,3 +95,58 @@ async fn a_schedule_written_into_redis_sells_nothing(db: PgPool) {
     assert_eq!(app.balance(&t).await, 15_000);
     assert_invariants(&app.db).await;
 }
+
+/// Admits `user` with a session that ends in `ms` milliseconds; the access token.
+async fn admit_until(app: &TestApp, user: &str, concert_id: i64, ms: i64) -> (String, i64) {
+    let k = app.keys.concert(concert_id);
+    let ends = chrono::Utc::now().timestamp_millis() + ms;
+    let ticket = shared::ids::TicketId::new(rand::random::<u32>() as u64 + 1);
+    let mut pipe = redis::pipe();
+    shared::session::start(&mut pipe, &k, &crate::helpers::user_id(user), ticket, ends);
+    let mut conn = app.redis.get().await.unwrap();
+    let () = pipe.query_async(&mut conn).await.unwrap();
+    (app.token(user, concert_id, ticket, ends / 1000 + 60), ends)
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_hold_ends_with_its_session(db: PgPool) {
+    let app = TestApp::spawn(db).await; // HOLD_TTL_SECONDS 300
+    let c = app.create_concert(&[2], 1_000).await;
+    let seat = c.seats()[0];
+    let (short, ends) = admit_until(&app, "short", c.id, 1_500).await;
+    let res = app.hold(&short, c.schedule(), &[seat]).await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(body["expiresAt"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(
+        expires, ends,
+        "the session's end, not 300 s from now: {body}"
+    );
+    // A long session's hold keeps the hold TTL.
+    let long = app.admit("long", c.id).await;
+    let res = app.hold(&long, c.schedule(), &[c.seats()[1]]).await;
+    let body: Value = res.json().await.unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(body["expiresAt"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let ttl = expires - chrono::Utc::now().timestamp_millis();
+    assert!((295_000..=300_000).contains(&ttl), "{ttl}");
+    // Once the short session is over, its seat is on sale again.
+    let other = app.admit("other", c.id).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let res = app.hold(&other, c.schedule(), &[seat]).await;
+        if res.status() == 201 {
+            break;
+        }
+        assert_problem(res, 409, "SEAT_UNAVAILABLE").await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hold outlived its session"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(chrono::Utc::now().timestamp_millis() >= ends);
+}

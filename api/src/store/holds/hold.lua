@@ -1,12 +1,13 @@
 -- hold.lua: holds several seats of one schedule for one user, all or none, while the user's
 -- session is active for the token's ticket (`session_is_active`, the shared rule prepended
--- from shared/src/session.lua).
+-- from shared/src/session.lua). The hold ends at the earlier of now + TTL and the session's
+-- end (its `act` score): a session's hold can always be paid or released by that session.
 -- KEYS: 1 active sessions (zset user -> expiry ms), 2 sessions (hash user -> ticket id),
 --       3 the user's open hold, 4 the reservation hash, 5 held seats of the schedule (zset),
 --       6.. one hold key per seat
 -- ARGV: 1 user id, 2 ticket id (the token's jti), 3 reservation id, 4 hold TTL (ms),
 --       5 schedule id, 6 seats (JSON), 7 total price, 8.. seat ids (in the order of KEYS 6..)
--- Returns {1, expiresAtMs} held; {-1, ''} session not active; {-2, reservationId} the user
+-- Returns {1, expiresAtMs} held (the earlier of now + TTL and the session's end); {-1, ''} session not active; {-2, reservationId} the user
 -- already has an open hold; {-3, seatId} a seat is held by someone
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -19,8 +20,9 @@ for i = 6, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-3, ARGV[i + 2]} end
 end
 
-local ttl = tonumber(ARGV[4])
-local expires = now + ttl
+local session_ends = math.floor(tonumber(redis.call('ZSCORE', KEYS[1], user)))
+local expires = math.min(now + tonumber(ARGV[4]), session_ends)
+local ttl = expires - now
 for i = 6, #KEYS do
   redis.call('SET', KEYS[i], reservation, 'PX', ttl, 'NX')
 end
