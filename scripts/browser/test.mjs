@@ -23,6 +23,13 @@ async function http(method, url, body, token) {
   return text ? JSON.parse(text) : null;
 }
 
+// Signs `userId` in with the gateway's development login (DEV_LOGIN=1), then joins
+// `concertId` with that identity token, as the page does.
+async function signInAndJoin(userId, concertId) {
+  const { identityToken } = await http("POST", `${GATEWAY}/api/v1/dev/login`, { userId });
+  return http("POST", `${GATEWAY}/api/v1/queue/tokens`, { concertId }, identityToken);
+}
+
 async function concert(queue) {
   const c = await http("POST", `${API}/api/v1/admin/concerts`, {
     name: `Browser test ${RUN}`, schedules: [{ startsAt: "2027-04-01T19:00:00Z", seatCount: 12, price: 10000 }],
@@ -51,6 +58,8 @@ async function page() {
   return p;
 }
 
+// The page's own flow: the "Sign in as" box (#user-id), then #join signs in with the
+// development login and joins.
 async function joinAs(p, concertId, userId) {
   await p.goto(`${GATEWAY}/waiting-room/${concertId}`);
   await p.fill("#user-id", userId);
@@ -61,7 +70,7 @@ const scenarios = {
   async "one user waits, is admitted, holds two seats, charges, pays and sees the confirmation"() {
     const id = await concert({ admitPerTick: 1, tickMillis: 1000, maxActive: 10 });
     for (let i = 0; i < 3; i++) {
-      await http("POST", `${GATEWAY}/api/v1/queue/tokens`, { userId: `ahead-${RUN}-${i}`, concertId: id });
+      await signInAndJoin(`ahead-${RUN}-${i}`, id);
     }
     const p = await page();
     await p.goto(`${GATEWAY}/`);
@@ -114,7 +123,7 @@ const scenarios = {
   async "a refresh of the waiting room keeps the same place"() {
     const id = await concert({ paused: true });
     for (let i = 0; i < 2; i++) {
-      await http("POST", `${GATEWAY}/api/v1/queue/tokens`, { userId: `before-${RUN}-${i}`, concertId: id });
+      await signInAndJoin(`before-${RUN}-${i}`, id);
     }
     const p = await page();
     await joinAs(p, id, `refresher-${RUN}`);
@@ -151,8 +160,10 @@ const scenarios = {
     await stats.locator(".try-out__btn").click();
     await stats.locator('input[placeholder="concertId"]').fill(String(id));
     await stats.locator(".execute").click();
-    await stats.locator(".live-responses-table .response-col_status").first().waitFor();
-    const status = (await stats.locator(".live-responses-table .response-col_status").first().textContent()).trim();
+    // The body row's cell, not the header's ("Code"), which shows before the answer arrives.
+    const cell = stats.locator(".live-responses-table tbody .response-col_status").first();
+    await cell.waitFor();
+    const status = (await cell.textContent()).trim();
     check(status === "200", `try-it-out of the queue stats answered ${status}`);
     check(/waiting/.test(await stats.locator(".live-responses-table").textContent()), "the stats body is shown");
     await p.screenshot({ path: join(SHOTS, "10-docs-try-it.png"), fullPage: false });

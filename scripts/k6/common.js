@@ -1,5 +1,7 @@
 // Shared by the k6 scenarios: settings from the environment, the concert to load (given or
-// created), small HTTP helpers, and a compact text summary for handleSummary.
+// created), signing in and joining, small HTTP helpers, and a compact text summary for
+// handleSummary. Every user signs in before joining: the gateway's development login
+// (DEV_LOGIN=1, as scripts/run and scripts/lib.sh start it) gives the identity token.
 //
 // Env read here: GATEWAY_URL (http://127.0.0.1:8080), API_URL (http://127.0.0.1:8081),
 // ADMIN_TOKEN, CONCERT_ID, SCHEDULES, SEATS, PRICE, ADMIT_PER_TICK, TICK_MILLIS, MAX_ACTIVE,
@@ -37,6 +39,56 @@ export function runId() {
 
 export function bearer(token, extra) {
   return Object.assign({ Authorization: `Bearer ${token}` }, JSON_HEADERS, extra || {});
+}
+
+// POST /api/v1/dev/login: the gateway's development login signs an identity token for
+// `userId` (the gateway runs with DEV_LOGIN=1). Returns the response; `identityToken(res)`
+// reads the token from it.
+export function signIn(userId, tags) {
+  return http.post(`${GATEWAY}/api/v1/dev/login`, JSON.stringify({ userId }),
+    { headers: JSON_HEADERS, tags: Object.assign({ step: "login" }, tags || {}) });
+}
+
+// The identity token of a dev-login response, or undefined when it has none.
+export function identityToken(res) {
+  return res.status === 200 ? field(res, "identityToken") : undefined;
+}
+
+// The request that joins `concertId` as the holder of `idToken` (the user is its subject),
+// for http.batch; `join` sends it.
+export function joinRequest(idToken, concertId, tags) {
+  return {
+    method: "POST",
+    url: `${GATEWAY}/api/v1/queue/tokens`,
+    body: JSON.stringify({ concertId }),
+    params: { headers: bearer(idToken), tags: Object.assign({ step: "join" }, tags || {}) },
+  };
+}
+
+export function join(idToken, concertId, tags) {
+  const r = joinRequest(idToken, concertId, tags);
+  return http.post(r.url, r.body, r.params);
+}
+
+// Identity tokens of `userIds`, signed in BATCH at a time with http.batch (for setup());
+// a user whose sign-in failed gets undefined (a few are logged).
+export function signInAll(userIds, batch) {
+  const tokens = [];
+  let failed = 0;
+  for (let start = 0; start < userIds.length; start += batch) {
+    const requests = userIds.slice(start, start + batch).map((userId) => ({
+      method: "POST",
+      url: `${GATEWAY}/api/v1/dev/login`,
+      body: JSON.stringify({ userId }),
+      params: { headers: JSON_HEADERS, tags: { step: "login" } },
+    }));
+    for (const res of http.batch(requests)) {
+      const token = identityToken(res);
+      if (!token && failed++ < 5) console.warn(`sign-in: ${res.status} ${String(res.body).slice(0, 200)}`);
+      tokens.push(token);
+    }
+  }
+  return tokens;
 }
 
 // A field of a JSON body, or undefined when the body is not JSON (never throws).

@@ -1,5 +1,6 @@
 // Join storm: an open-model flood of joins (POST /api/v1/queue/tokens) from unique users, as
-// in the opening minute of a sale. Arrivals are fixed per second whatever the latency
+// in the opening minute of a sale. Each arrival signs in first (the development login) and
+// joins with its identity token; join_ms times the join alone. Arrivals are fixed per second whatever the latency
 // (constant-arrival-rate), or follow STAGES (ramping-arrival-rate). The created concert's
 // queue is paused by default, so the line only grows (PAUSED=false to admit meanwhile).
 // Every join must answer 201; the test fails on more than 1% failed requests or a slow p(99).
@@ -11,11 +12,10 @@
 //   overrides RATE/DURATION), VUS (pre-allocated, 200), MAX_VUS (2000),
 //   P99_MS (join p(99) threshold, 100), RUN_ID (user-id prefix; default from Date.now()),
 //   SUMMARY_JSON (file for k6's raw summary).
-import http from "k6/http";
 import { check } from "k6";
 import exec from "k6/execution";
 import { Counter, Trend } from "k6/metrics";
-import { GATEWAY, JSON_HEADERS, TREND_STATS, concert, envNum, runId, summary } from "./common.js";
+import { TREND_STATS, concert, envNum, identityToken, join, runId, signIn, summary } from "./common.js";
 
 const stages = (__ENV.STAGES || "").split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
   const [target, duration] = s.split(":");
@@ -52,8 +52,15 @@ export function setup() {
 export default function (data) {
   // iterationInTest is unique across all VUs of the run.
   const userId = `s-${data.run}-${exec.scenario.iterationInTest}`;
-  const res = http.post(`${GATEWAY}/api/v1/queue/tokens`, JSON.stringify({ userId, concertId: data.concertId }),
-    { headers: JSON_HEADERS, tags: { step: "join" } });
+  const login = signIn(userId);
+  const token = identityToken(login);
+  if (!token) {
+    refused.add(1, { status: String(login.status), step: "login" });
+    check(login, { "sign-in is 200": () => false });
+    if (warned++ < 3) console.warn(`sign-in: ${login.status} ${String(login.body).slice(0, 200)}`);
+    return;
+  }
+  const res = join(token, data.concertId);
   joinMs.add(res.timings.duration);
   const ok = check(res, { "join is 201": (r) => r.status === 201 });
   if (ok) {

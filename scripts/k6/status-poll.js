@@ -1,5 +1,6 @@
 // Status poll: a waiting crowd polling GET /api/v1/queue/status the way the waiting-room page
-// does. setup() joins USERS unique users (in http.batch batches) and keeps their queue tokens;
+// does. setup() signs in USERS unique users and joins them (both in http.batch batches), and
+// keeps their queue tokens;
 // the VUs then share the crowd (VU n polls every VUS-th user) and poll each user again only
 // after the pollAfterMs of its last answer, counting WAITING / ACTIVE / EXPIRED answers.
 // A user whose answer is EXPIRED (or whose token is refused) stops polling. The created
@@ -16,7 +17,7 @@
 import http from "k6/http";
 import { check, sleep } from "k6";
 import { Counter, Trend } from "k6/metrics";
-import { GATEWAY, JSON_HEADERS, TREND_STATS, bearer, concert, envNum, field, retryAfter, runId, summary } from "./common.js";
+import { GATEWAY, TREND_STATS, bearer, concert, envNum, field, joinRequest, retryAfter, runId, signInAll, summary } from "./common.js";
 
 const USERS = envNum("USERS", 1000);
 const VUS = Math.max(1, Math.min(envNum("VUS", 100), USERS));
@@ -27,8 +28,8 @@ export const options = {
   scenarios: {
     crowd: { executor: "constant-vus", vus: VUS, duration: __ENV.DURATION || "60s", gracefulStop: "5s" },
   },
-  // Joining a large crowd takes a while.
-  setupTimeout: `${Math.max(60, Math.ceil(USERS / 100))}s`,
+  // Signing in and joining a large crowd takes a while.
+  setupTimeout: `${Math.max(60, Math.ceil(USERS / 50))}s`,
   thresholds: {
     http_req_failed: ["rate<0.01"],
     checks: ["rate>0.99"],
@@ -48,18 +49,13 @@ const refused = new Counter("status_refused");
 export function setup() {
   const c = concert({ admitPerTick: 5, tickMillis: 1000, maxActive: 50, sessionTtlSeconds: 30 });
   const run = runId();
+  const ids = [];
+  for (let i = 0; i < USERS; i++) ids.push(`p-${run}-${i}`);
+  const identities = signInAll(ids, BATCH).filter(Boolean);
   const tokens = [];
-  let failed = 0;
-  for (let start = 0; start < USERS; start += BATCH) {
-    const requests = [];
-    for (let i = start; i < Math.min(start + BATCH, USERS); i++) {
-      requests.push({
-        method: "POST",
-        url: `${GATEWAY}/api/v1/queue/tokens`,
-        body: JSON.stringify({ userId: `p-${run}-${i}`, concertId: c.concertId }),
-        params: { headers: JSON_HEADERS, tags: { step: "join" } },
-      });
-    }
+  let failed = USERS - identities.length;
+  for (let start = 0; start < identities.length; start += BATCH) {
+    const requests = identities.slice(start, start + BATCH).map((t) => joinRequest(t, c.concertId));
     let throttled = 0;
     for (const res of http.batch(requests)) {
       const token = res.status === 201 || res.status === 200 ? field(res, "queueToken") : undefined;
@@ -73,7 +69,7 @@ export function setup() {
     }
     if (throttled) sleep(throttled); // shed or rate limited: let the gateway breathe
   }
-  console.log(`setup: ${tokens.length} of ${USERS} users joined concert ${c.concertId} (${failed} refused); ${VUS} VUs poll`);
+  console.log(`setup: ${tokens.length} of ${USERS} users signed in and joined concert ${c.concertId} (${failed} refused); ${VUS} VUs poll`);
   if (!tokens.length) throw new Error("no user could join: nothing to poll");
   return { tokens };
 }

@@ -1,5 +1,6 @@
 // Ticket open: the whole journey of USERS unique users, as in a real sale. Each iteration is
-// one new user: join the queue, poll status until ACTIVE (sleeping pollAfterMs, giving up
+// one new user: sign in (the gateway's development login), join the queue with the identity
+// token, poll status until ACTIVE (sleeping pollAfterMs, giving up
 // after ADMIT_DEADLINE), list schedules, list the seats of a random schedule with seats left,
 // hold 1-2 random AVAILABLE seats (on 409 SEAT_UNAVAILABLE list again and retry), charge the
 // balance with the total price, pay (Idempotency-Key), read the reservation (CONFIRMED), and
@@ -10,12 +11,17 @@
 // Fails (k6 exits non-zero) on any 5xx or request without an answer, on any wrong answer
 // (reservation not CONFIRMED after payment, another paymentId on replay, amount differing
 // from the hold's total), on 1% or more unexpected answers, or on slow p(95) latencies.
+// Under injected faults (scripts/faults) MAX_SERVER_ERRORS and MAX_UNEXPECTED_RATE loosen the
+// first and third bounds and P95_MS the last; wrong answers always fail the run.
 //
 // Env: GATEWAY_URL (http://127.0.0.1:8080), API_URL (http://127.0.0.1:8081), CONCERT_ID, or
 //   ADMIN_TOKEN to create a concert of SCHEDULES (2) x SEATS (50) seats at PRICE (10000) and
 //   set its queue: ADMIT_PER_TICK (50), TICK_MILLIS (200), MAX_ACTIVE (200),
 //   SESSION_TTL_SECONDS (120), PAUSED (false); with CONCERT_ID those are applied only if set.
 //   USERS (iterations = users, 300), VUS (50), MAX_DURATION (10m), ADMIT_DEADLINE (s, 120),
+//   ARRIVAL_SECONDS (when set, the USERS arrive evenly over that many seconds instead of VUS
+//   at a time, VUS then being the pre-allocated ones), MAX_SERVER_ERRORS (0),
+//   MAX_UNEXPECTED_RATE (0.01), RETRIES (per request, 5),
 //   HOLD_RETRIES (conflicts tolerated per user, 5), P95_MS (booking steps' p(95) threshold,
 //   1000; gateway steps get half), RUN_ID (user-id prefix; default from Date.now()),
 //   SUMMARY_JSON (file for k6's raw summary).
@@ -23,23 +29,31 @@ import http from "k6/http";
 import { check, sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { API, GATEWAY, JSON_HEADERS, TREND_STATS, bearer, concert, envNum, field, retryAfter, runId, summary } from "./common.js";
+import { API, GATEWAY, TREND_STATS, bearer, concert, envNum, field, identityToken, join, retryAfter, runId, signIn, summary } from "./common.js";
 
 const USERS = envNum("USERS", 300);
 const VUS = Math.max(1, Math.min(envNum("VUS", 50), USERS));
 const ADMIT_DEADLINE_MS = envNum("ADMIT_DEADLINE", 120) * 1000;
 const HOLD_RETRIES = envNum("HOLD_RETRIES", 5);
-const RETRIES = 5; // per request, for 429 / 503 / IDEMPOTENCY_IN_PROGRESS
+const RETRIES = envNum("RETRIES", 5); // per request, for 429 / 503 / no answer / IDEMPOTENCY_IN_PROGRESS
 const P95 = envNum("P95_MS", 1000);
+
+const ARRIVAL_SECONDS = envNum("ARRIVAL_SECONDS", 0);
 
 export const options = {
   scenarios: {
-    journey: { executor: "shared-iterations", vus: VUS, iterations: USERS, maxDuration: __ENV.MAX_DURATION || "10m" },
+    journey: ARRIVAL_SECONDS > 0
+      // Exactly USERS arrivals, spread evenly over ARRIVAL_SECONDS whatever the answers take.
+      ? { executor: "constant-arrival-rate", rate: USERS, timeUnit: `${ARRIVAL_SECONDS}s`,
+        duration: `${ARRIVAL_SECONDS}s`, preAllocatedVUs: VUS, maxVUs: Math.max(VUS, USERS),
+        gracefulStop: `${Math.ceil(ADMIT_DEADLINE_MS / 1000) + 60}s` }
+      : { executor: "shared-iterations", vus: VUS, iterations: USERS, maxDuration: __ENV.MAX_DURATION || "10m" },
   },
   thresholds: {
-    unexpected_errors: ["rate<0.01"],
-    server_errors: ["count==0"],
+    unexpected_errors: [`rate<${envNum("MAX_UNEXPECTED_RATE", 0.01)}`],
+    server_errors: [`count<=${envNum("MAX_SERVER_ERRORS", 0)}`],
     wrong_answers: ["count==0"],
+    "http_req_duration{step:login}": [`p(95)<${P95 / 2}`],
     "http_req_duration{step:join}": [`p(95)<${P95 / 2}`],
     "http_req_duration{step:status}": [`p(95)<${P95 / 2}`],
     "http_req_duration{step:schedules}": [`p(95)<${P95}`],
@@ -116,9 +130,15 @@ export default function (data) {
   const cid = data.concertId;
   const user = `t-${data.run}-${exec.scenario.iterationInTest}`;
 
-  // 1. Join and wait for admission.
-  let res = send("join", () => http.post(`${GATEWAY}/api/v1/queue/tokens`, JSON.stringify({ userId: user, concertId: cid }),
-    { headers: JSON_HEADERS, tags: { step: "join" } }), is(200, 201), true);
+  // 1. Sign in, join with the identity token, and wait for admission.
+  let res = send("login", () => signIn(user), is(200), true);
+  if (!res) return;
+  const idToken = identityToken(res);
+  if (!idToken) {
+    wrong("login", `${user}: the sign-in answered no identityToken`);
+    return;
+  }
+  res = send("join", () => join(idToken, cid), is(200, 201), true);
   if (!res) return;
   const queueToken = field(res, "queueToken");
   const queueAuth = { headers: bearer(queueToken) };
