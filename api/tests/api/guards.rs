@@ -150,3 +150,97 @@ async fn a_hold_ends_with_its_session(db: PgPool) {
     }
     assert!(chrono::Utc::now().timestamp_millis() >= ends);
 }
+
+/// The hold key of `seat`, as Redis has it: the reservation holding it, if any.
+async fn hold_key(app: &TestApp, concert_id: i64, schedule_id: i64, seat: i64) -> Option<String> {
+    let mut conn = app.redis.get().await.unwrap();
+    redis::cmd("GET")
+        .arg(app.keys.concert(concert_id).seat_hold(schedule_id, seat))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Sets (or, with `None`, deletes) the hold key of `seat`, as a lost write or a failover would.
+async fn set_hold_key(
+    app: &TestApp,
+    concert_id: i64,
+    schedule_id: i64,
+    seat: i64,
+    rid: Option<&str>,
+) {
+    let key = app.keys.concert(concert_id).seat_hold(schedule_id, seat);
+    let mut conn = app.redis.get().await.unwrap();
+    let cmd = match rid {
+        Some(rid) => {
+            let mut c = redis::cmd("SET");
+            c.arg(key).arg(rid).arg("PX").arg(60_000);
+            c
+        }
+        None => {
+            let mut c = redis::cmd("DEL");
+            c.arg(key);
+            c
+        }
+    };
+    let _: redis::Value = cmd.query_async(&mut conn).await.unwrap();
+}
+
+async fn sold_count(db: &PgPool, seat: i64) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM tickets WHERE seat_id = $1")
+        .bind(seat)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_lost_hold_put_back_after_another_sale_is_refused_by_postgres(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[1], 5_000).await;
+    let (s, seat) = (c.schedule(), c.seats()[0]);
+    let a = app.admit("a", c.id).await;
+    let b = app.admit("b", c.id).await;
+    app.charge_ok(&a, 5_000).await;
+    app.charge_ok(&b, 5_000).await;
+    let ra = app.hold_ok(&a, s, &[seat]).await;
+    // Redis loses a's hold key; b holds the seat and pays.
+    set_hold_key(&app, c.id, s, seat, None).await;
+    let rb = app.hold_ok(&b, s, &[seat]).await;
+    assert_eq!(app.pay(&b, &rb, Some("b")).await.status(), 201);
+    // a's hold key comes back (a replica that missed the loss), so the claim passes: only
+    // the fence in Postgres stands between a and a second sale.
+    set_hold_key(&app, c.id, s, seat, Some(&ra)).await;
+    assert_problem(app.pay(&a, &ra, Some("a")).await, 409, "SEAT_UNAVAILABLE").await;
+    assert_eq!(app.balance(&a).await, 5_000, "a's money is untouched");
+    assert_eq!(app.balance(&b).await, 0);
+    assert_eq!(sold_count(&app.db, seat).await, 1);
+    assert_invariants(&app.db).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_payment_whose_seat_another_hold_took_is_refused_before_the_sale(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[1], 5_000).await;
+    let (s, seat) = (c.schedule(), c.seats()[0]);
+    let a = app.admit("a", c.id).await;
+    let b = app.admit("b", c.id).await;
+    app.charge_ok(&a, 5_000).await;
+    app.charge_ok(&b, 5_000).await;
+    let ra = app.hold_ok(&a, s, &[seat]).await;
+    // Redis loses a's hold key and b holds the seat; a's reservation still reads HELD, so
+    // only the claim's check of the hold keys stops a's payment.
+    set_hold_key(&app, c.id, s, seat, None).await;
+    let rb = app.hold_ok(&b, s, &[seat]).await;
+    assert_problem(app.pay(&a, &ra, Some("a")).await, 409, "HOLD_EXPIRED").await;
+    assert_eq!(
+        hold_key(&app, c.id, s, seat).await.as_deref(),
+        Some(rb.as_str())
+    );
+    assert_eq!(app.balance(&a).await, 5_000);
+    // The seat is b's to buy.
+    assert_eq!(app.pay(&b, &rb, Some("b")).await.status(), 201);
+    assert_eq!(app.balance(&b).await, 0);
+    assert_eq!(sold_count(&app.db, seat).await, 1);
+    assert_invariants(&app.db).await;
+}
