@@ -323,3 +323,57 @@ fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListene
     socket.listen(1024)?;
     Ok(socket.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use shared::identity::{IdentityError, JwksSource, Provider};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_identity_keys_are_read_again_periodically_until_the_stop() {
+        let path =
+            std::env::temp_dir().join(format!("gateway-jwks-{:016x}.json", rand::random::<u64>()));
+        std::fs::write(&path, include_str!("../../shared/tests/keys/jwks.json")).unwrap();
+        let provider = Provider {
+            jwks: JwksSource::File(path.clone()),
+            issuer: "https://login.example.test".into(),
+            audience: "ticketing".into(),
+        };
+        let identity = Arc::new(IdentityVerifier::new(Some(provider), None).await.unwrap());
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = serde_json::json!({"iss": "https://login.example.test", "aud": "ticketing",
+            "sub": "ann", "exp": now + 3600});
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("rsa-1".into());
+        let rsa = include_str!("../../shared/tests/keys/rsa.pem");
+        let key = EncodingKey::from_rsa_pem(rsa.as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert!(identity.verify(&token).await.is_ok());
+
+        // The provider withdraws the key; nothing asks for the key set until the next period.
+        std::fs::write(&path, r#"{"keys": []}"#).unwrap();
+        let stop = CancellationToken::new();
+        let refresh = tokio::spawn(refresh_identity_keys(identity.clone(), stop.clone()));
+        tokio::time::sleep(IdentityVerifier::refresh_every() / 2).await;
+        assert!(identity.verify(&token).await.is_ok(), "not yet read again");
+        let mut refused = false;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            if identity.verify(&token).await == Err(IdentityError::UnknownKey) {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "the key set was never read again");
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(1), refresh)
+            .await
+            .expect("the loop stops on the stop signal")
+            .unwrap();
+        let _ = std::fs::remove_file(path);
+    }
+}
