@@ -8,7 +8,8 @@
 //! view's read is shared by the threads), so requests do not wait on cross-thread wake-ups,
 //! which made joins faster than one multi-threaded runtime did (see `docs/ARCHITECTURE.md`).
 //! [`Application`] is one of those servers; tests run it on their
-//! own runtime. With `SO_REUSEPORT`, a second gateway started by the same user on the same
+//! own runtime. The identity verifier is built once, before anything is bound (no identity
+//! source, no gateway), shared by every server, and refreshed by a thread of its own. With `SO_REUSEPORT`, a second gateway started by the same user on the same
 //! port does not fail with "address in use"; it shares the connections.
 
 use std::{net::SocketAddr, sync::Arc};
