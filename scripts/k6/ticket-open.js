@@ -21,7 +21,9 @@
 //   USERS (iterations = users, 300), VUS (50), MAX_DURATION (10m), ADMIT_DEADLINE (s, 120),
 //   ARRIVAL_SECONDS (when set, the USERS arrive evenly over that many seconds instead of VUS
 //   at a time, VUS then being the pre-allocated ones), MAX_SERVER_ERRORS (0),
-//   MAX_UNEXPECTED_RATE (0.01), RETRIES (per request, 5),
+//   MAX_UNEXPECTED_RATE (0.01), RETRIES (per request, 5), REDIS_LOSS (1 when the run loses
+//   Redis's data on purpose: a user whose place comes back EXPIRED is counted in lost_places
+//   and as an unexpected answer instead of a wrong one),
 //   HOLD_RETRIES (conflicts tolerated per user, 5), P95_MS (booking steps' p(95) threshold,
 //   1000; gateway steps get half), RUN_ID (user-id prefix; default from Date.now()),
 //   SUMMARY_JSON (file for k6's raw summary).
@@ -69,6 +71,8 @@ const admitted = new Counter("admitted");
 const held = new Counter("held");
 const paid = new Counter("paid");
 const soldOut = new Counter("sold_out");
+const lostPlaces = new Counter("lost_places"); // EXPIRED while waiting, after Redis lost its data (REDIS_LOSS=1)
+const REDIS_LOSS = envNum("REDIS_LOSS", 0) === 1;
 const conflicts = new Counter("conflicts"); // 409 SEAT_UNAVAILABLE: someone was faster
 const gaveUp = new Counter("gave_up"); // not admitted within ADMIT_DEADLINE, or too many conflicts
 const retried = new Counter("retried"); // 429 / 503 / IDEMPOTENCY_IN_PROGRESS answered by a retry
@@ -162,6 +166,12 @@ export default function (data) {
     place = res.json();
   }
   if (place.status !== "ACTIVE" || !place.accessToken) {
+    if (REDIS_LOSS && place.status === "EXPIRED") {
+      lostPlaces.add(1);
+      unexpected.add(true, { step: "admission" });
+      warn(`${user}: lost the place (EXPIRED) after Redis lost its data`);
+      return;
+    }
     wrong("admission", `${user}: left the line as ${place.status} without an access token`);
     return;
   }
@@ -247,5 +257,6 @@ export default function (data) {
 }
 
 export function handleSummary(data) {
-  return summary(`ticket-open: ${USERS} users, ${VUS} at a time, join to payment`, data);
+  const pace = ARRIVAL_SECONDS > 0 ? `arriving over ${ARRIVAL_SECONDS}s` : `${VUS} at a time`;
+  return summary(`ticket-open: ${USERS} users, ${pace}, sign-in to payment`, data);
 }
