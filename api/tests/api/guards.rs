@@ -244,3 +244,63 @@ async fn a_payment_whose_seat_another_hold_took_is_refused_before_the_sale(db: P
     assert_eq!(sold_count(&app.db, seat).await, 1);
     assert_invariants(&app.db).await;
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_payment_after_the_session_ended_is_refused(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[1], 5_000).await;
+    let t = app.admit("a", c.id).await;
+    app.charge_ok(&t, 5_000).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    // The session ends (the fan left) while the hold is still there.
+    app.end_session("a", c.id).await;
+    assert_problem(
+        app.pay(&t, &rid, Some("p")).await,
+        403,
+        "SESSION_NOT_ACTIVE",
+    )
+    .await;
+    assert_eq!(app.balance(&t).await, 5_000);
+    assert_eq!(sold_count(&app.db, c.seats()[0]).await, 0);
+}
+
+/// The advisory lock a request with `key` from `user` takes, held by the test's own
+/// connection as a request still running with that key would.
+async fn hold_key_lock(
+    db: &PgPool,
+    user: &str,
+    key: &str,
+) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("idempotency-key", key.parse().unwrap());
+    let key = api::domain::IdempotencyKey::required(&headers).unwrap();
+    let mut conn = db.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key.lock_id(user))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    conn
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_request_whose_key_is_locked_by_a_running_one_moves_no_money(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[1], 5_000).await;
+    let t = app.admit("a", c.id).await;
+    app.charge_ok(&t, 5_000).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    let lock = hold_key_lock(&app.db, "a", "k").await;
+    let res = app.charge(&t, serde_json::json!(1_000), Some("k")).await;
+    assert_problem(res, 409, "IDEMPOTENCY_IN_PROGRESS").await;
+    assert_problem(
+        app.pay(&t, &rid, Some("k")).await,
+        409,
+        "IDEMPOTENCY_IN_PROGRESS",
+    )
+    .await;
+    assert_eq!(app.balance(&t).await, 5_000, "neither moved money");
+    assert_eq!(sold_count(&app.db, c.seats()[0]).await, 0);
+    drop(lock);
+    assert_invariants(&app.db).await;
+}
