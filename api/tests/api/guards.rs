@@ -304,3 +304,24 @@ async fn a_request_whose_key_is_locked_by_a_running_one_moves_no_money(db: PgPoo
     drop(lock);
     assert_invariants(&app.db).await;
 }
+
+#[sqlx::test(migrations = "./migrations")]
+#[should_panic(expected = "every ticket is sold at its seat's price")]
+async fn the_invariant_checks_catch_a_ticket_off_its_seats_price(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[1], 5_000).await;
+    let t = app.admit("a", c.id).await;
+    app.charge_ok(&t, 5_000).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    assert_eq!(app.pay(&t, &rid, Some("p")).await.status(), 201);
+    assert_invariants(&app.db).await;
+    // As a payment that took its prices from Redis could have written it.
+    sqlx::raw_sql(
+        "UPDATE tickets SET price = 0; UPDATE payments SET amount = 0;
+         UPDATE reservations SET total_price = 0",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert_invariants(&app.db).await;
+}
