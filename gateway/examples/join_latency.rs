@@ -17,8 +17,19 @@
 //! same connections, pacing and generator, a request that does no work): the tail the host
 //! and the HTTP path give at that rate, against which a join's tail can be read.
 //!
+//! Each join signs in as its own fan: the `Authorization: Bearer` of request n is line n of
+//! the file `TOKENS` names (a distinct identity token per join, as in a real storm; it must
+//! hold a line per request), and the body names only the concert.
+//!
 //! `join_latency <gateway url> <concert id> <rate per second> <seconds> [joins|live]`; prints
-//! one JSON line. Env: `CONNECTIONS` (64).
+//! one JSON line. Env: `CONNECTIONS` (64), `TOKENS` (the identity tokens, for joins).
+//!
+//! `join_latency mint <rs256|eddsa> <count> <file>` writes `count` identity tokens of distinct
+//! fans to `file`, one a line, signed ahead of a run so that signing costs the run nothing:
+//! RS256 with `shared/tests/keys/rsa.pem` (kid `rsa-1` of `shared/tests/keys/jwks.json`, iss
+//! [`BENCH_ISSUER`], aud [`BENCH_AUDIENCE`]: a gateway with `IDENTITY_JWKS_FILE` at that file
+//! and those `IDENTITY_ISSUER` / `IDENTITY_AUDIENCE` trusts them), or EdDSA with the
+//! development login's key in `KEYS_DIR` (a gateway with `DEV_LOGIN=1` trusts them).
 
 use std::{
     collections::VecDeque,
@@ -33,6 +44,10 @@ use mio::{net::TcpStream, Events, Interest, Poll, Token};
 /// How often the generator wakes at most: fine enough that sending late and timing an answer
 /// late add little to a latency, coarse enough that waking costs the generator little.
 const PACE: Duration = Duration::from_micros(100);
+
+/// `iss` and `aud` of the RS256 tokens that `mint` signs.
+const BENCH_ISSUER: &str = "https://login.bench.test/realms/fans";
+const BENCH_AUDIENCE: &str = "ticketing";
 
 /// How long the answers still out may take once every request has been sent.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -62,6 +77,9 @@ struct Lane {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("mint") {
+        return mint(&args[2..]);
+    }
     let target = match args.get(5).map(String::as_str) {
         None | Some("joins") => Target::Joins,
         Some("live") => Target::Live,
@@ -92,16 +110,31 @@ fn main() -> anyhow::Result<()> {
         .to_socket_addrs()?
         .next()
         .with_context(|| format!("no address for {host}"))?;
-    let tag: u32 = rand::random();
+    let tokens: Vec<String> = match target {
+        Target::Live => Vec::new(),
+        Target::Joins => {
+            let path = std::env::var("TOKENS").context("TOKENS: the file of identity tokens")?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+            let tokens: Vec<String> = text.lines().map(str::to_owned).collect();
+            anyhow::ensure!(
+                tokens.len() as u64 >= rate * secs,
+                "{path} holds {} tokens, {} joins need one each",
+                tokens.len(),
+                rate * secs
+            );
+            tokens
+        }
+    };
     // Writes request `user` into a lane's (reused) buffer; the live request is the same every time.
     let live = format!("GET /health/live HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let body = format!(r#"{{"concertId":{concert}}}"#);
     let request = |user: u64, out: &mut Vec<u8>| match target {
         Target::Live => out.extend_from_slice(live.as_bytes()),
         Target::Joins => {
-            let body = format!(r#"{{"userId":"lat{tag}-{user}","concertId":{concert}}}"#);
             let _ = write!(
                 out,
-                "POST /api/v1/queue/tokens HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                "POST /api/v1/queue/tokens HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                tokens[user as usize],
                 body.len()
             );
         }
@@ -184,6 +217,63 @@ fn main() -> anyhow::Result<()> {
             "p999Ms": ms(q(0.999)), "maxMs": ms(q(1.0)),
         })
     );
+    Ok(())
+}
+
+/// `mint <rs256|eddsa> <count> <file>`: identity tokens of `count` distinct fans, signed on
+/// every core.
+fn mint(args: &[String]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.len() == 3,
+        "usage: join_latency mint <rs256|eddsa> <count> <file>"
+    );
+    let count: usize = args[1].parse()?;
+    let tag: u32 = rand::random();
+    let now = jsonwebtoken::get_current_timestamp();
+    let sign: Box<dyn Fn(usize) -> anyhow::Result<String> + Sync> = match args[0].as_str() {
+        "rs256" => {
+            let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+                include_str!("../../shared/tests/keys/rsa.pem").as_bytes(),
+            )?;
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+            header.kid = Some("rsa-1".into());
+            Box::new(move |i| {
+                let claims = serde_json::json!({
+                    "iss": BENCH_ISSUER, "aud": BENCH_AUDIENCE, "sub": format!("rs{tag}-{i}"),
+                    "iat": now, "exp": now + 3600,
+                });
+                Ok(jsonwebtoken::encode(&header, &claims, &key)?)
+            })
+        }
+        "eddsa" => {
+            let dir = std::env::var("KEYS_DIR").unwrap_or_else(|_| ".data/keys".into());
+            let key = shared::token::dev_identity_key_pair(dir.as_ref())?;
+            Box::new(move |i| {
+                let user = shared::ids::UserId::parse(&format!("ed{tag}-{i}"))?;
+                Ok(shared::identity::dev_login_token(&key, &user, 3600)?.0)
+            })
+        }
+        other => anyhow::bail!("unknown algorithm {other:?}: rs256 or eddsa"),
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let parts: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let sign = &sign;
+                scope.spawn(move || (t..count).step_by(threads).map(sign).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a signing thread panicked"))
+            .collect::<anyhow::Result<_>>()
+    })?;
+    let mut out = String::with_capacity(count * 400);
+    for i in 0..count {
+        out.push_str(&parts[i % threads][i / threads]);
+        out.push('\n');
+    }
+    std::fs::write(&args[2], out).with_context(|| format!("writing {}", args[2]))?;
     Ok(())
 }
 
