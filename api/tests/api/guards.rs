@@ -325,3 +325,32 @@ async fn the_invariant_checks_catch_a_ticket_off_its_seats_price(db: PgPool) {
     .unwrap();
     assert_invariants(&app.db).await;
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_seat_of_another_concert_written_into_redis_sells_nothing(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[1], 5_000).await;
+    let other = app.create_concert(&[1], 5_000).await;
+    let (os, oseat) = (other.schedule(), other.seats()[0]);
+    let t = app.admit("a", c.id).await;
+    app.charge_ok(&t, 20_000).await;
+    let rid = app.hold_ok(&t, c.schedule(), &[c.seats()[0]]).await;
+    // The hash (in this concert's keys) names the other concert's schedule and seat, with a
+    // forged hold key to match: the claim and the api's seat copy agree with it, Postgres's
+    // schedules do not.
+    tamper(
+        &app,
+        c.id,
+        &rid,
+        &[
+            ("scheduleId", os.to_string()),
+            ("seats", format!("[[{oseat},1,5000]]")),
+        ],
+    )
+    .await;
+    set_hold_key(&app, c.id, os, oseat, Some(&rid)).await;
+    assert_problem(app.pay(&t, &rid, Some("p")).await, 409, "SEAT_UNAVAILABLE").await;
+    assert_eq!(app.balance(&t).await, 20_000);
+    assert_eq!(sold_count(&app.db, oseat).await, 0);
+    assert_invariants(&app.db).await;
+}
