@@ -224,8 +224,9 @@ export default function (data) {
 
   // 3. Money in, then pay with an Idempotency-Key.
   if (reservation.totalPrice > 0) {
+    // An account endpoint: the identity token does (so would the access token).
     res = send("charge", () => http.post(`${API}/api/v1/balance/charge`, JSON.stringify({ amount: reservation.totalPrice }),
-      { headers: bearer(place.accessToken, { "Idempotency-Key": `${user}-charge` }), tags: { step: "charge" } }), is(200), true);
+      { headers: bearer(idToken, { "Idempotency-Key": `${user}-charge` }), tags: { step: "charge" } }), is(200), true);
     if (!res) {
       release();
       return leave();
@@ -245,8 +246,10 @@ export default function (data) {
     wrong("pay", `payment ${paymentId}: amount ${field(res, "amount")} but the hold's total is ${reservation.totalPrice}`);
   }
 
-  // 4. The order is confirmed, and paying again with the same key replays the same payment.
-  res = get("order", `${API}/api/v1/reservations/${reservation.reservationId}`, "GET /reservations/{id}");
+  // 4. The order is confirmed (read with the identity token: the session ended with the
+  // payment), and paying again with the same key replays the same payment.
+  res = send("order", () => http.get(`${API}/api/v1/reservations/${reservation.reservationId}`,
+    { headers: bearer(idToken), tags: { step: "order", name: "GET /reservations/{id}" } }), is(200), true);
   if (res && field(res, "status") !== "CONFIRMED") {
     wrong("order", `reservation ${reservation.reservationId} is ${field(res, "status")} after payment ${paymentId}`);
   }
