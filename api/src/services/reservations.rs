@@ -110,16 +110,29 @@ pub async fn find(
         });
     }
     let r = find_held(state, caller, reservation_id).await?;
+    let seats = seats_as_sold(state, &r).await?;
     Ok(Reservation {
         id: r.id,
         status: r.state.visible(r.expires_at_ms, now_ms()),
         schedule_id: r.schedule_id,
-        total_price: r.total_price,
-        seats: r.seats,
+        total_price: seats.iter().map(|s| s.price).sum(),
+        seats,
         expires_at: from_ms(r.expires_at_ms),
         // Confirmed in Redis but not (yet) in Postgres is not reported as paid.
         confirmed_at: None,
     })
+}
+
+/// The held seats with their numbers and prices from the api's copy of `seats` (what a
+/// payment would charge), not the ones the Redis hash recorded.
+async fn seats_as_sold(state: &AppState, r: &HeldReservation) -> Result<Vec<Seat>> {
+    let Some(schedule) = state.seats.schedule(&state.db, r.schedule_id).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(r.seats
+        .iter()
+        .filter_map(|s| schedule.seat(s.id).cloned())
+        .collect())
 }
 
 /// Cancels the caller's held reservation `reservation_id` (compare-and-delete of its holds).

@@ -43,6 +43,8 @@ async fn prices_written_into_redis_do_not_change_what_is_paid(db: PgPool) {
         &[("seats", free), ("totalPrice", "0".into())],
     )
     .await;
+    let body: Value = app.reservation(&t, &rid).await.json().await.unwrap();
+    assert_eq!(body["totalPrice"], 10_000, "what a payment charges: {body}");
     let res = app.pay(&t, &rid, Some("p1")).await;
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
