@@ -120,13 +120,40 @@ async fn identity_tokens_of_no_trusted_key_or_expired_are_refused(db: PgPool) {
 
 /// A token of the test provider (`shared/tests/keys`), RS256 with the key `rsa-1`.
 fn provider_token(sub: &str, issuer: &str, audience: &str) -> String {
+    provider_token_with(Key::Rsa, sub, issuer, audience)
+}
+
+/// The test provider's keys (`shared/tests/keys`).
+#[derive(Clone, Copy)]
+enum Key {
+    /// `rsa-1`, RS256.
+    Rsa,
+    /// `ec-1`, ES256.
+    Ec,
+}
+
+fn provider_token_with(key: Key, sub: &str, issuer: &str, audience: &str) -> String {
     let now = chrono::Utc::now().timestamp();
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
-        "../../../shared/tests/keys/rsa.pem"
-    ))
-    .unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some("rsa-1".into());
+    let (key, alg, kid) = match key {
+        Key::Rsa => (
+            jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
+                "../../../shared/tests/keys/rsa.pem"
+            ))
+            .unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+            "rsa-1",
+        ),
+        Key::Ec => (
+            jsonwebtoken::EncodingKey::from_ec_pem(include_bytes!(
+                "../../../shared/tests/keys/ec.pem"
+            ))
+            .unwrap(),
+            jsonwebtoken::Algorithm::ES256,
+            "ec-1",
+        ),
+    };
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = Some(kid.into());
     jsonwebtoken::encode(
         &header,
         &json!({"iss": issuer, "aud": audience, "sub": sub, "iat": now, "exp": now + 600}),
@@ -197,4 +224,64 @@ async fn the_development_admin_token_is_refused_off_loopback(db: PgPool) {
     assert!(api::startup::Application::build_with_pool(settings, db)
         .await
         .is_ok());
+}
+
+/// The test provider's JWKS with only the keys named in `kids`.
+fn jwks_with(kids: &[&str]) -> String {
+    let mut jwks: Value =
+        serde_json::from_str(include_str!("../../../shared/tests/keys/jwks.json")).unwrap();
+    jwks["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| kids.contains(&k["kid"].as_str().unwrap_or_default()));
+    jwks.to_string()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_key_added_to_the_providers_jwks_is_trusted_without_a_restart(db: PgPool) {
+    // The provider's JWKS, served over HTTP by the test; it starts with the RSA key only.
+    let served = std::sync::Arc::new(std::sync::Mutex::new(jwks_with(&["rsa-1"])));
+    let jwks = served.clone();
+    let provider = axum::Router::new().route(
+        "/certs",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { jwks.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/certs", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, provider).await });
+    let (iss, aud) = ("https://login.example/realms/fans", "ticketing");
+    let app = TestApp::spawn_with(db, |s| {
+        s.identity = shared::config::IdentitySettings {
+            jwks_url: Some(url),
+            issuer: Some(iss.into()),
+            audience: Some(aud.into()),
+            ..Default::default()
+        };
+    })
+    .await;
+    let rsa = provider_token_with(Key::Rsa, "alice", iss, aud);
+    assert_eq!(app.balance(&rsa).await, 0);
+    let ec = provider_token_with(Key::Ec, "bob", iss, aud);
+    let res = app.get("/api/v1/balance", Some(&ec)).await;
+    assert_problem(res, 401, "INVALID_ACCESS_TOKEN").await;
+    // The provider rotates in its EC key: a token naming it makes the api fetch the set
+    // again (at most every few seconds), with no restart.
+    *served.lock().unwrap() = jwks_with(&["rsa-1", "ec-1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let res = app.get("/api/v1/balance", Some(&ec)).await;
+        if res.status() == 200 {
+            break;
+        }
+        assert_problem(res, 401, "INVALID_ACCESS_TOKEN").await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key was never fetched"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(app.balance(&rsa).await, 0, "the old key still works");
 }
