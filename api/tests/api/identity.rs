@@ -180,8 +180,34 @@ async fn a_provider_from_a_jwks_file_signs_in_without_the_development_login(db: 
     let token = provider_token("alice", "https://login.example/realms/fans", "ticketing");
     app.charge_ok(&token, 2_000).await;
     assert_eq!(app.balance(&token).await, 2_000);
+    // The same claims unsigned (`alg: none`), or HS256 keyed with the RSA key's public
+    // modulus (a verifier that let the token pick its algorithm would accept it).
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"iss": "https://login.example/realms/fans", "aud": "ticketing",
+                        "sub": "alice", "iat": now, "exp": now + 600});
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT", "kid": "rsa-1"})),
+        b64(claims.clone())
+    );
+    let jwks: Value =
+        serde_json::from_str(include_str!("../../../shared/tests/keys/jwks.json")).unwrap();
+    let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = Some("rsa-1".into());
+    let hs256 = jsonwebtoken::encode(
+        &hs,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(jwks["keys"][0]["n"].as_str().unwrap().as_bytes()),
+    )
+    .unwrap();
     // Another issuer or audience, or the development login's tokens: refused.
     for bad in [
+        unsigned,
+        hs256,
         provider_token("alice", "https://evil.example", "ticketing"),
         provider_token("alice", "https://login.example/realms/fans", "other"),
         shared::identity::dev_login_token(
