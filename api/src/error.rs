@@ -17,6 +17,7 @@ pub enum ErrorCode {
     InvalidBody,
     MalformedJson,
     InvalidPath,
+    InvalidQuery,
     InvalidSeatSelection,
     InvalidAmount,
     InvalidIdempotencyKey,
@@ -47,10 +48,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         Self::InvalidBody,
         Self::MalformedJson,
         Self::InvalidPath,
+        Self::InvalidQuery,
         Self::InvalidSeatSelection,
         Self::InvalidAmount,
         Self::InvalidIdempotencyKey,
@@ -85,6 +87,7 @@ impl ErrorCode {
             Self::InvalidBody => "INVALID_BODY",
             Self::MalformedJson => "MALFORMED_JSON",
             Self::InvalidPath => "INVALID_PATH",
+            Self::InvalidQuery => "INVALID_QUERY",
             Self::InvalidSeatSelection => "INVALID_SEAT_SELECTION",
             Self::InvalidAmount => "INVALID_AMOUNT",
             Self::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
@@ -120,6 +123,7 @@ impl ErrorCode {
             Self::InvalidBody
             | Self::MalformedJson
             | Self::InvalidPath
+            | Self::InvalidQuery
             | Self::InvalidSeatSelection
             | Self::InvalidAmount
             | Self::InvalidIdempotencyKey
@@ -153,6 +157,7 @@ impl ErrorCode {
             Self::InvalidBody => "the body is not the documented JSON object (a field missing, unknown or of the wrong type)",
             Self::MalformedJson => "the body is not JSON",
             Self::InvalidPath => "a path parameter is malformed (a non-numeric id, a malformed UUID)",
+            Self::InvalidQuery => "a query parameter is unknown or has a value other than the documented ones",
             Self::InvalidSeatSelection => "`seatIds` is empty, repeats a seat, names a non-positive id or more seats than `MAX_SEATS_PER_RESERVATION`",
             Self::InvalidAmount => "`amount` is not an integer from 1 to `MAX_CHARGE`, or the balance would exceed its maximum",
             Self::InvalidIdempotencyKey => "`Idempotency-Key` is missing where required, or not 1 to 255 visible ASCII characters",

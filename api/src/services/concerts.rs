@@ -1,7 +1,11 @@
-//! Concerts: the schedules and seat maps a booking session reads (sold seats from Postgres,
-//! held ones from Redis), and creating a concert with its queue.
+//! Concerts: the schedules and seat maps a booking session reads (held seats from Redis,
+//! sold ones from memory while Redis's sale version says they are current, else Postgres),
+//! and creating a concert with its queue.
 
-use std::collections::HashSet;
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,7 +17,7 @@ use crate::{
     error::{ApiError, Result},
     state::AppState,
     store::{
-        catalog::{self, CreatedConcert, Seat},
+        catalog::{self, CreatedConcert, ScheduleSeats, Seat},
         holds,
     },
 };
@@ -74,20 +78,57 @@ pub enum SeatStatus {
 
 /// One seat of a seat map.
 #[derive(Debug, Clone)]
-pub struct SeatState {
-    pub seat: Seat,
+pub struct SeatState<'a> {
+    pub seat: &'a Seat,
     pub status: SeatStatus,
     /// Held by the caller's own open hold.
     pub mine: bool,
 }
 
-/// The seats of `schedule_id` of `concert_id`, for a caller whose session is active for it.
+/// A schedule's seat map as one caller sees it: the seats (by number) and one status letter
+/// per seat, `A` available, `H` held by someone else, `M` held by the caller, `S` sold.
+#[derive(Debug, Clone)]
+pub struct SeatMap {
+    pub schedule: Arc<ScheduleSeats>,
+    pub letters: Vec<u8>,
+}
+
+impl SeatMap {
+    pub fn seats(&self) -> impl Iterator<Item = SeatState<'_>> {
+        self.schedule
+            .seats
+            .iter()
+            .zip(&self.letters)
+            .map(|(seat, letter)| SeatState {
+                seat,
+                status: match letter {
+                    b'S' => SeatStatus::Sold,
+                    b'H' | b'M' => SeatStatus::Held,
+                    _ => SeatStatus::Available,
+                },
+                mine: *letter == b'M',
+            })
+    }
+
+    /// A tag of everything the map shows this caller (seat rows never change, so the
+    /// schedule id stands for them): it changes with every hold, release, lapse and sale,
+    /// and differs between callers who see their own holds.
+    pub fn version(&self) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        self.schedule.schedule_id.hash(&mut h);
+        self.letters.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// The seat map of `schedule_id` of `concert_id`, for a caller whose session is active for
+/// it; one Redis round trip, and Postgres only when a sale changed the sold seats.
 pub async fn seat_map(
     state: &AppState,
     caller: &Caller,
     concert_id: i64,
     schedule_id: i64,
-) -> Result<Vec<SeatState>> {
+) -> Result<SeatMap> {
     let concert_id = caller.ensure_concert(concert_id)?;
     let schedule = state
         .seats
@@ -97,41 +138,45 @@ pub async fn seat_map(
         .ok_or(ApiError::schedule_not_found(
             "no such schedule for this concert",
         ))?;
-    let (sold, redis) = tokio::join!(
-        catalog::find_sold_seats(&state.db, schedule_id, None),
-        holds::session_and_held_seats(
-            &state.redis,
-            &state.keys,
-            concert_id,
-            caller.session(),
-            schedule_id
-        ),
-    );
-    let (active, held) = redis?;
+    let holds::HeldSeats {
+        active,
+        held,
+        sale_version,
+    } = holds::session_and_held_seats(
+        &state.redis,
+        &state.keys,
+        concert_id,
+        caller.session(),
+        schedule_id,
+    )
+    .await?;
     if !active {
         return Err(ApiError::session_not_active());
     }
-    let sold: HashSet<i64> = sold?.into_iter().collect();
-    let seats = schedule
+    let sold = state
+        .seats
+        .sold
+        .sold(&state.db, schedule_id, sale_version)
+        .await?;
+    if sale_version.is_none() {
+        holds::start_sale_version(&state.redis, &state.keys, concert_id, schedule_id).await?;
+    }
+    let letters = schedule
         .seats
         .iter()
         .map(|s| {
-            let mine = held.get(&s.id).copied();
-            let status = if sold.contains(&s.id) {
-                SeatStatus::Sold
-            } else if mine.is_some() {
-                SeatStatus::Held
+            if sold.contains(&s.id) {
+                b'S'
             } else {
-                SeatStatus::Available
-            };
-            SeatState {
-                seat: s.clone(),
-                status,
-                mine: status == SeatStatus::Held && mine == Some(true),
+                match held.get(&s.id) {
+                    Some(true) => b'M',
+                    Some(false) => b'H',
+                    None => b'A',
+                }
             }
         })
         .collect();
-    Ok(seats)
+    Ok(SeatMap { schedule, letters })
 }
 
 /// Creates a concert with its schedules and seats and opens its queue, all or nothing.

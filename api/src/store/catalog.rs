@@ -1,10 +1,11 @@
 //! Concerts, schedules and seats, and the concerts' queues in Redis. Seat rows never change
-//! once created, so the api keeps an in-memory copy per schedule and a seat map needs only
-//! the sold seats from Postgres.
+//! once created, so the api keeps an in-memory copy per schedule; the sold seats too, kept
+//! as long as the schedule's sale version in Redis says no sale happened since.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -54,6 +55,8 @@ impl ScheduleSeats {
 #[derive(Debug, Default)]
 pub struct SeatCatalog {
     schedules: RwLock<HashMap<i64, Arc<ScheduleSeats>>>,
+    /// The sold seats of each schedule.
+    pub sold: SoldSeats,
 }
 
 const MAX_CACHED_SCHEDULES: usize = 10_000;
@@ -102,6 +105,74 @@ impl SeatCatalog {
         }
         map.insert(schedule_id, entry.clone());
         Ok(Some(entry))
+    }
+}
+
+/// The sold seats of one schedule as read from Postgres under a sale version.
+#[derive(Debug)]
+struct SoldEntry {
+    version: i64,
+    read_at: Instant,
+    seats: Arc<HashSet<i64>>,
+}
+
+/// The in-memory copy of each schedule's sold seats. Postgres is the truth: an entry is used
+/// only while the schedule's sale version (bumped in Redis by every sale, read in the seat
+/// map's one round trip) is the one it was read under, and for at most [`SOLD_MAX_AGE`], which
+/// bounds the damage of a sale whose bump was lost (Redis down right after the commit).
+#[derive(Debug, Default)]
+pub struct SoldSeats {
+    schedules: RwLock<HashMap<i64, SoldEntry>>,
+}
+
+const SOLD_MAX_AGE: Duration = Duration::from_secs(5);
+
+impl SoldSeats {
+    /// The sold seats of `schedule_id`, from memory when `version` (read from Redis just
+    /// before) is the one they were read under, else from Postgres. `version` is `None` when
+    /// Redis lacks it: then nothing is kept, as a later sale could not be told apart.
+    pub async fn sold(
+        &self,
+        db: &PgPool,
+        schedule_id: i64,
+        version: Option<i64>,
+    ) -> Result<Arc<HashSet<i64>>> {
+        if let Some(v) = version {
+            if let Some(e) = self
+                .schedules
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&schedule_id)
+            {
+                if e.version == v && e.read_at.elapsed() < SOLD_MAX_AGE {
+                    return Ok(e.seats.clone());
+                }
+            }
+        }
+        // Read after the version: every sale whose bump came before it is in the result (a
+        // sale commits before it bumps), so the copy is never older than its version.
+        let read_at = Instant::now();
+        let seats: Arc<HashSet<i64>> = Arc::new(
+            find_sold_seats(db, schedule_id, None)
+                .await?
+                .into_iter()
+                .collect(),
+        );
+        if let Some(version) = version {
+            let mut map = self.schedules.write().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= MAX_CACHED_SCHEDULES {
+                map.clear();
+            }
+            map.insert(
+                schedule_id,
+                SoldEntry {
+                    version,
+                    read_at,
+                    seats: seats.clone(),
+                },
+            );
+        }
+        Ok(seats)
     }
 }
 

@@ -72,15 +72,66 @@ pub async fn session_and_held_counts(
     Ok((who.is_active(expiry, ticket, now), counts))
 }
 
-/// Whether the session is active, and the seats of the schedule held now, each with whether
-/// it is in the caller's own hold; one round trip.
+/// The sale version of a schedule: a counter every sale bumps (`confirm.lua`), so an
+/// instance's in-memory copy of the sold seats is known current without reading Postgres.
+/// It sits beside the held index, in the concert's hash slot. A missing key (Redis lost its
+/// data) means "unknown": the reader goes to Postgres and starts a new, random version.
+pub fn sale_version(k: &ConcertKeys, schedule_id: i64) -> String {
+    let mut key = k.held_seats(schedule_id);
+    key.push_str(":sales");
+    key
+}
+
+/// Starts the sale version of a schedule whose key is missing, at a random value so that no
+/// instance's copy cached before Redis lost the key can match it.
+pub async fn start_sale_version(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: ConcertId,
+    schedule_id: i64,
+) -> Result<()> {
+    // Random in [0, 2^40): far from any counter's past values, far from overflowing.
+    let start = (Uuid::new_v4().as_u64_pair().0 >> 24) as i64;
+    let mut conn = redis.get().await?;
+    let _: Option<String> = redis::cmd("SET")
+        .arg(sale_version(&keys.concert(concert_id.get()), schedule_id))
+        .arg(start)
+        .arg("NX")
+        .query_async(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// What a seat map reads from Redis in one round trip.
+#[derive(Debug, Clone)]
+pub struct HeldSeats {
+    /// Whether the caller's session is active.
+    pub active: bool,
+    /// The seats held now, each with whether it is in the caller's own hold.
+    pub held: HashMap<i64, bool>,
+    /// The schedule's sale version (see [`sale_version`]); `None` when Redis lacks it.
+    pub sale_version: Option<i64>,
+}
+
+/// The replies of a seat map's pipeline: session expiry and ticket, held-index members, the
+/// caller's open hold, the sale version.
+type SeatMapReplies = (
+    Option<f64>,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// Whether the session is active, the seats of the schedule held now (each with whether it
+/// is in the caller's own hold), and the schedule's sale version; one round trip.
 pub async fn session_and_held_seats(
     redis: &Pool,
     keys: &Keys,
     concert_id: ConcertId,
     who: SessionOf<'_>,
     schedule_id: i64,
-) -> Result<(bool, HashMap<i64, bool>)> {
+) -> Result<HeldSeats> {
     let k = keys.concert(concert_id.get());
     let now = now_ms();
     let mut pipe = redis::pipe();
@@ -90,13 +141,10 @@ pub async fn session_and_held_seats(
         .arg(format!("({now}"))
         .arg("+inf");
     pipe.cmd("GET").arg(k.user_hold(who.user.as_str()));
+    pipe.cmd("GET").arg(sale_version(&k, schedule_id));
     let mut conn = redis.get().await?;
-    let (expiry, ticket, members, mine): (
-        Option<f64>,
-        Option<String>,
-        Vec<String>,
-        Option<String>,
-    ) = pipe.query_async(&mut conn).await?;
+    let (expiry, ticket, members, mine, sale_version): SeatMapReplies =
+        pipe.query_async(&mut conn).await?;
     let mine = mine.unwrap_or_default();
     let held = members
         .iter()
@@ -105,7 +153,11 @@ pub async fn session_and_held_seats(
             Some((seat.parse().ok()?, !mine.is_empty() && reservation == mine))
         })
         .collect();
-    Ok((who.is_active(expiry, ticket, now), held))
+    Ok(HeldSeats {
+        active: who.is_active(expiry, ticket, now),
+        held,
+        sale_version,
+    })
 }
 
 /// What a hold attempt did.
@@ -393,7 +445,8 @@ pub async fn confirm_reservation(
         .key(k.user_hold(r.user.as_str()))
         .key(k.held_seats(r.schedule_id))
         .key(k.active())
-        .key(k.sessions());
+        .key(k.sessions())
+        .key(sale_version(&k, r.schedule_id));
     for s in &r.seats {
         call.key(k.seat_hold(r.schedule_id, s.id));
     }

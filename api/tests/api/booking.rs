@@ -336,3 +336,162 @@ async fn a_thousand_concurrent_holds_of_one_seat_have_exactly_one_winner(db: PgP
         .unwrap();
     assert_eq!(holders.len(), 1, "one holder: {holders:?}");
 }
+
+/// The seat statuses of a schedule's map, in seat order.
+async fn statuses(app: &TestApp, token: &str, concert_id: i64, schedule_id: i64) -> Vec<String> {
+    let res = app.seats(token, concert_id, schedule_id).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_sale_through_one_instance_shows_as_sold_on_another(db: PgPool) {
+    let one = TestApp::spawn(db.clone()).await;
+    let two = TestApp::spawn_with(db, |s| {
+        s.redis.prefix = one.keys.prefix().to_owned();
+        s.public_keys = vec![one.signing_key.public_key().clone()];
+    })
+    .await;
+    let c = one.create_concert(&[5], 10_000).await;
+    let alice = one.admit("alice", c.id).await;
+    let bob = one.admit("bob", c.id).await;
+    // Both instances have read (and keep) the sold seats: none.
+    for _ in 0..2 {
+        assert_eq!(
+            statuses(&one, &alice, c.id, c.schedule()).await[1],
+            "AVAILABLE"
+        );
+        assert_eq!(
+            statuses(&two, &alice, c.id, c.schedule()).await[1],
+            "AVAILABLE"
+        );
+    }
+
+    one.charge_ok(&bob, 100_000).await;
+    let r = one.hold_ok(&bob, c.schedule(), &c.seats()[1..2]).await;
+    assert_eq!(one.pay(&bob, &r, Some("k1")).await.status(), 201);
+
+    assert_eq!(statuses(&two, &alice, c.id, c.schedule()).await[1], "SOLD");
+    assert_eq!(statuses(&one, &alice, c.id, c.schedule()).await[1], "SOLD");
+    let res = two.hold(&alice, c.schedule(), &c.seats()[1..2]).await;
+    assert_eq!(res.status(), 409);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_seat_map_is_right_after_redis_lost_the_sale_version(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[5], 10_000).await;
+    let alice = app.admit("alice", c.id).await;
+    let bob = app.admit("bob", c.id).await;
+    let version = {
+        let k = app.keys.concert(c.id);
+        let mut key = k.held_seats(c.schedule());
+        key.push_str(":sales");
+        key
+    };
+    let delete_version = || async {
+        let mut conn = app.redis.get().await.unwrap();
+        let _: i64 = redis::cmd("DEL")
+            .arg(&version)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            statuses(&app, &alice, c.id, c.schedule()).await[0],
+            "AVAILABLE"
+        );
+    }
+
+    // Lost before a sale: the sale starts a new version that no cached copy can match.
+    delete_version().await;
+    app.charge_ok(&bob, 100_000).await;
+    let r = app.hold_ok(&bob, c.schedule(), &c.seats()[..1]).await;
+    assert_eq!(app.pay(&bob, &r, Some("k1")).await.status(), 201);
+    assert_eq!(statuses(&app, &alice, c.id, c.schedule()).await[0], "SOLD");
+
+    // Lost after it: the map comes from Postgres until a version starts again.
+    delete_version().await;
+    for _ in 0..3 {
+        assert_eq!(
+            statuses(&app, &alice, c.id, c.schedule()).await,
+            ["SOLD", "AVAILABLE", "AVAILABLE", "AVAILABLE", "AVAILABLE"]
+        );
+    }
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_unchanged_seat_map_is_a_304_and_every_change_or_viewer_changes_its_etag(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[5], 10_000).await;
+    let alice = app.admit("alice", c.id).await;
+    let bob = app.admit("bob", c.id).await;
+    let path = format!("/api/v1/concerts/{}/schedules/{}/seats", c.id, c.schedule());
+    let get = |token: &str, tag: Option<&str>, query: &str| {
+        let mut req = app
+            .client
+            .get(app.url(&format!("{path}{query}")))
+            .bearer_auth(token);
+        if let Some(t) = tag {
+            req = req.header("If-None-Match", t);
+        }
+        req.send()
+    };
+    let etag = |res: &reqwest::Response| res.headers()["etag"].to_str().unwrap().to_owned();
+
+    let first = get(&alice, None, "").await.unwrap();
+    assert_eq!(first.status(), 200);
+    let tag = etag(&first);
+    let res = get(&alice, Some(&tag), "").await.unwrap();
+    assert_eq!(res.status(), 304);
+    assert_eq!(etag(&res), tag);
+    assert!(res.bytes().await.unwrap().is_empty());
+
+    // Bob's hold: Alice's map changed; Bob sees his own hold, so his tag is not hers.
+    let r = app.hold_ok(&bob, c.schedule(), &c.seats()[..1]).await;
+    let res = get(&alice, Some(&tag), "").await.unwrap();
+    assert_eq!(res.status(), 200);
+    let held = etag(&res);
+    assert_ne!(held, tag);
+    let bobs = etag(&get(&bob, None, "").await.unwrap());
+    assert_ne!(bobs, held);
+    // Released: the map is as before, and so is its tag.
+    assert_eq!(app.release(&bob, &r).await.status(), 200);
+    assert_eq!(get(&alice, Some(&tag), "").await.unwrap().status(), 304);
+
+    let res = get(&bob, None, "?format=compact").await.unwrap();
+    assert_eq!(res.status(), 200);
+    let compact_tag = etag(&res);
+    assert_ne!(compact_tag, tag);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "AAAAA");
+    assert_eq!(body["seatCount"], 5);
+    assert_eq!(body["seatIds"][0][1], 5);
+    assert_eq!(body["prices"], serde_json::json!([[10_000, 5]]));
+    assert_eq!(body["version"], compact_tag.trim_matches('"'));
+    app.hold_ok(&bob, c.schedule(), &c.seats()[1..3]).await;
+    let body: Value = get(&bob, None, "?format=compact")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "AMMAA");
+    let body: Value = get(&alice, None, "?format=compact")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "AHHAA");
+
+    let res = get(&alice, None, "?format=tiny").await.unwrap();
+    assert_problem(res, 400, "INVALID_QUERY").await;
+}

@@ -1,14 +1,16 @@
 -- confirm.lua: after a payment committed, removes its holds (compare-and-delete), marks the
--- reservation confirmed, and ends the user's session so the token can no longer book
+-- reservation confirmed, bumps the schedule's sale version (so every api instance drops its
+-- in-memory copy of the sold seats), and ends the user's session so the token can no longer book
 -- (`session_end`, the shared rule prepended from shared/src/session.lua).
 -- KEYS: 1 reservation hash, 2 the user's open hold, 3 held seats of the schedule (zset),
---       4 active sessions, 5 sessions, 6.. one hold key per seat
+--       4 active sessions, 5 sessions, 6 the schedule's sale version, 7.. one hold key per seat
 -- ARGV: 1 reservation id, 2 user id, 3 ticket id, 4 payment id, 5 confirmed at (ms),
---       6.. seat ids (in the order of KEYS 6..)
+--       6.. seat ids (in the order of KEYS 7..)
 -- Returns 1
-for i = 6, #KEYS do
+redis.call('INCR', KEYS[6])
+for i = 7, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
-  redis.call('ZREM', KEYS[3], ARGV[i] .. ':' .. ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[i - 1] .. ':' .. ARGV[1])
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then
