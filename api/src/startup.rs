@@ -196,8 +196,10 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([header::RETRY_AFTER])
+        // The booking page revalidates its seat map with the map's ETag.
+        .expose_headers([header::RETRY_AFTER, header::ETAG])
         .max_age(Duration::from_secs(600))
 }

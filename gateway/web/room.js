@@ -23,8 +23,8 @@
   async function call(base, path, opts = {}) {
     const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
     const res = await fetch(base + path, Object.assign({}, opts, { headers }));
-    const body = res.status === 204 ? null : await res.json().catch(() => null);
-    return { status: res.status, body };
+    const body = res.status === 204 || res.status === 304 ? null : await res.json().catch(() => null);
+    return { status: res.status, body, etag: res.headers.get("ETag") };
   }
   const gw = (path, opts) => call("", path, opts);
   const api = (path, opts = {}) => call(s.api, path, Object.assign({}, opts, {
@@ -178,10 +178,25 @@
     await loadSeats();
   }
 
+  // The map on screen and its ETag: a refresh of the same schedule sends it back, and a 304
+  // (nothing held, released, lapsed or sold since) leaves the map as it is.
+  let shown = { schedule: null, etag: null };
   async function loadSeats() {
-    const r = await api(`/api/v1/concerts/${concertId}/schedules/${s.schedule}/seats`);
+    const same = shown.schedule === s.schedule && shown.etag;
+    const r = await api(`/api/v1/concerts/${concertId}/schedules/${s.schedule}/seats`,
+      same ? { headers: { "If-None-Match": shown.etag } } : {});
     if (sessionEnded(r)) return;
+    if (r.status === 304) {
+      // Unchanged seats, but the selection may have been cleared since.
+      document.querySelectorAll("#seat-map button").forEach((b) => {
+        const on = s.selected.has(Number(b.dataset.seatId));
+        b.classList.toggle("selected", on);
+        b.setAttribute("aria-pressed", on);
+      });
+      return updateHoldButton();
+    }
     if (r.status !== 200) return fail(problem(r));
+    shown = { schedule: s.schedule, etag: r.etag };
     $("seat-map").replaceChildren(...r.body.seats.map((seat) => {
       const b = document.createElement("button");
       const status = seat.mine ? "MINE" : seat.status;
