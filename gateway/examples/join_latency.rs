@@ -24,12 +24,13 @@
 //! `join_latency <gateway url> <concert id> <rate per second> <seconds> [joins|live]`; prints
 //! one JSON line. Env: `CONNECTIONS` (64), `TOKENS` (the identity tokens, for joins).
 //!
-//! `join_latency mint <rs256|eddsa> <count> <file>` writes `count` identity tokens of distinct
-//! fans to `file`, one a line, signed ahead of a run so that signing costs the run nothing:
-//! RS256 with `shared/tests/keys/rsa.pem` (kid `rsa-1` of `shared/tests/keys/jwks.json`, iss
-//! [`BENCH_ISSUER`], aud [`BENCH_AUDIENCE`]: a gateway with `IDENTITY_JWKS_FILE` at that file
-//! and those `IDENTITY_ISSUER` / `IDENTITY_AUDIENCE` trusts them), or EdDSA with the
-//! development login's key in `KEYS_DIR` (a gateway with `DEV_LOGIN=1` trusts them).
+//! `join_latency mint <rs256|es256|eddsa> <count> <file>` writes `count` identity tokens of
+//! distinct fans to `file`, one a line, signed ahead of a run so that signing costs the run
+//! nothing: RS256 with `shared/tests/keys/rsa.pem` (kid `rsa-1` of `shared/tests/keys/jwks.json`)
+//! or ES256 with `shared/tests/keys/ec.pem` (kid `ec-1`), iss [`BENCH_ISSUER`], aud
+//! [`BENCH_AUDIENCE`] (a gateway with `IDENTITY_JWKS_FILE` at that file and those
+//! `IDENTITY_ISSUER` / `IDENTITY_AUDIENCE` trusts them); or EdDSA with the development login's
+//! key in `KEYS_DIR` (a gateway with `DEV_LOGIN=1` trusts them).
 
 use std::{
     collections::VecDeque,
@@ -220,26 +221,36 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `mint <rs256|eddsa> <count> <file>`: identity tokens of `count` distinct fans, signed on
-/// every core.
+/// `mint <rs256|es256|eddsa> <count> <file>`: identity tokens of `count` distinct fans, signed
+/// on every core.
 fn mint(args: &[String]) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.len() == 3,
-        "usage: join_latency mint <rs256|eddsa> <count> <file>"
+        "usage: join_latency mint <rs256|es256|eddsa> <count> <file>"
     );
     let count: usize = args[1].parse()?;
     let tag: u32 = rand::random();
     let now = jsonwebtoken::get_current_timestamp();
     let sign: Box<dyn Fn(usize) -> anyhow::Result<String> + Sync> = match args[0].as_str() {
-        "rs256" => {
-            let key = jsonwebtoken::EncodingKey::from_rsa_pem(
-                include_str!("../../shared/tests/keys/rsa.pem").as_bytes(),
-            )?;
-            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-            header.kid = Some("rsa-1".into());
+        alg @ ("rs256" | "es256") => {
+            use jsonwebtoken::{Algorithm, EncodingKey, Header};
+            let (key, mut header) = if alg == "rs256" {
+                let pem = include_str!("../../shared/tests/keys/rsa.pem");
+                (
+                    EncodingKey::from_rsa_pem(pem.as_bytes())?,
+                    Header::new(Algorithm::RS256),
+                )
+            } else {
+                let pem = include_str!("../../shared/tests/keys/ec.pem");
+                (
+                    EncodingKey::from_ec_pem(pem.as_bytes())?,
+                    Header::new(Algorithm::ES256),
+                )
+            };
+            header.kid = Some(if alg == "rs256" { "rsa-1" } else { "ec-1" }.into());
             Box::new(move |i| {
                 let claims = serde_json::json!({
-                    "iss": BENCH_ISSUER, "aud": BENCH_AUDIENCE, "sub": format!("rs{tag}-{i}"),
+                    "iss": BENCH_ISSUER, "aud": BENCH_AUDIENCE, "sub": format!("{alg}-{tag}-{i}"),
                     "iat": now, "exp": now + 3600,
                 });
                 Ok(jsonwebtoken::encode(&header, &claims, &key)?)
@@ -253,7 +264,7 @@ fn mint(args: &[String]) -> anyhow::Result<()> {
                 Ok(shared::identity::dev_login_token(&key, &user, 3600)?.0)
             })
         }
-        other => anyhow::bail!("unknown algorithm {other:?}: rs256 or eddsa"),
+        other => anyhow::bail!("unknown algorithm {other:?}: rs256, es256 or eddsa"),
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let parts: Vec<Vec<String>> = std::thread::scope(|scope| {
