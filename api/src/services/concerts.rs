@@ -1,5 +1,6 @@
 //! Concerts: the schedules and seat maps a booking session reads (held seats from Redis,
-//! sold ones from memory while Redis's sale version says they are current, else Postgres),
+//! sold ones from memory while Redis's sale version says they are current, else Postgres;
+//! one Redis round trip each),
 //! and creating a concert with its queue.
 
 use std::{
@@ -38,7 +39,7 @@ pub async fn list_schedules(
     concert_id: i64,
 ) -> Result<(ConcertId, Vec<ScheduleAvailability>)> {
     let concert_id = caller.ensure_concert(concert_id)?;
-    let rows = catalog::find_schedules(&state.db, concert_id).await?;
+    let rows = state.seats.concert_schedules(&state.db, concert_id).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let (active, held) = holds::session_and_held_counts(
         &state.redis,
@@ -54,16 +55,19 @@ pub async fn list_schedules(
     if rows.is_empty() {
         return Err(ApiError::concert_not_found());
     }
-    let schedules = rows
-        .iter()
-        .zip(held)
-        .map(|(r, held)| ScheduleAvailability {
+    let mut schedules = Vec::with_capacity(rows.len());
+    for (r, (held, sale_version)) in rows.iter().zip(held) {
+        let sold = state.seats.sold.sold(&state.db, r.id, sale_version).await?;
+        if sale_version.is_none() {
+            holds::start_sale_version(&state.redis, &state.keys, concert_id, r.id).await?;
+        }
+        schedules.push(ScheduleAvailability {
             schedule_id: r.id,
             starts_at: r.starts_at,
             total_seats: i64::from(r.total_seats),
-            available_seats: (i64::from(r.total_seats) - r.sold - held as i64).max(0),
-        })
-        .collect();
+            available_seats: (i64::from(r.total_seats) - sold.len() as i64 - held as i64).max(0),
+        });
+    }
     Ok((concert_id, schedules))
 }
 

@@ -55,6 +55,8 @@ impl ScheduleSeats {
 #[derive(Debug, Default)]
 pub struct SeatCatalog {
     schedules: RwLock<HashMap<i64, Arc<ScheduleSeats>>>,
+    /// Each concert's schedules (created with the concert, never changed).
+    concerts: RwLock<HashMap<i64, Arc<Vec<ScheduleRow>>>>,
     /// The sold seats of each schedule.
     pub sold: SoldSeats,
 }
@@ -176,25 +178,48 @@ impl SoldSeats {
     }
 }
 
-/// A schedule as listed, with its count of sold seats.
+/// A schedule as listed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ScheduleRow {
     pub id: i64,
     pub starts_at: DateTime<Utc>,
     pub total_seats: i32,
-    pub sold: i64,
 }
 
-/// The schedules of a concert (empty when the concert does not exist).
-pub async fn find_schedules(db: &PgPool, concert_id: ConcertId) -> Result<Vec<ScheduleRow>> {
-    Ok(sqlx::query_as(
-        "SELECT s.id, s.starts_at, s.total_seats,
-                (SELECT count(*) FROM tickets t WHERE t.schedule_id = s.id) AS sold
-         FROM schedules s WHERE s.concert_id = $1 ORDER BY s.starts_at, s.id",
-    )
-    .bind(concert_id.get())
-    .fetch_all(db)
-    .await?)
+impl SeatCatalog {
+    /// The schedules of a concert by start time (empty when the concert does not exist). A
+    /// concert is created with all its schedules at once, so a non-empty list is kept.
+    pub async fn concert_schedules(
+        &self,
+        db: &PgPool,
+        concert_id: ConcertId,
+    ) -> Result<Arc<Vec<ScheduleRow>>> {
+        if let Some(s) = self
+            .concerts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&concert_id.get())
+        {
+            return Ok(s.clone());
+        }
+        let rows: Arc<Vec<ScheduleRow>> = Arc::new(
+            sqlx::query_as(
+                "SELECT id, starts_at, total_seats FROM schedules
+                 WHERE concert_id = $1 ORDER BY starts_at, id",
+            )
+            .bind(concert_id.get())
+            .fetch_all(db)
+            .await?,
+        );
+        if !rows.is_empty() {
+            let mut map = self.concerts.write().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= MAX_CACHED_SCHEDULES {
+                map.clear();
+            }
+            map.insert(concert_id.get(), rows.clone());
+        }
+        Ok(rows)
+    }
 }
 
 /// The sold seat ids of a schedule, among `seat_ids` when given.

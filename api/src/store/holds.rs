@@ -43,14 +43,15 @@ impl SessionOf<'_> {
     }
 }
 
-/// Whether the session is active, and the held-seat count of each schedule; one round trip.
+/// Whether the session is active, and the held-seat count and sale version (see
+/// [`sale_version`]) of each schedule; one round trip.
 pub async fn session_and_held_counts(
     redis: &Pool,
     keys: &Keys,
     concert_id: ConcertId,
     who: SessionOf<'_>,
     schedule_ids: &[i64],
-) -> Result<(bool, Vec<u64>)> {
+) -> Result<(bool, Vec<(u64, Option<i64>)>)> {
     let k = keys.concert(concert_id.get());
     let now = now_ms();
     let mut pipe = redis::pipe();
@@ -60,14 +61,22 @@ pub async fn session_and_held_counts(
             .arg(k.held_seats(*id))
             .arg(format!("({now}"))
             .arg("+inf");
+        pipe.cmd("GET").arg(sale_version(&k, *id));
     }
     let mut conn = redis.get().await?;
     let values: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
     let expiry: Option<f64> = redis::from_redis_value(&values[0])?;
     let ticket: Option<String> = redis::from_redis_value(&values[1])?;
     let counts = values[2..]
-        .iter()
-        .map(|v| redis::from_redis_value(v).unwrap_or(0))
+        .chunks(2)
+        .map(|v| {
+            (
+                redis::from_redis_value(&v[0]).unwrap_or(0),
+                v.get(1)
+                    .and_then(|v| redis::from_redis_value::<Option<i64>>(v).ok())
+                    .flatten(),
+            )
+        })
         .collect();
     Ok((who.is_active(expiry, ticket, now), counts))
 }

@@ -337,6 +337,12 @@ async fn a_thousand_concurrent_holds_of_one_seat_have_exactly_one_winner(db: PgP
     assert_eq!(holders.len(), 1, "one holder: {holders:?}");
 }
 
+/// The available seats of the first schedule of a concert.
+async fn available(app: &TestApp, token: &str, concert_id: i64) -> i64 {
+    let body: Value = app.schedules(token, concert_id).await.json().await.unwrap();
+    body["schedules"][0]["availableSeats"].as_i64().unwrap()
+}
+
 /// The seat statuses of a schedule's map, in seat order.
 async fn statuses(app: &TestApp, token: &str, concert_id: i64, schedule_id: i64) -> Vec<String> {
     let res = app.seats(token, concert_id, schedule_id).await;
@@ -362,6 +368,7 @@ async fn a_sale_through_one_instance_shows_as_sold_on_another(db: PgPool) {
     let alice = one.admit("alice", c.id).await;
     let bob = one.admit("bob", c.id).await;
     // Both instances have read (and keep) the sold seats: none.
+    assert_eq!(available(&two, &alice, c.id).await, 5);
     for _ in 0..2 {
         assert_eq!(
             statuses(&one, &alice, c.id, c.schedule()).await[1],
@@ -379,6 +386,7 @@ async fn a_sale_through_one_instance_shows_as_sold_on_another(db: PgPool) {
 
     assert_eq!(statuses(&two, &alice, c.id, c.schedule()).await[1], "SOLD");
     assert_eq!(statuses(&one, &alice, c.id, c.schedule()).await[1], "SOLD");
+    assert_eq!(available(&two, &alice, c.id).await, 4);
     let res = two.hold(&alice, c.schedule(), &c.seats()[1..2]).await;
     assert_eq!(res.status(), 409);
 }
