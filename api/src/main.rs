@@ -16,6 +16,11 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shared::shutdown::on_signal()).await
         }
         Command::Migrate => {
+            // Provisions the development login's key pair too, for deployments (Docker
+            // Compose) whose servers mount the keys read-only.
+            if settings.identity.dev_login {
+                shared::token::dev_identity_key_pair(&settings.keys_dir)?;
+            }
             let db = api::startup::connect_and_migrate(&settings).await?;
             db.close().await;
             println!("migrations applied");
