@@ -148,8 +148,7 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-/// The admin token used when `ADMIN_TOKEN` is unset: public, so development only.
-pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+pub use shared::config::DEV_ADMIN_TOKEN;
 
 impl Settings {
     /// Reads the settings from the environment alone (the process's arguments are ignored).
@@ -158,19 +157,14 @@ impl Settings {
         Self::try_from(cli)
     }
 
-    /// Refuses the public development admin token on an address other machines can reach
-    /// (anyone could create concerts); on loopback it is allowed, with a warning.
+    /// Refuses the public development admin token off loopback (see
+    /// [`shared::config::check_admin_token`]).
     pub fn check_admin_token(&self) -> anyhow::Result<()> {
-        if self.admin_token.expose() != DEV_ADMIN_TOKEN {
-            return Ok(());
+        shared::config::check_admin_token(&self.admin_token, self.addr, "API_ADDR")
+            .map_err(anyhow::Error::msg)?;
+        if self.admin_token.expose() == DEV_ADMIN_TOKEN {
+            tracing::warn!("ADMIN_TOKEN is unset: using the public development admin token");
         }
-        anyhow::ensure!(
-            self.addr.ip().is_loopback(),
-            "ADMIN_TOKEN is unset (the public development token) while API_ADDR {} is not a \
-             loopback address: set ADMIN_TOKEN to a secret",
-            self.addr
-        );
-        tracing::warn!("ADMIN_TOKEN is unset: using the public development admin token");
         Ok(())
     }
 }

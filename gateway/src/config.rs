@@ -135,8 +135,7 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-/// The admin token used when `ADMIN_TOKEN` is unset (development only).
-pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+pub use shared::config::DEV_ADMIN_TOKEN;
 
 impl Settings {
     /// Reads the settings from the environment alone (the process's arguments are ignored).
@@ -148,7 +147,7 @@ impl Settings {
     /// Logs the start-up warnings these settings call for (once per gateway).
     pub fn warn_if_unsafe(&self) {
         if self.admin_token.expose() == DEV_ADMIN_TOKEN {
-            tracing::warn!("ADMIN_TOKEN is unset: using the development admin token");
+            tracing::warn!("ADMIN_TOKEN is unset: using the public development admin token");
         }
     }
 }
@@ -157,7 +156,8 @@ impl TryFrom<Cli> for Settings {
     type Error = anyhow::Error;
 
     fn try_from(cli: Cli) -> anyhow::Result<Self> {
-        refuse_public_default_admin_token(&cli.admin_token, cli.gateway_addr)?;
+        shared::config::check_admin_token(&cli.admin_token, cli.gateway_addr, "GATEWAY_ADDR")
+            .map_err(anyhow::Error::msg)?;
         let signing_key = cli.keys.signing_key()?;
         Ok(Self {
             addr: cli.gateway_addr,
@@ -250,17 +250,6 @@ impl KeyArgs {
     }
 }
 
-/// The development admin token is public (it is in this repository): a gateway reachable from
-/// other machines must not accept it.
-fn refuse_public_default_admin_token(token: &Secret, addr: SocketAddr) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        token.expose() != DEV_ADMIN_TOKEN || addr.ip().is_loopback(),
-        "ADMIN_TOKEN is the development token while GATEWAY_ADDR ({addr}) is not a loopback \
-         address: set ADMIN_TOKEN to a secret of your own"
-    );
-    Ok(())
-}
-
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -274,22 +263,6 @@ mod tests {
     #[test]
     fn the_command_line_is_valid() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn the_default_admin_token_is_refused_off_loopback() {
-        let dev = Secret::new(DEV_ADMIN_TOKEN);
-        for public in ["0.0.0.0:8080", "192.0.2.1:8080", "[::]:8080"] {
-            let err = refuse_public_default_admin_token(&dev, public.parse().unwrap())
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("ADMIN_TOKEN"), "{err}");
-        }
-        for local in ["127.0.0.1:8080", "[::1]:8080"] {
-            assert!(refuse_public_default_admin_token(&dev, local.parse().unwrap()).is_ok());
-        }
-        let own = Secret::new("a-secret-of-our-own");
-        assert!(refuse_public_default_admin_token(&own, "0.0.0.0:8080".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -78,6 +78,30 @@ impl From<String> for Secret {
     }
 }
 
+/// The admin token used when `ADMIN_TOKEN` is unset: public (it is in this repository), so
+/// development only.
+pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+
+/// Refuses the public development admin token on an address other machines can reach (anyone
+/// could run the admin endpoints); on loopback it is allowed (callers warn about it once
+/// logging is set up). `addr_var` names the variable of the address, for the message.
+pub fn check_admin_token(
+    token: &Secret,
+    addr: std::net::SocketAddr,
+    addr_var: &str,
+) -> Result<(), String> {
+    if token.expose() != DEV_ADMIN_TOKEN {
+        return Ok(());
+    }
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "ADMIN_TOKEN is unset (the public development token) while {addr_var} ({addr}) is not \
+             a loopback address: set ADMIN_TOKEN to a secret of your own"
+        ));
+    }
+    Ok(())
+}
+
 /// Where Redis is and which part of its keyspace is ours.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Redis")]
@@ -385,6 +409,23 @@ impl Default for HttpLimits {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_default_admin_token_is_refused_off_loopback() {
+        let dev = Secret::new(DEV_ADMIN_TOKEN);
+        for public in ["0.0.0.0:8080", "192.0.2.1:8080", "[::]:8080"] {
+            let err = check_admin_token(&dev, public.parse().unwrap(), "GATEWAY_ADDR").unwrap_err();
+            assert!(
+                err.contains("ADMIN_TOKEN") && err.contains("GATEWAY_ADDR"),
+                "{err}"
+            );
+        }
+        for local in ["127.0.0.1:8080", "[::1]:8080"] {
+            assert!(check_admin_token(&dev, local.parse().unwrap(), "API_ADDR").is_ok());
+        }
+        let own = Secret::new("a-secret-of-our-own");
+        assert!(check_admin_token(&own, "0.0.0.0:8080".parse().unwrap(), "API_ADDR").is_ok());
+    }
 
     #[test]
     fn an_identity_provider_needs_its_jwks_issuer_and_audience_together() {
