@@ -69,6 +69,15 @@ pub struct Cli {
         value_parser = in_range::<usize>(1..=100)
     )]
     pub max_seats_per_reservation: usize,
+    /// Most tickets one user may buy of one concert, across sessions (checked in the payment's
+    /// transaction).
+    #[arg(
+        long,
+        env = "MAX_TICKETS_PER_USER",
+        default_value_t = 4,
+        value_parser = in_range::<u32>(1..=1000)
+    )]
+    pub max_tickets_per_user: u32,
     /// Largest amount one balance charge may add, in won.
     #[arg(
         long,
@@ -141,6 +150,7 @@ pub struct Settings {
     pub admin_token: Secret,
     pub hold_ttl_seconds: u32,
     pub max_seats_per_reservation: usize,
+    pub max_tickets_per_user: u32,
     pub max_charge: i64,
     pub queue_defaults: QueueSettings,
     pub cors_origins: Vec<String>,
@@ -184,6 +194,7 @@ impl TryFrom<Cli> for Settings {
             admin_token: cli.admin_token,
             hold_ttl_seconds: cli.hold_ttl_seconds,
             max_seats_per_reservation: cli.max_seats_per_reservation,
+            max_tickets_per_user: cli.max_tickets_per_user,
             max_charge: cli.max_charge,
             queue_defaults: cli.queue_defaults,
             cors_origins: cors_origins(cli.cors_origins.as_deref(), cli.gateway_addr),

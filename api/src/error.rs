@@ -22,6 +22,7 @@ pub enum ErrorCode {
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidConcert,
+    InvalidOpensAt,
     InvalidAccessToken,
     Unauthorized,
     InsufficientBalance,
@@ -37,6 +38,8 @@ pub enum ErrorCode {
     AlreadyConfirmed,
     PaymentInProgress,
     IdempotencyInProgress,
+    TicketLimit,
+    ScheduleStarted,
     BodyTooLarge,
     UnsupportedMediaType,
     IdempotencyKeyReused,
@@ -48,7 +51,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::InvalidBody,
         Self::MalformedJson,
         Self::InvalidPath,
@@ -57,6 +60,7 @@ impl ErrorCode {
         Self::InvalidAmount,
         Self::InvalidIdempotencyKey,
         Self::InvalidConcert,
+        Self::InvalidOpensAt,
         Self::InvalidAccessToken,
         Self::Unauthorized,
         Self::InsufficientBalance,
@@ -72,6 +76,8 @@ impl ErrorCode {
         Self::AlreadyConfirmed,
         Self::PaymentInProgress,
         Self::IdempotencyInProgress,
+        Self::TicketLimit,
+        Self::ScheduleStarted,
         Self::BodyTooLarge,
         Self::UnsupportedMediaType,
         Self::IdempotencyKeyReused,
@@ -92,6 +98,7 @@ impl ErrorCode {
             Self::InvalidAmount => "INVALID_AMOUNT",
             Self::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
             Self::InvalidConcert => "INVALID_CONCERT",
+            Self::InvalidOpensAt => "INVALID_OPENS_AT",
             Self::InvalidAccessToken => "INVALID_ACCESS_TOKEN",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::InsufficientBalance => "INSUFFICIENT_BALANCE",
@@ -107,6 +114,8 @@ impl ErrorCode {
             Self::AlreadyConfirmed => "ALREADY_CONFIRMED",
             Self::PaymentInProgress => "PAYMENT_IN_PROGRESS",
             Self::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            Self::TicketLimit => "TICKET_LIMIT",
+            Self::ScheduleStarted => "SCHEDULE_STARTED",
             Self::BodyTooLarge => "BODY_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
@@ -140,10 +149,12 @@ impl ErrorCode {
             | Self::HoldExpired
             | Self::AlreadyConfirmed
             | Self::PaymentInProgress
-            | Self::IdempotencyInProgress => StatusCode::CONFLICT,
+            | Self::IdempotencyInProgress
+            | Self::TicketLimit
+            | Self::ScheduleStarted => StatusCode::CONFLICT,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyKeyReused | Self::InvalidOpensAt => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable | Self::Overloaded | Self::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -162,6 +173,7 @@ impl ErrorCode {
             Self::InvalidAmount => "`amount` is not an integer from 1 to `MAX_CHARGE`, or the balance would exceed its maximum",
             Self::InvalidIdempotencyKey => "`Idempotency-Key` is missing where required, or not 1 to 255 visible ASCII characters",
             Self::InvalidConcert => "the concert breaks a rule: a name of 1 to 200 characters without control characters, 1 to 20 schedules of 1 to 10,000 seats priced 0 to 100,000,000, starting between 1970 and 9999",
+            Self::InvalidOpensAt => "`opensAt` is not in the future, or not before the first schedule starts",
             Self::InvalidAccessToken => "no bearer access token, or one that is invalid or expired",
             Self::Unauthorized => "no bearer token, or not the admin token",
             Self::InsufficientBalance => "the balance does not cover the payment; charge it and retry with the same key",
@@ -177,6 +189,8 @@ impl ErrorCode {
             Self::AlreadyConfirmed => "the reservation has already been paid",
             Self::PaymentInProgress => "another payment of this reservation is running; retry shortly",
             Self::IdempotencyInProgress => "a request with this `Idempotency-Key` is still running; retry shortly for its answer",
+            Self::TicketLimit => "the user would own more than `MAX_TICKETS_PER_USER` tickets of this concert; the problem's `remaining` member says how many they may still buy",
+            Self::ScheduleStarted => "the schedule has started: its seats are no longer on sale",
             Self::BodyTooLarge => "the body is larger than `MAX_BODY_BYTES`",
             Self::UnsupportedMediaType => "the body is not sent as `Content-Type: application/json`",
             Self::IdempotencyKeyReused => "this `Idempotency-Key` was used with a different request",
@@ -210,6 +224,9 @@ pub enum ApiError {
     Conflict(ErrorCode, Cow<'static, str>),
     #[error("insufficient balance")]
     InsufficientBalance,
+    /// 409 `TICKET_LIMIT`: the user may buy `remaining` more tickets of the concert (of `limit`).
+    #[error("over the ticket limit of {limit}; {remaining} left")]
+    TicketLimit { limit: u32, remaining: i64 },
     #[error("{1}")]
     Unprocessable(ErrorCode, &'static str),
     #[error("dependency unavailable: {0}")]
@@ -316,6 +333,23 @@ impl ApiError {
         )
     }
 
+    /// 409 `SCHEDULE_STARTED`: a started schedule's seats are no longer on sale.
+    pub fn schedule_started() -> Self {
+        Self::Conflict(
+            ErrorCode::ScheduleStarted,
+            "this schedule has started; its seats are no longer on sale".into(),
+        )
+    }
+
+    /// 409 `TICKET_LIMIT`: buying `wanted` more tickets would take a user who owns `owned`
+    /// of the concert past `limit`.
+    pub fn ticket_limit(limit: u32, owned: i64) -> Self {
+        Self::TicketLimit {
+            limit,
+            remaining: (i64::from(limit) - owned).max(0),
+        }
+    }
+
     /// 422 `IDEMPOTENCY_KEY_REUSED`: the key's stored response is for another request.
     pub const fn idempotency_key_reused() -> Self {
         Self::Unprocessable(
@@ -338,6 +372,10 @@ impl ApiError {
             Self::InsufficientBalance => refused(
                 ErrorCode::InsufficientBalance,
                 "the balance does not cover this payment; charge it and retry".into(),
+            ),
+            Self::TicketLimit { limit, remaining } => refused(
+                ErrorCode::TicketLimit,
+                format!("a user buys at most {limit} tickets of a concert; you may buy {remaining} more").into(),
             ),
             Self::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "dependency unavailable");
@@ -384,8 +422,36 @@ impl From<redis::RedisError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
-        self.problem().into_response()
+        match self {
+            Self::TicketLimit { remaining, .. } => {
+                let problem = self.problem();
+                with_member(problem, "remaining", remaining.into())
+            }
+            other => other.problem().into_response(),
+        }
     }
+}
+
+/// A problem with one extension member (RFC 9457 section 3.2) beside the standard ones, which
+/// the shared problem body does not carry.
+fn with_member(p: Problem, name: &str, value: serde_json::Value) -> axum::response::Response {
+    let mut body = serde_json::json!({
+        "type": format!("https://ticketing.dev/problems/{}", p.code.to_ascii_lowercase().replace('_', "-")),
+        "title": p.status.canonical_reason().unwrap_or("Error"),
+        "status": p.status.as_u16(),
+        "detail": p.detail,
+        "code": p.code,
+    });
+    body[name] = value;
+    (
+        p.status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            shared::http::PROBLEM_JSON,
+        )],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response()
 }
 
 /// True when `e` violates the constraint named `name` (realworld's `on_constraint`).

@@ -5,7 +5,8 @@
 //! - `routes/reservations.rs`: hold, read and release (hold is booking; the rest account).
 //! - `routes/payments.rs`: pay a held reservation (booking).
 //! - `routes/balance.rs`: balance and charge (account).
-//! - `routes/admin.rs`: create concerts.
+//! - `routes/admin.rs`: create and close concerts.
+//! - `routes/tickets.rs`: the caller's tickets (account).
 //! - `routes/system.rs`: health, metrics and the OpenAPI document.
 
 mod admin;
@@ -14,6 +15,7 @@ mod concerts;
 mod payments;
 mod reservations;
 mod system;
+mod tickets;
 
 use axum::{
     http::StatusCode,
@@ -40,7 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::pay_reservation))
         .routes(routes!(balance::get_balance))
         .routes(routes!(balance::charge_balance))
+        .routes(routes!(tickets::list_tickets))
         .routes(routes!(admin::create_concert))
+        .routes(routes!(admin::close_concert))
         .routes(routes!(system::live))
         .routes(routes!(system::ready))
         .routes(routes!(system::metrics))

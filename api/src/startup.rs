@@ -146,20 +146,28 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .with_state(state))
 }
 
-/// How often the api re-opens queues that Redis lost.
+/// How often the api reconciles the queues with Postgres.
 const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
-/// Re-opens the queue of every concert that Redis lost (idempotent: open queues are untouched).
+/// Keeps the queues of open concerts as Postgres says: re-opens what Redis lost, closes what
+/// sold out or ended (see [`catalog::reopen_queues`]).
 async fn reconcile_queues(state: &AppState) {
     match catalog::reopen_queues(state.catalog()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(reopened = n, "re-opened concert queues missing from Redis, paused: set their settings and resume them (PUT /api/v1/admin/queues/{{id}})"),
+        Ok(done) => {
+            if done.reopened > 0 {
+                tracing::warn!(reopened = done.reopened, "re-opened concert queues missing from Redis, paused: set their settings and resume them (PUT /api/v1/admin/queues/{{id}})");
+            }
+            if done.reseeded > 0 {
+                tracing::info!(reseeded = done.reseeded, "filled in unsold-seat counts missing from Redis");
+            }
+        }
         Err(e) => tracing::debug!(error = %e, "could not reconcile concert queues"),
     }
 }
 
-/// Keeps every concert's queue open while the api runs, so queues come back by themselves
-/// after Redis lost its data (places in line are lost; the queue is not).
+/// Keeps every open concert's queue open while the api runs, so queues come back by themselves
+/// after Redis lost its data (places in line are lost; the queue is not), and closes them
+/// when their concert sold out or ended.
 async fn keep_queues_open(state: AppState, stop: CancellationToken) {
     loop {
         tokio::select! {

@@ -22,6 +22,8 @@ const LATEST_START: i64 = 253_402_300_799;
 pub struct NewConcert {
     pub name: String,
     pub schedules: Vec<NewSchedule>,
+    /// When the sale opens (a pre-queue drawn at that time before it); `None`: at once.
+    pub opens_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +77,28 @@ impl NewConcert {
         Ok(Self {
             name,
             schedules: parsed,
+            opens_at: None,
         })
+    }
+
+    /// The concert with its sale opening at `opens_at`, which must be after `now` and before
+    /// the first schedule starts (a sale that opens later could sell nothing of it); 422
+    /// `INVALID_OPENS_AT` otherwise.
+    pub fn opening_at(mut self, opens_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Self> {
+        if opens_at <= now {
+            return Err(ApiError::Unprocessable(
+                ErrorCode::InvalidOpensAt,
+                "opensAt must be in the future",
+            ));
+        }
+        if self.schedules.iter().any(|s| s.starts_at <= opens_at) {
+            return Err(ApiError::Unprocessable(
+                ErrorCode::InvalidOpensAt,
+                "opensAt must be before the first schedule starts",
+            ));
+        }
+        self.opens_at = Some(opens_at);
+        Ok(self)
     }
 }
 
@@ -107,5 +130,19 @@ mod tests {
         assert!(NewConcert::parse("x", &[draft(10_001, 0)]).is_err());
         assert!(NewConcert::parse("x", &[draft(1, -1)]).is_err());
         assert!(NewConcert::parse("x", &[draft(1, 100_000_001)]).is_err());
+    }
+
+    #[test]
+    fn the_sale_opens_in_the_future_before_the_first_schedule() {
+        let concert = NewConcert::parse("x", &[draft(1, 0)]).unwrap();
+        let start = concert.schedules[0].starts_at;
+        let now = start - chrono::Duration::days(2);
+        let day_before = start - chrono::Duration::days(1);
+        assert_eq!(
+            concert.clone().opening_at(day_before, now).unwrap().opens_at,
+            Some(day_before)
+        );
+        assert!(concert.clone().opening_at(now, now).is_err());
+        assert!(concert.clone().opening_at(start, now).is_err());
     }
 }

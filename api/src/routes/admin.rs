@@ -1,9 +1,9 @@
-//! Admin endpoints of the api: create a concert with its schedules and seats.
+//! Admin endpoints of the api: create a concert with its schedules and seats, close its sale.
 
 use axum::{extract::State, http::StatusCode, Json};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use shared::http::{Admin, ApiJson};
+use shared::http::{Admin, ApiJson, ApiPath};
 
 use crate::{
     domain::{concert::ScheduleDraft, NewConcert},
@@ -11,12 +11,12 @@ use crate::{
     openapi::problems,
     services::concerts,
     state::AppState,
-    store::catalog::CreatedConcert,
+    store::catalog::{CloseReason, Closed, CreatedConcert},
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(example = json!({"name": "Spring Tour", "schedules": [
+#[schema(example = json!({"name": "Spring Tour", "opensAt": "2027-02-01T10:00:00Z", "schedules": [
     {"startsAt": "2027-03-01T19:00:00Z", "seatCount": 50, "price": 55000}
 ]}))]
 pub struct CreateConcertRequest {
@@ -25,6 +25,12 @@ pub struct CreateConcertRequest {
     name: String,
     #[schema(min_items = 1)]
     schedules: Vec<CreateScheduleRequest>,
+    /// When the sale opens: in the future and before the first schedule starts. Fans who join
+    /// before it wait in a pre-queue, drawn into a random order at this time with a secret seed
+    /// whose commitment (`drawCommitment`) is published at once. Absent or null: the queue is
+    /// open at once, first come, first served.
+    #[serde(default)]
+    opens_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -46,6 +52,13 @@ pub struct CreatedConcertResponse {
     concert_id: i64,
     /// In the order of the request.
     schedules: Vec<CreatedScheduleResponse>,
+    /// When the sale opens; null: open at once.
+    #[schema(format = DateTime)]
+    opens_at: Option<String>,
+    /// With `opensAt`: `SHA-256(seed)` of the draw's secret seed, lower-case hex. The gateway
+    /// publishes the seed after the draw, so anyone can check it against this.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    draw_commitment: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -57,7 +70,7 @@ pub struct CreatedScheduleResponse {
 }
 
 impl CreateConcertRequest {
-    fn parse(&self) -> Result<NewConcert> {
+    fn parse(&self, now: DateTime<Utc>) -> Result<NewConcert> {
         let drafts: Vec<ScheduleDraft> = self
             .schedules
             .iter()
@@ -67,7 +80,11 @@ impl CreateConcertRequest {
                 price: s.price,
             })
             .collect();
-        NewConcert::parse(&self.name, &drafts)
+        let concert = NewConcert::parse(&self.name, &drafts)?;
+        match self.opens_at {
+            Some(opens_at) => concert.opening_at(opens_at, now),
+            None => Ok(concert),
+        }
     }
 }
 
@@ -83,16 +100,24 @@ impl From<CreatedConcert> for CreatedConcertResponse {
                     seat_ids: s.seat_ids,
                 })
                 .collect(),
+            opens_at: created.opens_at.map(rfc3339),
+            draw_commitment: created.draw_commitment,
         }
     }
 }
 
-problems!(CreateConcertProblems: InvalidConcert, InvalidBody, MalformedJson, Unauthorized, BodyTooLarge, UnsupportedMediaType, ServiceUnavailable);
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+problems!(CreateConcertProblems: InvalidConcert, InvalidOpensAt, InvalidBody, MalformedJson, Unauthorized, BodyTooLarge, UnsupportedMediaType, ServiceUnavailable);
 
 /// Create a concert and open its queue
 ///
 /// Creates the concert, its schedules and their seats, and opens its waiting-room queue
-/// with the configured defaults (change them on the gateway), all or nothing.
+/// with the configured defaults (change them on the gateway), all or nothing. With `opensAt`,
+/// the queue takes a pre-queue until then and draws it with a secret seed whose commitment
+/// the answer carries (the seed itself is never in an answer).
 #[utoipa::path(
     post,
     path = "/api/v1/admin/concerts",
@@ -109,7 +134,62 @@ pub async fn create_concert(
     _: Admin,
     ApiJson(req): ApiJson<CreateConcertRequest>,
 ) -> Result<(StatusCode, Json<CreatedConcertResponse>)> {
-    let new = req.parse()?;
+    let new = req.parse(Utc::now())?;
     let created = concerts::create_concert(&state, &new).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Why a concert's queue closed.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CloseReasonResponse {
+    /// Every seat of the schedules that have not started was sold.
+    SoldOut,
+    /// Every schedule started, or an admin closed it.
+    Closed,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"concertId": 1, "closedAt": "2027-02-01T12:00:00.000Z", "closeReason": "CLOSED"}))]
+pub struct ClosedConcertResponse {
+    concert_id: i64,
+    /// When the queue closed (the first close, for a concert closed before).
+    #[schema(format = DateTime)]
+    closed_at: String,
+    close_reason: CloseReasonResponse,
+}
+
+problems!(CloseConcertProblems: InvalidPath, Unauthorized, ConcertNotFound, ServiceUnavailable);
+
+/// Close a concert's sale
+///
+/// Closes the concert's waiting-room queue: the gateway admits nobody more, tells everyone in
+/// line the queue closed, and lets its keys expire; the api never opens it again. Idempotent:
+/// a closed concert answers its first close (`SOLD_OUT` when it sold out before).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/concerts/{concertId}/close",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(("concertId" = i64, Path, minimum = 1, description = "the concert to close")),
+    responses(
+        (status = 200, description = "Closed (now or before)", body = ClosedConcertResponse),
+        CloseConcertProblems,
+    ),
+)]
+pub async fn close_concert(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(concert_id): ApiPath<i64>,
+) -> Result<Json<ClosedConcertResponse>> {
+    let Closed { at, reason } = concerts::close_concert(&state, concert_id).await?;
+    Ok(Json(ClosedConcertResponse {
+        concert_id,
+        closed_at: rfc3339(at),
+        close_reason: match reason {
+            CloseReason::SoldOut => CloseReasonResponse::SoldOut,
+            CloseReason::Closed => CloseReasonResponse::Closed,
+        },
+    }))
 }

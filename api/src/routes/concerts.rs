@@ -28,7 +28,7 @@ pub struct ScheduleResponse {
     starts_at: String,
     #[schema(minimum = 0)]
     total_seats: i64,
-    /// Neither sold nor held right now.
+    /// Neither sold nor held right now; 0 once the schedule has started (it is not on sale).
     #[schema(minimum = 0)]
     available_seats: i64,
 }
@@ -52,12 +52,22 @@ pub struct SchedulesResponse {
     schedules: Vec<ScheduleResponse>,
 }
 
-problems!(ListSchedulesProblems: InvalidPath, InvalidAccessToken, SessionNotActive, WrongConcert, ConcertNotFound, ServiceUnavailable);
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SchedulesQuery {
+    /// `true`: only the dates still on sale (not started, with a seat neither sold nor held).
+    #[serde(default)]
+    available: bool,
+}
+
+problems!(ListSchedulesProblems: InvalidPath, InvalidQuery, InvalidAccessToken, SessionNotActive, WrongConcert, ConcertNotFound, ServiceUnavailable);
 
 /// The concert's schedules and their free seats
 ///
-/// Each schedule with its seats that are neither sold nor held right now. The `ETag` changes
-/// with what the list shows; send it back in `If-None-Match` to get a bodiless 304.
+/// Each schedule with its seats that are neither sold nor held right now (none once it has
+/// started); with `available=true`, only the dates still on sale. The `ETag` changes with what
+/// the list shows; send it back in `If-None-Match` to get a bodiless 304.
 #[utoipa::path(
     get,
     path = "/api/v1/concerts/{concertId}/schedules",
@@ -66,6 +76,7 @@ problems!(ListSchedulesProblems: InvalidPath, InvalidAccessToken, SessionNotActi
     params(
         ("concertId" = i64, Path, minimum = 1, description = "the concert of the access token"),
         ("If-None-Match" = Option<String>, Header, description = "the `ETag` of the list the caller has"),
+        SchedulesQuery,
     ),
     responses(
         (status = 200, description = "The concert's schedules", body = SchedulesResponse,
@@ -79,9 +90,12 @@ pub async fn list_schedules(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(concert_id): ApiPath<i64>,
+    query: std::result::Result<Query<SchedulesQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (concert_id, schedules) = concerts::list_schedules(&state, &caller, concert_id).await?;
+    let Query(SchedulesQuery { available }) = query.map_err(invalid_query)?;
+    let (concert_id, schedules) =
+        concerts::list_schedules(&state, &caller, concert_id, available).await?;
     let mut h = std::hash::DefaultHasher::new();
     concert_id.get().hash(&mut h);
     for s in &schedules {
@@ -93,7 +107,9 @@ pub async fn list_schedules(
         )
             .hash(&mut h);
     }
-    Ok(conditional(&headers, entity_tag('l', h.finish()), || {
+    // The filtered list has tags of its own: a list's tag never matches the other's.
+    let kind = if available { 'a' } else { 'l' };
+    Ok(conditional(&headers, entity_tag(kind, h.finish()), || {
         Json(SchedulesResponse {
             concert_id,
             schedules: schedules.into_iter().map(Into::into).collect(),
@@ -216,6 +232,14 @@ pub struct SeatsQuery {
     format: SeatMapFormat,
 }
 
+/// 400 `INVALID_QUERY` for a query string the endpoint does not take.
+fn invalid_query(e: QueryRejection) -> ApiError {
+    ApiError::invalid(
+        ErrorCode::InvalidQuery,
+        format!("invalid query: {}", e.body_text()),
+    )
+}
+
 /// The entity tag of a response whose content hashes to `version` (quoted, as HTTP has it).
 fn entity_tag(kind: char, version: u64) -> String {
     format!("\"{kind}{version:016x}\"")
@@ -287,12 +311,7 @@ pub async fn list_seats(
     query: std::result::Result<Query<SeatsQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let Query(SeatsQuery { format }) = query.map_err(|e| {
-        ApiError::invalid(
-            ErrorCode::InvalidQuery,
-            format!("invalid query: {}", e.body_text()),
-        )
-    })?;
+    let Query(SeatsQuery { format }) = query.map_err(invalid_query)?;
     let map = concerts::seat_map(&state, &caller, concert_id, schedule_id).await?;
     let kind = if format == SeatMapFormat::Compact {
         'c'

@@ -22,7 +22,7 @@ pub struct PayReservationRequest {
     reservation_id: Uuid,
 }
 
-problems!(PayReservationProblems: InvalidIdempotencyKey, InvalidBody, MalformedJson, InvalidAccessToken, InsufficientBalance, SessionNotActive, ReservationNotFound, HoldExpired, SeatUnavailable, AlreadyConfirmed, IdempotencyInProgress, PaymentInProgress, BodyTooLarge, UnsupportedMediaType, IdempotencyKeyReused, ServiceUnavailable);
+problems!(PayReservationProblems: InvalidIdempotencyKey, InvalidBody, MalformedJson, InvalidAccessToken, InsufficientBalance, SessionNotActive, ReservationNotFound, HoldExpired, SeatUnavailable, AlreadyConfirmed, IdempotencyInProgress, PaymentInProgress, TicketLimit, ScheduleStarted, BodyTooLarge, UnsupportedMediaType, IdempotencyKeyReused, ServiceUnavailable);
 
 /// Pay a held reservation from the balance
 ///

@@ -95,13 +95,15 @@ impl From<Reservation> for ReservationResponse {
     }
 }
 
-problems!(HoldSeatsProblems: InvalidSeatSelection, InvalidBody, MalformedJson, InvalidAccessToken, SessionNotActive, WrongConcert, ScheduleNotFound, SeatNotFound, SeatUnavailable, HoldExists, BodyTooLarge, UnsupportedMediaType, ServiceUnavailable);
+problems!(HoldSeatsProblems: InvalidSeatSelection, InvalidBody, MalformedJson, InvalidAccessToken, SessionNotActive, WrongConcert, ScheduleNotFound, SeatNotFound, SeatUnavailable, HoldExists, TicketLimit, ScheduleStarted, BodyTooLarge, UnsupportedMediaType, ServiceUnavailable);
 
 /// Hold seats, all or none
 ///
 /// Holds 1 to `MAX_SEATS_PER_RESERVATION` seats of one schedule for `HOLD_TTL_SECONDS` (never
 /// past the session's end), or none of them when one is held or sold. A user has one open
-/// hold at a time: pay or release it before holding again.
+/// hold at a time: pay or release it before holding again. A schedule that has started is not
+/// on sale, and a hold that would take the user past `MAX_TICKETS_PER_USER` tickets of the
+/// concert is refused (`TICKET_LIMIT`, with `remaining`).
 #[utoipa::path(
     post,
     path = "/api/v1/reservations",

@@ -4,10 +4,12 @@
 //!    must be active and the reservation still held.
 //! 2. **Claim** the reservation for this payment (`claim.lua`): its holds are re-checked and
 //!    kept at least as long as the claim, and a cancel or another payment is refused meanwhile.
-//! 3. **Sell** in one Postgres statement (`store::payments::sell`): the debit, reservation,
+//! 3. **Sell** in one Postgres transaction (`store::payments::sell`): with the user's wallet
+//!    locked, within `MAX_TICKETS_PER_USER` tickets of the concert, the debit, reservation,
 //!    tickets, payment, ledger entry and the response stored under the key, or nothing. The
 //!    prices and the schedule are Postgres's (`seats`); of the Redis reservation only its
-//!    seat ids count, so whoever writes Redis cannot change what is paid.
+//!    seat ids count, so whoever writes Redis cannot change what is paid. A schedule that has
+//!    started sells nothing.
 //! 4. **Confirm** in Redis after a sale (holds removed, reservation confirmed, session ended;
 //!    best effort), or **unclaim** when nothing was written, so the hold can be paid again.
 //! 5. **Replay**: when a step refuses, a duplicate of a request that already finished gets
@@ -229,12 +231,13 @@ async fn sell(
         key,
         hash,
         response: &response,
+        max_tickets: state.settings.max_tickets_per_user,
     };
     let sold = payments::sell(&mut conn, &sale).await.map_err(|e| {
-        if payments::wrote_nothing(&e) {
-            Unsold::Refused(e.into())
+        if e.wrote_nothing {
+            Unsold::Refused(e.error.into())
         } else {
-            Unsold::Kept(e.into())
+            Unsold::Kept(e.error.into())
         }
     })?;
     match sold {
@@ -255,6 +258,10 @@ async fn sell(
             "a seat of this reservation has already been sold",
         ))),
         Sale::SeatsMismatch => Err(Unsold::Refused(seats_mismatch())),
+        Sale::TicketLimit { owned } => Err(Unsold::Refused(ApiError::ticket_limit(
+            state.settings.max_tickets_per_user,
+            owned,
+        ))),
         // Paid by another request: its stored response when it was this one (a duplicate
         // with the same key), else the reservation is simply paid.
         Sale::WrittenMeanwhile => {
@@ -269,13 +276,17 @@ async fn sell(
 
 /// What the reservation's seats cost, from the api's copy of `seats` (no round trip once the
 /// schedule is loaded): the hash's prices and total are not trusted. The statement checks the
-/// same sum against `seats` itself.
+/// same sum against `seats` itself. A started schedule's seats are not sold (a hold taken just
+/// before the start is not paid after it).
 async fn price(state: &AppState, reservation: &HeldReservation) -> Result<i64> {
     let schedule = state
         .seats
         .schedule(&state.db, reservation.schedule_id)
         .await?
         .ok_or_else(seats_mismatch)?;
+    if schedule.starts_at <= Utc::now() {
+        return Err(ApiError::schedule_started());
+    }
     reservation
         .seats
         .iter()

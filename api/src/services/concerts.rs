@@ -18,7 +18,7 @@ use crate::{
     error::{ApiError, Result},
     state::AppState,
     store::{
-        catalog::{self, CreatedConcert, ScheduleSeats, Seat},
+        catalog::{self, CloseReason, Closed, CreatedConcert, ScheduleSeats, Seat},
         holds,
     },
 };
@@ -32,11 +32,14 @@ pub struct ScheduleAvailability {
     pub available_seats: i64,
 }
 
-/// The schedules of `concert_id` for a caller whose session is active for it.
+/// The schedules of `concert_id` for a caller whose session is active for it; with
+/// `only_available`, only those that have not started and have a seat neither sold nor held.
+/// A started schedule has no seat available: it is not on sale.
 pub async fn list_schedules(
     state: &AppState,
     caller: &Caller,
     concert_id: i64,
+    only_available: bool,
 ) -> Result<(ConcertId, Vec<ScheduleAvailability>)> {
     let concert_id = caller.ensure_concert(concert_id)?;
     let rows = state.seats.concert_schedules(&state.db, concert_id).await?;
@@ -55,17 +58,34 @@ pub async fn list_schedules(
     if rows.is_empty() {
         return Err(ApiError::concert_not_found());
     }
+    let now = Utc::now();
     let mut schedules = Vec::with_capacity(rows.len());
     for (r, (held, sale_version)) in rows.iter().zip(held) {
+        if r.starts_at <= now {
+            if !only_available {
+                schedules.push(ScheduleAvailability {
+                    schedule_id: r.id,
+                    starts_at: r.starts_at,
+                    total_seats: i64::from(r.total_seats),
+                    available_seats: 0,
+                });
+            }
+            continue;
+        }
         let sold = state.seats.sold.sold(&state.db, r.id, sale_version).await?;
         if sale_version.is_none() {
             holds::start_sale_version(&state.redis, &state.keys, concert_id, r.id).await?;
+        }
+        let available_seats =
+            (i64::from(r.total_seats) - sold.len() as i64 - held as i64).max(0);
+        if only_available && available_seats == 0 {
+            continue;
         }
         schedules.push(ScheduleAvailability {
             schedule_id: r.id,
             starts_at: r.starts_at,
             total_seats: i64::from(r.total_seats),
-            available_seats: (i64::from(r.total_seats) - sold.len() as i64 - held as i64).max(0),
+            available_seats,
         });
     }
     Ok((concert_id, schedules))
@@ -181,6 +201,14 @@ pub async fn seat_map(
         })
         .collect();
     Ok(SeatMap { schedule, letters })
+}
+
+/// Closes the sale of `concert_id` as an admin does (`CLOSED`); idempotent. 404 for an
+/// unknown concert.
+pub async fn close_concert(state: &AppState, concert_id: i64) -> Result<Closed> {
+    catalog::close_concert(state.catalog(), concert_id, CloseReason::Closed)
+        .await?
+        .ok_or(ApiError::concert_not_found())
 }
 
 /// Creates a concert with its schedules and seats and opens its queue, all or nothing.

@@ -37,7 +37,8 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 
 /// Holds every seat of `selection` in `schedule_id` for the caller, or none: 1 to
 /// `MAX_SEATS_PER_RESERVATION` seats for `HOLD_TTL_SECONDS` (at most until the session ends),
-/// while the session is active.
+/// while the session is active, of a schedule that has not started, within the caller's
+/// ticket limit.
 pub async fn hold(
     state: &AppState,
     caller: &Caller,
@@ -56,10 +57,26 @@ pub async fn hold(
         .map(|&id| schedule.seat(id).cloned())
         .collect::<Option<_>>()
         .ok_or(ApiError::seat_not_found())?;
+    if schedule.starts_at <= Utc::now() {
+        return Err(ApiError::schedule_started());
+    }
     let unavailable = || ApiError::seat_unavailable("a selected seat is held or sold");
-    let sold = catalog::find_sold_seats(&state.db, schedule_id, Some(selection.ids())).await?;
+    // One round trip: the seats sold, and the caller's tickets of the concert (a courtesy: the
+    // payment enforces the limit, with the user's sales serialised).
+    let (sold, owned) = catalog::sold_seats_and_tickets_owned(
+        &state.db,
+        schedule_id,
+        selection.ids(),
+        caller.user(),
+        concert_id,
+    )
+    .await?;
     if !sold.is_empty() {
         return Err(unavailable());
+    }
+    let limit = state.settings.max_tickets_per_user;
+    if owned + seats.len() as i64 > i64::from(limit) {
+        return Err(ApiError::ticket_limit(limit, owned));
     }
     let reservation_id = reservation_id::new(concert_id);
     let outcome = holds::hold_seats(

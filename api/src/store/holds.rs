@@ -437,8 +437,8 @@ pub async fn release_reservation(
     })
 }
 
-/// After a payment committed: removes its holds, marks it confirmed, and ends the session of
-/// `ticket` (the one that paid).
+/// After a payment committed: removes its holds, marks it confirmed, lowers the schedule's
+/// unsold count, and ends the session of `ticket` (the one that paid).
 pub async fn confirm_reservation(
     redis: &Pool,
     keys: &Keys,
@@ -455,7 +455,8 @@ pub async fn confirm_reservation(
         .key(k.held_seats(r.schedule_id))
         .key(k.active())
         .key(k.sessions())
-        .key(sale_version(&k, r.schedule_id));
+        .key(sale_version(&k, r.schedule_id))
+        .key(k.unsold());
     for s in &r.seats {
         call.key(k.seat_hold(r.schedule_id, s.id));
     }
@@ -463,7 +464,8 @@ pub async fn confirm_reservation(
         .arg(r.user.as_str())
         .arg(ticket)
         .arg(payment_id)
-        .arg(confirmed_at_ms);
+        .arg(confirmed_at_ms)
+        .arg(r.schedule_id);
     for s in &r.seats {
         call.arg(s.id);
     }

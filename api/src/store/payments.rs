@@ -1,5 +1,7 @@
-//! The sale and the reservations it confirmed. The sale is one statement (its own
-//! transaction, one round trip) that takes the idempotency key's advisory lock and writes the
+//! The sale and the reservations it confirmed. The sale is one transaction of two statements:
+//! the first takes the idempotency key's advisory lock and the user's wallet row lock (so a
+//! user's sales are serialised and the ticket limit holds), the second counts the user's
+//! tickets of the concert and writes the
 //! conditional debit, the reservation, the tickets (the `tickets_schedule_seat_key`
 //! constraint is the fence against selling a seat twice, whatever Redis says), the payment,
 //! its ledger entry and the stored response: all of it commits, or nothing does. Prices and
@@ -7,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::ids::{ConcertId, UserId};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -30,6 +32,8 @@ pub struct NewSale<'a> {
     pub key: &'a IdempotencyKey,
     pub hash: &'a RequestHash,
     pub response: &'a StoredResponse,
+    /// Most tickets the user may own of the concert, this sale's included.
+    pub max_tickets: u32,
 }
 
 /// What the sale statement did. Every outcome but [`Sale::Sold`] wrote nothing.
@@ -43,6 +47,9 @@ pub enum Sale {
     KeyBusy,
     /// The balance does not cover the price.
     BalanceShort,
+    /// The user owns `owned` tickets of the concert: with this sale's they would own more
+    /// than [`NewSale::max_tickets`].
+    TicketLimit { owned: i64 },
     /// A seat of the reservation is sold already.
     SeatSold,
     /// A seat of the reservation is not a seat of its schedule and concert in `seats`, or
@@ -53,9 +60,12 @@ pub enum Sale {
 }
 
 /// What the statement found and did: whether the seats matched, the key's lock taken, the
+/// tickets the user owned of the concert and whether this sale keeps to the limit, the
 /// balance after the debit, and the key's stored row.
 type Outcome = (
     bool,
+    bool,
+    i64,
     bool,
     Option<i64>,
     Option<Vec<u8>>,
@@ -63,9 +73,62 @@ type Outcome = (
     Option<serde_json::Value>,
 );
 
-/// Writes `sale` in one statement. An `Err` may or may not have committed; see
-/// [`wrote_nothing`].
-pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, sqlx::Error> {
+/// Why [`sell`] failed, and whether Postgres certainly wrote nothing.
+#[derive(Debug)]
+pub struct SellError {
+    pub error: sqlx::Error,
+    /// False only when the commit itself failed and may have committed (a lost connection).
+    pub wrote_nothing: bool,
+}
+
+impl SellError {
+    fn before_commit(error: sqlx::Error) -> Self {
+        Self {
+            error,
+            wrote_nothing: true,
+        }
+    }
+}
+
+/// Writes `sale` in one transaction: the first statement takes the key's advisory lock and
+/// locks the user's wallet row (`FOR UPDATE`), so the user's sales run one at a time; the
+/// second, the sale itself, counts the user's tickets of the concert in a snapshot taken after
+/// that lock (so it sees every sale of the user that committed before), and writes only within
+/// the ticket limit. Two sessions or two api instances cannot get around the limit.
+pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, SellError> {
+    let mut tx = conn.begin().await.map_err(SellError::before_commit)?;
+    // The key's lock first, without waiting: a duplicate learns at once that its twin runs.
+    let key_free: bool = sqlx::query_scalar(
+        "WITH key AS (
+             SELECT pg_try_advisory_xact_lock($2) AS ok
+         ), wallet AS (
+             SELECT user_id FROM wallets WHERE user_id = $1 AND (SELECT ok FROM key) FOR UPDATE
+         )
+         SELECT (SELECT ok FROM key) AND (SELECT count(*) FROM wallet) >= 0",
+    )
+    .bind(sale.user.as_str())
+    .bind(sale.key.lock_id(sale.user.as_str()))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(SellError::before_commit)?;
+    if !key_free {
+        return Ok(Sale::KeyBusy);
+    }
+    let sold = sell_statement(&mut tx, sale)
+        .await
+        .map_err(SellError::before_commit)?;
+    if matches!(sold, Sale::Sold) {
+        tx.commit().await.map_err(|error| SellError {
+            wrote_nothing: wrote_nothing(&error),
+            error,
+        })?;
+    }
+    // Anything else wrote nothing: the transaction rolls back when dropped.
+    Ok(sold)
+}
+
+/// The sale statement, in the transaction that holds the user's wallet lock.
+async fn sell_statement(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, sqlx::Error> {
     let r = sale.reservation;
     let expires_at =
         DateTime::<Utc>::from_timestamp_millis(r.expires_at_ms).unwrap_or(sale.paid_at);
@@ -90,9 +153,15 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
              SELECT count(*) = cardinality($8::bigint[]) AND count(*) > 0
                     AND COALESCE(sum(price), 0) = $3 AS ok
              FROM seat
+         ), owned AS (
+             SELECT count(*) AS n FROM reservations r JOIN tickets t ON t.reservation_id = r.id
+             WHERE r.user_id = $1 AND r.concert_id = $4
+         ), within AS (
+             SELECT (SELECT n FROM owned) + cardinality($8::bigint[]) <= $15 AS ok
          ), debit AS (
              UPDATE wallets SET balance = balance - $3, updated_at = now()
              WHERE user_id = $1 AND balance >= $3 AND (SELECT ok FROM matched)
+               AND (SELECT ok FROM within)
                AND (SELECT ok FROM lock) AND NOT EXISTS (SELECT 1 FROM prior)
              RETURNING balance
          ), reservation AS (
@@ -114,7 +183,8 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
              INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
              SELECT $1, $10, $11, $14, $12 FROM payment
          )
-         SELECT (SELECT ok FROM matched), (SELECT ok FROM lock), (SELECT balance FROM debit),
+         SELECT (SELECT ok FROM matched), (SELECT ok FROM lock), (SELECT n FROM owned),
+                (SELECT ok FROM within), (SELECT balance FROM debit),
                 prior.request_hash, prior.response_status, prior.response_body
          FROM (SELECT 1) AS one LEFT JOIN prior ON true",
     )
@@ -132,9 +202,10 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
     .bind(&sale.response.body)
     .bind(sale.key.lock_id(sale.user.as_str()))
     .bind(sale.response.status as i16)
+    .bind(i64::from(sale.max_tickets))
     .fetch_one(&mut *conn)
     .await;
-    let (matched, locked, debited, prior_hash, prior_status, prior_body) = match outcome {
+    let (matched, locked, owned, within, debited, prior_hash, prior_status, prior_body) = match outcome {
         Ok(row) => row,
         Err(e) if is_violation(&e, "tickets_schedule_seat_key") => return Ok(Sale::SeatSold),
         Err(e)
@@ -150,13 +221,14 @@ pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, s
         (Some(h), Some(s), Some(b)) => Sale::KeyUsed(idempotency::prior((h, s, b), sale.hash)),
         _ if !locked => Sale::KeyBusy,
         _ if !matched => Sale::SeatsMismatch,
+        _ if !within => Sale::TicketLimit { owned },
         _ if debited.is_none() => Sale::BalanceShort,
         _ => Sale::Sold,
     })
 }
 
-/// Errors after which Postgres certainly wrote nothing: no connection, or the statement
-/// cancelled (`statement_timeout`). After any other, a lost connection may have committed.
+/// Errors of a commit after which Postgres certainly wrote nothing: no connection, or the
+/// statement cancelled (`statement_timeout`). After any other, the commit may have happened.
 pub fn wrote_nothing(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
@@ -206,4 +278,40 @@ pub async fn find_confirmed(
         confirmed_at,
         seats,
     }))
+}
+
+/// A ticket its owner bought, with what a fan wants to see of it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OwnedTicket {
+    pub ticket_id: i64,
+    pub concert_id: i64,
+    pub concert_name: String,
+    pub schedule_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub seat_id: i64,
+    pub seat_number: i32,
+    pub price: i64,
+    pub payment_id: Uuid,
+    pub reservation_id: Uuid,
+    pub purchased_at: DateTime<Utc>,
+}
+
+/// Every ticket of `user`, newest purchase first (then by seat number).
+pub async fn find_tickets(db: &PgPool, user: &UserId) -> Result<Vec<OwnedTicket>> {
+    Ok(sqlx::query_as(
+        "SELECT t.id AS ticket_id, r.concert_id, c.name AS concert_name, t.schedule_id,
+                sc.starts_at, t.seat_id, s.seat_number, t.price, p.id AS payment_id,
+                t.reservation_id, p.paid_at AS purchased_at
+         FROM reservations r
+         JOIN tickets t ON t.reservation_id = r.id
+         JOIN payments p ON p.reservation_id = r.id
+         JOIN seats s ON s.id = t.seat_id
+         JOIN schedules sc ON sc.id = t.schedule_id
+         JOIN concerts c ON c.id = r.concert_id
+         WHERE r.user_id = $1 AND t.user_id = $1
+         ORDER BY p.paid_at DESC, r.id, s.seat_number",
+    )
+    .bind(user.as_str())
+    .fetch_all(db)
+    .await?)
 }

@@ -49,6 +49,7 @@ pub fn test_settings(signing_key: &SigningKey) -> Settings {
         admin_token: Secret::new(ADMIN),
         hold_ttl_seconds: 300,
         max_seats_per_reservation: 4,
+        max_tickets_per_user: 4,
         max_charge: 10_000_000,
         queue_defaults: QueueSettings {
             admit_per_tick: 10,
