@@ -445,10 +445,7 @@ fn with_member(p: Problem, name: &str, value: serde_json::Value) -> axum::respon
     body[name] = value;
     (
         p.status,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            shared::http::PROBLEM_JSON,
-        )],
+        [(axum::http::header::CONTENT_TYPE, shared::http::PROBLEM_JSON)],
         serde_json::to_vec(&body).unwrap_or_default(),
     )
         .into_response()

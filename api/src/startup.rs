@@ -158,7 +158,10 @@ async fn reconcile_queues(state: &AppState) {
                 tracing::warn!(reopened = done.reopened, "re-opened concert queues missing from Redis, paused: set their settings and resume them (PUT /api/v1/admin/queues/{{id}})");
             }
             if done.reseeded > 0 {
-                tracing::info!(reseeded = done.reseeded, "filled in unsold-seat counts missing from Redis");
+                tracing::info!(
+                    reseeded = done.reseeded,
+                    "filled in unsold-seat counts missing from Redis"
+                );
             }
         }
         Err(e) => tracing::debug!(error = %e, "could not reconcile concert queues"),

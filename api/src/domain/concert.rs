@@ -139,7 +139,11 @@ mod tests {
         let now = start - chrono::Duration::days(2);
         let day_before = start - chrono::Duration::days(1);
         assert_eq!(
-            concert.clone().opening_at(day_before, now).unwrap().opens_at,
+            concert
+                .clone()
+                .opening_at(day_before, now)
+                .unwrap()
+                .opens_at,
             Some(day_before)
         );
         assert!(concert.clone().opening_at(now, now).is_err());

@@ -76,8 +76,7 @@ pub async fn list_schedules(
         if sale_version.is_none() {
             holds::start_sale_version(&state.redis, &state.keys, concert_id, r.id).await?;
         }
-        let available_seats =
-            (i64::from(r.total_seats) - sold.len() as i64 - held as i64).max(0);
+        let available_seats = (i64::from(r.total_seats) - sold.len() as i64 - held as i64).max(0);
         if only_available && available_seats == 0 {
             continue;
         }

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use shared::{
     config::QueueSettings,
     ids::{ConcertId, UserId},
-    keys::Keys, queue_config::Opening, redis_pool::Pool,
+    keys::Keys,
+    queue_config::Opening,
+    redis_pool::Pool,
 };
 use sqlx::PgPool;
 
@@ -612,7 +614,11 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
             };
             if let Some(reason) = reason {
                 close_concert(to, c.id, reason).await?;
-                tracing::info!(concert.id = c.id, reason = reason.as_str(), "concert queue closed");
+                tracing::info!(
+                    concert.id = c.id,
+                    reason = reason.as_str(),
+                    "concert queue closed"
+                );
                 done.closed += 1;
                 continue;
             }
@@ -622,7 +628,11 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
                 .copied()
                 .collect();
             if !gone.is_empty() {
-                stale.cmd("HDEL").arg(to.keys.concert(c.id).unsold()).arg(gone).ignore();
+                stale
+                    .cmd("HDEL")
+                    .arg(to.keys.concert(c.id).unsold())
+                    .arg(gone)
+                    .ignore();
                 any_stale = true;
             }
             let missing = c.on_sale.iter().any(|id| !counted.contains(id));
@@ -649,7 +659,11 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         // Every open queue is in the open set (a cut append-only file can keep a queue's
         // settings and lose its entry, and the schedulers find queues through the set).
         if !keep_open.is_empty() {
-            stale.cmd("SADD").arg(to.keys.open_concerts()).arg(keep_open).ignore();
+            stale
+                .cmd("SADD")
+                .arg(to.keys.open_concerts())
+                .arg(keep_open)
+                .ignore();
             any_stale = true;
         }
         if any_stale {

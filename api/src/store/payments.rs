@@ -205,18 +205,19 @@ async fn sell_statement(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<S
     .bind(i64::from(sale.max_tickets))
     .fetch_one(&mut *conn)
     .await;
-    let (matched, locked, owned, within, debited, prior_hash, prior_status, prior_body) = match outcome {
-        Ok(row) => row,
-        Err(e) if is_violation(&e, "tickets_schedule_seat_key") => return Ok(Sale::SeatSold),
-        Err(e)
-            if is_violation(&e, "reservations_pkey")
-                || is_violation(&e, "payments_reservation_id_key")
-                || is_violation(&e, "idempotency_keys_pkey") =>
-        {
-            return Ok(Sale::WrittenMeanwhile)
-        }
-        Err(e) => return Err(e),
-    };
+    let (matched, locked, owned, within, debited, prior_hash, prior_status, prior_body) =
+        match outcome {
+            Ok(row) => row,
+            Err(e) if is_violation(&e, "tickets_schedule_seat_key") => return Ok(Sale::SeatSold),
+            Err(e)
+                if is_violation(&e, "reservations_pkey")
+                    || is_violation(&e, "payments_reservation_id_key")
+                    || is_violation(&e, "idempotency_keys_pkey") =>
+            {
+                return Ok(Sale::WrittenMeanwhile)
+            }
+            Err(e) => return Err(e),
+        };
     Ok(match (prior_hash, prior_status, prior_body) {
         (Some(h), Some(s), Some(b)) => Sale::KeyUsed(idempotency::prior((h, s, b), sale.hash)),
         _ if !locked => Sale::KeyBusy,

@@ -8,4 +8,5 @@ mod helpers;
 mod identity;
 mod money;
 mod openapi;
+mod sale;
 mod system;
