@@ -4,7 +4,7 @@
 //!
 //! Uses `REDIS_URL` and a fresh random prefix; deletes its keys when done. Prints one JSON line.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
 use gateway::{admission, queue};
@@ -65,7 +65,8 @@ async fn main() -> anyhow::Result<()> {
         session_ttl_seconds: 600,
         paused: true,
     };
-    shared::queue_config::open_queue(&mut conn, &keys, 1, "bench", &qs).await?;
+    shared::queue_config::open_queue(&mut conn, &keys, 1, "bench", &qs, &Default::default())
+        .await?;
     let _: () = redis::cmd("MEMORY")
         .arg("PURGE")
         .query_async(&mut conn)
@@ -99,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
             paused: false,
             ..qs
         },
+        &Default::default(),
     )
     .await?;
     for chunk_start in (0..queue_len).step_by(10_000) {
@@ -112,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tick_ms = Vec::new();
     for t in 1..=5u64 {
         let started = Instant::now();
-        let tick = admission::admit_tick(&pool, &keys, concert(2), Some(t)).await?;
+        let tick = admission::admit_tick(&pool, &keys, concert(2), Some(t), Duration::ZERO).await?;
         tick_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             matches!(

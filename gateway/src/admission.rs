@@ -1,6 +1,9 @@
 //! The admission scheduler: per open concert, every `tickMillis`, one `admit.lua` call
 //! (in `admission/`). Every gateway instance may run it; the script's tick claim makes the
-//! instances admit exactly `admitPerTick` per tick between them.
+//! instances admit exactly `admitPerTick` per tick between them. At a sale's opening the tick
+//! says the pre-queue is due for its draw, and the scheduler draws it (`queue/draw.rs`); when
+//! the queue has closed (sold out, or closed by the api) the scheduler takes it out of the set
+//! of open concerts and stops.
 
 use std::{
     collections::HashMap,
@@ -13,14 +16,22 @@ use shared::{ids::ConcertId, keys::Keys, redis_pool::Pool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{error::Result, queue::view::LineViews};
+use crate::{
+    error::Result,
+    queue::{draw, view::LineViews},
+};
 
 static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("admission/admit.lua")));
+
+/// How long a closed queue's remaining keys (running sessions, the published draw) stay.
+const CLOSED_KEYS_TTL_SECS: u64 = 24 * 3600;
 
 /// What one call of the tick script did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tick {
-    /// The concert has no open queue.
+    /// The concert has no queue (never opened, or Redis lost it).
+    Missing,
+    /// The queue has closed (sold out, or closed by the api): nobody is admitted any more.
     Closed,
     /// Another instance had claimed this tick.
     AlreadyClaimed {
@@ -36,38 +47,55 @@ pub enum Tick {
         tick_millis: u32,
         /// Until the next tick starts, on Redis's clock.
         next_tick_in_ms: u64,
+        /// The sale has opened and its pre-queue is not drawn yet: nobody is admitted until
+        /// it is ([`draw::draw`]).
+        draw_due: bool,
+        /// Seats neither sold nor held; `None` while the api has not counted them.
+        sellable: Option<u64>,
     },
 }
 
 /// Runs one admission tick of one concert: with `tick: None` the tick of Redis's clock now
 /// (what the scheduler runs), with `Some(n)` tick number `n` (tests and benchmarks drive
-/// ticks by number; a number at or below the last one claimed does nothing).
+/// ticks by number; a number at or below the last one claimed does nothing). A session
+/// whose access token nobody picked up within `activation` of its admission ends at a later
+/// tick (zero: never).
 pub async fn admit_tick(
     redis: &Pool,
     keys: &Keys,
     concert_id: ConcertId,
     tick: Option<u64>,
+    activation: Duration,
 ) -> Result<Tick> {
     let k = keys.concert(concert_id.get());
     let mut conn = redis.get().await?;
-    let (claimed, admitted, waiting, active, tick_millis, next_tick_in_ms): (
+    let (claimed, admitted, waiting, active, tick_millis, next_tick_in_ms, draw_due, sellable): (
         i64,
         u64,
         u64,
         u64,
         u32,
         u64,
+        i64,
+        i64,
     ) = ADMIT
         .key(k.config())
         .key(k.queue())
         .key(k.active())
         .key(k.sessions())
         .key(k.queue_gaps())
+        .key(k.pending())
+        .key(k.unsold())
+        .key(k.pre_queue())
         .arg(tick.map(|t| t.to_string()).unwrap_or_default())
+        .arg(activation.as_secs())
+        .arg(k.prefix())
+        .arg(CLOSED_KEYS_TTL_SECS)
         .invoke_async(&mut conn)
         .await?;
     Ok(match claimed {
-        -1 => Tick::Closed,
+        -1 => Tick::Missing,
+        -2 => Tick::Closed,
         0 => Tick::AlreadyClaimed {
             tick_millis,
             next_tick_in_ms,
@@ -78,8 +106,21 @@ pub async fn admit_tick(
             active,
             tick_millis,
             next_tick_in_ms,
+            draw_due: draw_due == 1,
+            sellable: u64::try_from(sellable).ok(),
         },
     })
+}
+
+/// Takes a closed concert out of the set of open concerts (the schedulers' list).
+async fn forget_closed(redis: &Pool, keys: &Keys, concert_id: ConcertId) -> Result<()> {
+    let mut conn = redis.get().await?;
+    redis::cmd("SREM")
+        .arg(keys.open_concerts())
+        .arg(concert_id.get())
+        .query_async::<()>(&mut conn)
+        .await?;
+    Ok(())
 }
 
 /// Runs one concert's ticks until `stop` is cancelled or the queue closes: each call runs
@@ -91,6 +132,7 @@ pub async fn run_concert(
     keys: Keys,
     concert_id: ConcertId,
     views: Arc<LineViews>,
+    activation: Duration,
     stop: CancellationToken,
 ) {
     let label = concert_id.to_string();
@@ -102,18 +144,28 @@ pub async fn run_concert(
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        let tick = admit_tick(&redis, &keys, concert_id, None).await;
+        let tick = admit_tick(&redis, &keys, concert_id, None, activation).await;
         views.forget(concert_id);
         // Wake a millisecond past the next boundary, so the call lands in the new tick.
         let until_next = |ms: u64| Duration::from_millis(ms + 1);
         wait = match tick {
-            Ok(Tick::Closed) => {
-                tracing::info!(
-                    concert.id = concert_id.get(),
-                    "queue closed; scheduler stops"
-                );
+            Ok(Tick::Missing) => {
+                tracing::info!(concert.id = concert_id.get(), "no queue; scheduler stops");
                 return;
             }
+            Ok(Tick::Closed) => match forget_closed(&redis, &keys, concert_id).await {
+                Ok(()) => {
+                    tracing::info!(
+                        concert.id = concert_id.get(),
+                        "queue closed; scheduler stops"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(concert.id = concert_id.get(), error = %e, "cannot take a closed queue out of the open set");
+                    Duration::from_secs(1)
+                }
+            },
             Ok(Tick::AlreadyClaimed {
                 next_tick_in_ms, ..
             }) => {
@@ -125,9 +177,27 @@ pub async fn run_concert(
                 waiting,
                 active,
                 next_tick_in_ms,
+                draw_due,
+                sellable,
                 ..
             }) => {
                 failures = 0;
+                if draw_due {
+                    match draw::draw(&redis, &keys, concert_id).await {
+                        Ok(Some(placed)) => {
+                            tracing::info!(concert.id = concert_id.get(), placed, "pre-queue drawn")
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(concert.id = concert_id.get(), error = %e, "draw failed; retried next tick")
+                        }
+                    }
+                    views.forget(concert_id);
+                }
+                if let Some(sellable) = sellable {
+                    metrics::gauge!("gateway_sellable_seats", "concert" => label.clone())
+                        .set(sellable as f64);
+                }
                 metrics::counter!("gateway_admitted_total", "concert" => label.clone())
                     .increment(admitted);
                 metrics::gauge!("gateway_queue_waiting", "concert" => label.clone())
@@ -158,7 +228,13 @@ pub async fn run_concert(
 
 /// Watches the set of open concerts and keeps one tick loop per concert running until
 /// `stop` is cancelled; survives Redis errors and picks up new concerts within a second.
-pub async fn run(redis: Pool, keys: Keys, views: Arc<LineViews>, stop: CancellationToken) {
+pub async fn run(
+    redis: Pool,
+    keys: Keys,
+    views: Arc<LineViews>,
+    activation: Duration,
+    stop: CancellationToken,
+) {
     let mut loops: HashMap<ConcertId, JoinHandle<()>> = HashMap::new();
     loop {
         let open: Result<Vec<i64>> = async {
@@ -181,6 +257,7 @@ pub async fn run(redis: Pool, keys: Keys, views: Arc<LineViews>, stop: Cancellat
                             keys.clone(),
                             id,
                             views.clone(),
+                            activation,
                             stop.child_token(),
                         ))
                     });

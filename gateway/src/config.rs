@@ -76,6 +76,16 @@ pub struct Cli {
         value_parser = in_range::<u64>(0..=10_000)
     )]
     pub status_view_ms: u64,
+    /// Seconds an admitted fan has to pick up the access token (a status poll or a join
+    /// that answers ACTIVE); a session nobody picked up by then ends and its room goes to the
+    /// next in line. 0: no limit.
+    #[arg(
+        long,
+        env = "ACTIVATION_SECONDS",
+        default_value_t = 60,
+        value_parser = in_range::<u64>(0..=3_600)
+    )]
+    pub activation_seconds: u64,
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
@@ -131,6 +141,8 @@ pub struct Settings {
     pub scheduler: bool,
     /// How long a line view answers status polls (see `queue/view.rs`); zero: never.
     pub status_view: Duration,
+    /// How long an admitted fan has to pick up the access token; zero: no limit.
+    pub activation: Duration,
     pub http: HttpLimits,
     pub log: LogSettings,
 }
@@ -175,6 +187,7 @@ impl TryFrom<Cli> for Settings {
                 .unwrap_or_else(|| format!("http://{}", cli.api_addr)),
             scheduler: cli.scheduler,
             status_view: Duration::from_millis(cli.status_view_ms),
+            activation: Duration::from_secs(cli.activation_seconds),
             http: cli.http,
             log: cli.log,
         })
@@ -198,6 +211,7 @@ impl fmt::Debug for Settings {
             .field("api_public_url", &self.api_public_url)
             .field("scheduler", &self.scheduler)
             .field("status_view", &self.status_view)
+            .field("activation", &self.activation)
             .field("http", &self.http)
             .field("log", &self.log)
             .finish()

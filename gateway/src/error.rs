@@ -20,6 +20,10 @@ pub enum ErrorCode {
     IdentityTokenExpired,
     Unauthorized,
     ConcertNotFound,
+    DrawNotFound,
+    SoldOut,
+    QueueClosed,
+    OpeningPassed,
     NotFound,
     MethodNotAllowed,
     BodyTooLarge,
@@ -32,7 +36,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 23] = [
         Self::InvalidUserId,
         Self::InvalidBody,
         Self::MalformedJson,
@@ -43,6 +47,10 @@ impl ErrorCode {
         Self::IdentityTokenExpired,
         Self::Unauthorized,
         Self::ConcertNotFound,
+        Self::DrawNotFound,
+        Self::SoldOut,
+        Self::QueueClosed,
+        Self::OpeningPassed,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::BodyTooLarge,
@@ -67,6 +75,10 @@ impl ErrorCode {
             Self::IdentityTokenExpired => "IDENTITY_TOKEN_EXPIRED",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::ConcertNotFound => "CONCERT_NOT_FOUND",
+            Self::DrawNotFound => "DRAW_NOT_FOUND",
+            Self::SoldOut => "SOLD_OUT",
+            Self::QueueClosed => "QUEUE_CLOSED",
+            Self::OpeningPassed => "OPENING_PASSED",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::BodyTooLarge => "BODY_TOO_LARGE",
@@ -91,7 +103,8 @@ impl ErrorCode {
             | Self::InvalidIdentityToken
             | Self::IdentityTokenExpired
             | Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::ConcertNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ConcertNotFound | Self::DrawNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::SoldOut | Self::QueueClosed | Self::OpeningPassed => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -121,6 +134,14 @@ impl ErrorCode {
             Self::IdentityTokenExpired => "the identity token has expired: sign in again",
             Self::Unauthorized => "no admin token, or a wrong one",
             Self::ConcertNotFound => "the concert has no open queue",
+            Self::DrawNotFound => "the concert's sale has no pre-queue draw (it opened at once)",
+            Self::SoldOut => "every seat of the concert is sold: its queue is closed",
+            Self::QueueClosed => {
+                "the concert's queue is closed (by the promoter, or every date has started)"
+            }
+            Self::OpeningPassed => {
+                "the sale has opened already (or opened at creation): its opening cannot move"
+            }
             Self::NotFound => "no such resource",
             Self::MethodNotAllowed => "the path does not take this method",
             Self::BodyTooLarge => "the body is larger than `MAX_BODY_BYTES`",
@@ -152,6 +173,8 @@ pub enum GatewayError {
     NotFound(ErrorCode, &'static str),
     #[error("{1}")]
     Unauthorized(ErrorCode, &'static str),
+    #[error("{1}")]
+    Conflict(ErrorCode, &'static str),
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("dependency unavailable: {0}")]
@@ -169,11 +192,24 @@ impl GatewayError {
             Self::Invalid(code, detail) => Self::Invalid(*code, detail.clone()),
             Self::NotFound(code, detail) => Self::NotFound(*code, detail),
             Self::Unauthorized(code, detail) => Self::Unauthorized(*code, detail),
+            Self::Conflict(code, detail) => Self::Conflict(*code, detail),
             Self::RateLimited { retry_after_secs } => Self::RateLimited {
                 retry_after_secs: *retry_after_secs,
             },
             Self::Unavailable(cause) => Self::Unavailable(cause.clone()),
             Self::Unexpected(e) => Self::Unexpected(anyhow::anyhow!("{e:#}")),
+        }
+    }
+
+    /// 409 `SOLD_OUT` or `QUEUE_CLOSED`: the queue closed.
+    pub fn closed(closure: crate::queue::Closure) -> Self {
+        match closure {
+            crate::queue::Closure::SoldOut => {
+                Self::Conflict(ErrorCode::SoldOut, "every seat of this concert is sold")
+            }
+            crate::queue::Closure::Closed => {
+                Self::Conflict(ErrorCode::QueueClosed, "this concert's queue is closed")
+            }
         }
     }
 
@@ -202,9 +238,9 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> axum::response::Response {
         let problem = match self {
             Self::Invalid(code, detail) => problem(code, detail),
-            Self::NotFound(code, detail) | Self::Unauthorized(code, detail) => {
-                problem(code, detail)
-            }
+            Self::NotFound(code, detail)
+            | Self::Unauthorized(code, detail)
+            | Self::Conflict(code, detail) => problem(code, detail),
             Self::RateLimited { retry_after_secs } => {
                 problem(ErrorCode::RateLimited, "too many joins from this address")
                     .retry_after(retry_after_secs)

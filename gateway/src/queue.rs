@@ -9,13 +9,44 @@
 //! - `queue/batch.rs`: coalesces concurrent joins and polls of one concert into one call.
 
 pub mod batch;
+pub mod draw;
 pub mod store;
 pub mod view;
 
 use shared::ids::{ConcertId, TicketId, UserId};
 
+/// Tickets of the pre-queue are numbered from here (`PRE_QUEUE_TICKETS + entry number`), far
+/// above any arrival sequence: a queue token says by its ticket alone which of the two it
+/// names. At the draw a pre-queue entrant gets a place in line (a sequence), and the next
+/// status answer hands out a token for it.
+pub const PRE_QUEUE_TICKETS: u64 = 1 << 40;
+
+/// Whether `ticket` is a pre-queue entry rather than a place in line.
+pub fn is_pre_queue(ticket: TicketId) -> bool {
+    ticket.get() >= PRE_QUEUE_TICKETS
+}
+
+/// Why a queue closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closure {
+    /// Every seat is sold.
+    SoldOut,
+    /// Closed by the promoter, or every date has started.
+    Closed,
+}
+
+impl Closure {
+    /// The config hash's `closed` field.
+    pub fn parse(field: &str) -> Self {
+        match field {
+            "SOLD_OUT" => Self::SoldOut,
+            _ => Self::Closed,
+        }
+    }
+}
+
 /// A place in a concert's line, as a queue token seals it: the ticket (its arrival sequence,
-/// kept by the session it turns into) and whose it is.
+/// kept by the session it turns into, or a pre-queue entry) and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
     pub concert_id: ConcertId,
@@ -32,6 +63,8 @@ pub struct Pace {
     pub admit_per_tick: u32,
     pub tick_millis: u32,
     pub paused: bool,
+    /// Every seat left is held: the line waits for holds to lapse or be released.
+    pub waiting_for_seats: bool,
 }
 
 impl Pace {
@@ -41,6 +74,7 @@ impl Pace {
             admit_per_tick: admit_per_tick.max(0) as u32,
             tick_millis: tick_millis.max(1) as u32,
             paused: paused != 0,
+            waiting_for_seats: false,
         }
     }
 
@@ -69,7 +103,7 @@ impl Pace {
     /// often (its wait at the configured pace), at most every 30 s.
     pub fn poll_after_ms(&self, position: u64, ticket_id: TicketId) -> u64 {
         let next_ticks = 2 * u64::from(self.admit_per_tick);
-        let base = if self.paused {
+        let base = if self.paused || self.waiting_for_seats {
             let configured =
                 f64::from(self.admit_per_tick) * 1000.0 / f64::from(self.tick_millis.max(1));
             ((position as f64 / configured.max(1e-3)) * 100.0).clamp(5_000.0, 30_000.0) as u64
@@ -87,6 +121,13 @@ impl Pace {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Joined {
     UnknownConcert,
+    Closed(Closure),
+    /// In the pre-queue (a new entry, or the one the user had).
+    PreQueue {
+        new: bool,
+        ticket_id: TicketId,
+        opens_at_ms: i64,
+    },
     Waiting {
         new: bool,
         ticket_id: TicketId,
@@ -102,9 +143,28 @@ pub enum Joined {
 /// Where a ticket stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Standing {
-    Waiting { position: u64, pace: Pace },
-    Active { expires_at_ms: i64 },
+    /// In the pre-queue, drawn at `opens_at_ms` (or being drawn, once that has passed).
+    PreQueue {
+        opens_at_ms: i64,
+    },
+    Waiting {
+        position: u64,
+        pace: Pace,
+    },
+    Active {
+        expires_at_ms: i64,
+        /// Nobody has picked up the session's access token yet.
+        pending: bool,
+    },
+    /// A pre-queue entry drawn into the line: from now on it is `ticket_id`, standing so.
+    Drawn {
+        ticket_id: TicketId,
+        standing: Box<Standing>,
+    },
+    /// Given up, lapsed, or a place the queue no longer has.
     Expired,
+    /// The queue closed before this place was admitted.
+    Closed(Closure),
 }
 
 /// The numbers of one queue.
@@ -135,6 +195,7 @@ mod tests {
             admit_per_tick: 10,
             tick_millis: 1000,
             paused: false,
+            waiting_for_seats: false,
         }
     }
 

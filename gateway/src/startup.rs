@@ -156,6 +156,7 @@ impl Application {
                 self.state.redis.clone(),
                 Keys::new(self.state.settings.redis.prefix.clone()),
                 self.state.room.line_views().clone(),
+                self.state.settings.activation,
                 stop.child_token(),
             ))
         });

@@ -15,12 +15,13 @@ use shared::{
 };
 
 use crate::{
-    error::{GatewayError, Result},
+    error::{ErrorCode, GatewayError, Result},
     queue::{
         batch::{Batcher, JoinCall, StatusCall},
+        draw::{self, PublishedDraw},
         store,
         view::LineViews,
-        Joined, OpenConcert, Pace, Place, QueueStats, Standing,
+        Closure, Joined, OpenConcert, Pace, Place, QueueStats, Standing,
     },
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
@@ -32,11 +33,18 @@ pub const OPEN_CONCERTS_LISTED: usize = 100;
 /// Where a place stands, as its holder is told.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
+    /// In the pre-queue: drawn at `opens_at_ms` (being drawn once that has passed).
+    PreQueue {
+        opens_at_ms: i64,
+        poll_after_ms: u64,
+    },
     Waiting {
         position: u64,
         estimated_wait_secs: u64,
         poll_after_ms: u64,
         paused: bool,
+        /// Every seat left is held: seats may come back when holds lapse.
+        waiting_for_seats: bool,
     },
     /// Admitted: the access token for the api, valid until the session ends.
     Active {
@@ -45,6 +53,8 @@ pub enum Answer {
     },
     /// Admitted and lapsed, left, or a place Redis no longer has.
     Expired,
+    /// The queue closed (sold out, or closed) before this place was admitted.
+    Closed(Closure),
 }
 
 /// What a join answers.
@@ -54,6 +64,15 @@ pub struct Entry {
     pub created: bool,
     pub queue_token: String,
     pub answer: Answer,
+}
+
+/// What a status poll answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub answer: Answer,
+    /// The token of the place from now on, when it changed: a pre-queue entry drawn into
+    /// the line.
+    pub queue_token: Option<String>,
 }
 
 /// The queue machinery of one server: its Redis pool and batchers, and the pieces every
@@ -114,6 +133,12 @@ impl WaitingRoom {
     pub async fn join(&self, user: UserId, concert: ConcertId) -> Result<Entry> {
         let (created, ticket_id, standing) = match self.joins.call(concert, user.clone()).await? {
             Joined::UnknownConcert => return Err(GatewayError::concert_not_found()),
+            Joined::Closed(closure) => return Err(GatewayError::closed(closure)),
+            Joined::PreQueue {
+                new,
+                ticket_id,
+                opens_at_ms,
+            } => (new, ticket_id, Standing::PreQueue { opens_at_ms }),
             Joined::Waiting {
                 new,
                 ticket_id,
@@ -123,7 +148,15 @@ impl WaitingRoom {
             Joined::Active {
                 ticket_id,
                 expires_at_ms,
-            } => (false, ticket_id, Standing::Active { expires_at_ms }),
+            } => (
+                false,
+                ticket_id,
+                // A join that answers the access token picks it up.
+                Standing::Active {
+                    expires_at_ms,
+                    pending: true,
+                },
+            ),
         };
         let place = Place {
             concert_id: concert,
@@ -132,7 +165,7 @@ impl WaitingRoom {
         };
         Ok(Entry {
             created,
-            answer: self.answer(&place, standing)?,
+            answer: self.answer(&place, standing).await?,
             queue_token: self.queue_tokens.seal(&place),
         })
     }
@@ -143,7 +176,7 @@ impl WaitingRoom {
     }
 
     /// Where `place` stands: from the concert's line view when it can tell, else from Redis.
-    pub async fn status(&self, place: &Place) -> Result<Answer> {
+    pub async fn status(&self, place: &Place) -> Result<Status> {
         let from_view = self
             .line_views
             .standing(&self.redis, &self.keys, place.concert_id, place.ticket_id)
@@ -156,7 +189,50 @@ impl WaitingRoom {
                     .await?
             }
         };
-        self.answer(place, standing)
+        if let Standing::Drawn {
+            ticket_id,
+            standing,
+        } = standing
+        {
+            let drawn = Place {
+                ticket_id,
+                ..place.clone()
+            };
+            return Ok(Status {
+                answer: self.answer(&drawn, *standing).await?,
+                queue_token: Some(self.queue_tokens.seal(&drawn)),
+            });
+        }
+        Ok(Status {
+            answer: self.answer(place, standing).await?,
+            queue_token: None,
+        })
+    }
+
+    /// The draw of a concert's pre-queue as published: the commitment, and after the
+    /// opening the seed and the order; 404 when its sale had no pre-queue.
+    pub async fn published_draw(&self, concert: ConcertId) -> Result<PublishedDraw> {
+        draw::published(&self.redis, &self.keys, concert)
+            .await?
+            .ok_or(GatewayError::NotFound(
+                ErrorCode::DrawNotFound,
+                "this concert's sale has no pre-queue draw",
+            ))
+    }
+
+    /// Moves the opening of a sale that has not opened yet; 409 once it has.
+    pub async fn change_opening(&self, concert: ConcertId, opens_at_ms: i64) -> Result<()> {
+        match store::change_opening(&self.redis, &self.keys, concert, opens_at_ms).await? {
+            None => Err(GatewayError::concert_not_found()),
+            Some(false) => Err(GatewayError::Conflict(
+                ErrorCode::OpeningPassed,
+                "the sale has opened already, or opened when the concert was created",
+            )),
+            Some(true) => {
+                self.line_views.forget(concert);
+                Ok(())
+            }
+        }
     }
 
     /// Gives up the place or ends the session of `place` (releasing its open hold).
@@ -192,14 +268,44 @@ impl WaitingRoom {
         Ok(())
     }
 
-    fn answer(&self, place: &Place, standing: Standing) -> Result<Answer> {
+    async fn answer(&self, place: &Place, standing: Standing) -> Result<Answer> {
         Ok(match standing {
-            Standing::Waiting { position, pace } => waiting(position, &pace, place),
-            Standing::Active { expires_at_ms } => Answer::Active {
-                access_token: self.access_token(place, expires_at_ms)?,
-                expires_at_ms,
+            Standing::PreQueue { opens_at_ms } => Answer::PreQueue {
+                opens_at_ms,
+                poll_after_ms: pre_queue_poll_after_ms(
+                    opens_at_ms,
+                    Utc::now().timestamp_millis(),
+                    place,
+                ),
             },
+            Standing::Waiting { position, pace } => waiting(position, &pace, place),
+            Standing::Active {
+                expires_at_ms,
+                pending,
+            } => {
+                let access_token = self.access_token(place, expires_at_ms)?;
+                if pending {
+                    // Handed out: the session is picked up and no longer ends at the
+                    // activation deadline.
+                    store::activate(
+                        &self.redis,
+                        &self.keys,
+                        place.concert_id,
+                        &[place.user_id.as_str()],
+                    )
+                    .await?;
+                }
+                Answer::Active {
+                    access_token,
+                    expires_at_ms,
+                }
+            }
+            Standing::Drawn { standing, .. } => {
+                // Status resolves a drawn entry to its place first; a join never meets one.
+                Box::pin(self.answer(place, *standing)).await?
+            }
             Standing::Expired => Answer::Expired,
+            Standing::Closed(closure) => Answer::Closed(closure),
         })
     }
 
@@ -224,5 +330,18 @@ fn waiting(position: u64, pace: &Pace, place: &Place) -> Answer {
         estimated_wait_secs: pace.estimated_wait_secs(position),
         poll_after_ms: pace.poll_after_ms(position, place.ticket_id),
         paused: pace.paused,
+        waiting_for_seats: pace.waiting_for_seats,
+    }
+}
+
+/// When a pre-queue entrant should poll again: at the opening (at most 30 s ahead), spread
+/// over the second after it by ticket so a pre-queue of thousands does not poll at one
+/// instant; every second while the draw is under way.
+fn pre_queue_poll_after_ms(opens_at_ms: i64, now_ms: i64, place: &Place) -> u64 {
+    let spread = place.ticket_id.get() % 1_000;
+    match u64::try_from(opens_at_ms - now_ms) {
+        Ok(until) if until > 30_000 => 30_000 - spread * 5,
+        Ok(until) => until + 1_000 + spread,
+        Err(_) => 1_000 + spread / 5,
     }
 }

@@ -40,6 +40,12 @@ pub struct ConcertKeys {
 }
 
 impl ConcertKeys {
+    /// What every key of this concert starts with (scripts that name keys by a runtime id,
+    /// such as a schedule's held seats, build them from it).
+    pub fn prefix(&self) -> &str {
+        &self.base
+    }
+
     fn key(&self, suffix: &str) -> String {
         let mut k = String::with_capacity(self.base.len() + suffix.len());
         k.push_str(&self.base);
@@ -47,9 +53,12 @@ impl ConcertKeys {
         k
     }
 
-    /// Hash: queue settings (`admitPerTick`, `tickMillis`, `maxActive`, `sessionTtl`, `paused`)
-    /// and queue state (`seq`, `lastTick`, `rate`, `rateAt`, `admitted`). Its existence means
-    /// the concert's queue is open.
+    /// Hash: queue settings (`admitPerTick`, `tickMillis`, `maxActive`, `sessionTtl`, `paused`,
+    /// `opensAt` in ms, absent or 0 for a queue open from its creation) and queue state (`seq`,
+    /// `lastTick`, `rate`, `rateAt`, `admitted`; the draw's `commit`, `seed` (secret until
+    /// `drawn`), `drawn`, `drawnAt`, `drawCount`, `preSeq`; `sellable`, the seats left to hold
+    /// at the last tick; `closed`, `SOLD_OUT` or `CLOSED` once the queue closed). Its existence
+    /// means the concert has a queue; `closed` that it admits and takes nobody any more.
     pub fn config(&self) -> String {
         self.key("cfg")
     }
@@ -57,6 +66,32 @@ impl ConcertKeys {
     /// Sorted set of waiting users: member = user id, score = arrival sequence.
     pub fn queue(&self) -> String {
         self.key("q")
+    }
+
+    /// Sorted set of the pre-queue (before `opensAt`): member = user id, score = entry number
+    /// (`preSeq`). Drawn into the head of [`Self::queue`] at `opensAt`, then deleted.
+    pub fn pre_queue(&self) -> String {
+        self.key("pre")
+    }
+
+    /// String: the draw's published order, the 32-byte entrant ids
+    /// (`shared::draw::entrant_id`) of the pre-queue concatenated in drawn order.
+    pub fn draw(&self) -> String {
+        self.key("draw")
+    }
+
+    /// Sorted set of sessions whose access token nobody has picked up yet: member = user id,
+    /// score = the activation deadline (ms). A tick ends those past it.
+    pub fn pending(&self) -> String {
+        self.key("pend")
+    }
+
+    /// Hash: schedule id → seats of that schedule not sold yet, for schedules that have not
+    /// started. Seeded from Postgres by the api (at creation, and when Redis lost it), lowered
+    /// by each sale (`confirm.lua`); a started schedule's field is removed. With the held
+    /// seats ([`Self::held_seats`]) it says how many seats are still sellable.
+    pub fn unsold(&self) -> String {
+        self.key("unsold")
     }
 
     /// Sorted set of the arrival sequences given up by people who left the line (member and
@@ -119,6 +154,10 @@ mod tests {
             k.seat_hold(1, 2),
             k.held_seats(1),
             k.user_hold("u"),
+            k.pre_queue(),
+            k.draw(),
+            k.pending(),
+            k.unsold(),
         ] {
             assert!(key.starts_with("t:{c:42}:"), "{key}");
         }

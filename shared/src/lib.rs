@@ -3,6 +3,7 @@
 //! - [`identity`]: identity tokens of the promoter's login (JWKS), and the development login.
 //! - [`ids`]: user, concert and ticket ids, each validated once.
 //! - [`session`]: the session rule (who may book), in Rust and in Lua.
+//! - [`draw`]: the pre-queue draw: seed, commitment, entrant ids and the order anyone can check.
 //! - [`keys`]: the Redis key layout (prefix, per-concert hash tags).
 //! - [`queue_config`]: opening a concert's queue (the config hash both binaries use).
 //! - [`token`]: access-token claims, the Ed25519 signer and the verifier both sides use.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod docs;
+pub mod draw;
 pub mod http;
 pub mod identity;
 pub mod ids;

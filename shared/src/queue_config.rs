@@ -1,34 +1,63 @@
 //! The per-concert queue configuration hash (`ConcertKeys::config`): the api opens a queue
-//! when it creates a concert, the gateway reads and changes it.
+//! when it creates a concert (and fills in what Redis lost), the gateway reads and changes it.
 
 use std::sync::LazyLock;
 
-use crate::{config::QueueSettings, keys::Keys};
+use crate::{
+    config::QueueSettings,
+    draw::{self, Seed},
+    keys::Keys,
+};
 
 static OPEN_QUEUE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("queue_config.lua")));
 
-/// Opens the queue of `concert_id` (idempotent: a re-open keeps run-time settings and the line).
+/// How a concert's sale opens, and its seats.
+#[derive(Debug, Clone, Default)]
+pub struct Opening {
+    /// When the sale opens (ms since the epoch): joins before it wait in the pre-queue, drawn
+    /// with `seed` at this time. `None`: open at once, first come, first served.
+    pub opens_at_ms: Option<i64>,
+    /// The draw's secret seed (with `opens_at_ms`); its commitment is published at once.
+    pub seed: Option<Seed>,
+    /// Seats not sold yet, per schedule that has not started: `(schedule id, seats)`.
+    pub unsold: Vec<(i64, i64)>,
+}
+
+/// Opens the queue of `concert_id`, or fills in what Redis lost of it (idempotent: run-time
+/// settings, the line and the counts already there stay).
 pub async fn open_queue<C>(
     conn: &mut C,
     keys: &Keys,
     concert_id: i64,
     name: &str,
     s: &QueueSettings,
+    opening: &Opening,
 ) -> redis::RedisResult<bool>
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let created: i64 = OPEN_QUEUE
-        .key(keys.concert(concert_id).config())
+    let k = keys.concert(concert_id);
+    let mut script = OPEN_QUEUE.key(k.config());
+    script
+        .key(k.unsold())
         .arg(name)
         .arg(s.admit_per_tick)
         .arg(s.tick_millis)
         .arg(s.max_active)
         .arg(s.session_ttl_seconds)
         .arg(u8::from(s.paused))
-        .invoke_async(conn)
-        .await?;
+        .arg(opening.opens_at_ms.unwrap_or(0));
+    match (&opening.seed, opening.opens_at_ms) {
+        (Some(seed), Some(_)) => script
+            .arg(draw::to_hex(seed))
+            .arg(draw::to_hex(&draw::commitment(seed))),
+        _ => script.arg("").arg(""),
+    };
+    for (schedule_id, seats) in &opening.unsold {
+        script.arg(schedule_id).arg(seats);
+    }
+    let created: i64 = script.invoke_async(conn).await?;
     redis::cmd("SADD")
         .arg(keys.open_concerts())
         .arg(concert_id)

@@ -5,20 +5,62 @@
 -- scheduler instance shares: a tick already claimed by another instance does nothing, so any
 -- number of instances admit exactly admitPerTick per tick between them, and an instance whose
 -- own clock is wrong neither stalls the others nor admits twice.
+-- Admission never outruns the seats: it admits at most as many as there are seats neither
+-- sold nor held (`unsold` less the live holds), none while every seat left is held, and when
+-- the last seat is sold it closes the queue (SOLD_OUT). Before a sale with a pre-queue has
+-- been drawn it admits nobody (the gateway draws; see draw.lua). An admitted user who does not
+-- pick up the access token within the activation window loses the session at a later tick.
 -- KEYS: 1 config hash, 2 waiting queue (zset user -> seq), 3 active (zset user -> expiry ms),
---       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue/view.rs)
+--       4 sessions (hash user -> ticket id), 5 gaps (sequences given up; see queue/view.rs),
+--       6 pending activations (zset user -> deadline ms), 7 unsold seats (hash schedule ->
+--       seats), 8 pre-queue
 -- KEYS 3 and 4 are sessions as shared/src/session.rs defines them (that module owns the layout
 -- and the rule); this script starts and sweeps thousands at once, so it writes them itself.
 -- ARGV: 1 the tick's start: empty for the tick of Redis's clock now (the scheduler), or a
---       number (tests and benchmarks drive ticks by number; they only grow)
--- Returns {claimed (1/0, -1 no such queue), admitted, waiting, active, tickMillis,
---          ms until the next tick starts}
+--       number (tests and benchmarks drive ticks by number; they only grow), 2 the
+--       activation window (s; 0 for none), 3 the concert's key prefix (a schedule's held seats
+--       are `<prefix>held:<schedule id>`, in the concert's hash slot), 4 how long a closed
+--       queue's keys stay (s)
+-- Returns {claimed (1/0, -1 no such queue, -2 closed), admitted, waiting, active, tickMillis,
+--          ms until the next tick starts, a draw is due (1/0), seats sellable (-1 unknown)}
 local c = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'maxActive', 'sessionTtl',
-                     'paused', 'lastTick', 'rate', 'rateAt')
-if not c[1] then return {-1, 0, 0, 0, 0, 0} end
-local tick_millis = tonumber(c[2])
+                     'paused', 'lastTick', 'rate', 'rateAt', 'opensAt', 'drawn', 'closed')
+if not c[1] then return {-1, 0, 0, 0, 0, 0, 0, -1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- A closed queue takes nobody: its line goes at once (everyone in it is told why by the
+-- config's `closed`), the rest (sessions still running, the published draw) stays a while.
+local function close()
+  redis.call('DEL', KEYS[2], KEYS[5], KEYS[6], KEYS[8])
+  for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[7], ARGV[3] .. 'draw'}) do
+    redis.call('EXPIRE', key, ARGV[4], 'NX')
+  end
+  return {-2, 0, 0, 0, 0, 0, 0, 0}
+end
+if c[11] then return close() end
+
+-- Seats left: unsold (per schedule not started) less those held now; unknown without counts
+-- (the api re-seeds them from Postgres).
+local sellable = -1
+local unsold = redis.call('HGETALL', KEYS[7])
+if #unsold > 0 then
+  local total, held = 0, 0
+  for i = 1, #unsold, 2 do
+    local left = tonumber(unsold[i + 1])
+    total = total + left
+    if left > 0 then
+      held = held + redis.call('ZCOUNT', ARGV[3] .. 'held:' .. unsold[i], '(' .. now, '+inf')
+    end
+  end
+  if total <= 0 then
+    redis.call('HSET', KEYS[1], 'closed', 'SOLD_OUT', 'closedAt', now)
+    return close()
+  end
+  sellable = math.max(total - held, 0)
+end
+
+local tick_millis = tonumber(c[2])
 local tick = tonumber(ARGV[1])
 local last = tonumber(c[6] or '')
 if not tick then
@@ -28,8 +70,12 @@ if not tick then
 end
 local next_in = math.max(tick + tick_millis - now, 0)
 if last and last >= tick then
-  return {0, 0, 0, 0, tick_millis, next_in}
+  return {0, 0, 0, 0, tick_millis, next_in, 0, sellable}
 end
+local opens_at = tonumber(c[9] or '0')
+local undrawn = opens_at > 0 and c[10] ~= '1'
+local draw_due = 0
+if undrawn and now >= opens_at then draw_due = 1 end
 
 local CHUNK = 1000 -- arguments per call stay far below Lua's stack limit
 
@@ -39,28 +85,43 @@ for i = 1, #expired, CHUNK do
   redis.call('HDEL', KEYS[4], unpack(expired, i, math.min(i + CHUNK - 1, #expired)))
 end
 if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+-- Sessions nobody picked up in time end (`pending` holds only those not picked up yet).
+local no_shows = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now)
+for i = 1, #no_shows, CHUNK do
+  local some = {unpack(no_shows, i, math.min(i + CHUNK - 1, #no_shows))}
+  redis.call('ZREM', KEYS[3], unpack(some))
+  redis.call('HDEL', KEYS[4], unpack(some))
+end
+if #no_shows > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now) end
 
 local waiting = redis.call('ZCARD', KEYS[2])
 local active = redis.call('ZCARD', KEYS[3])
 local admitted = 0
 local paused = c[5] == '1'
-if not paused and waiting > 0 then
+if not paused and not undrawn and waiting > 0 then
   local n = math.min(tonumber(c[1]), tonumber(c[3]) - active)
+  -- Everyone in the room may still take a seat: admit only for the seats beyond them.
+  if sellable >= 0 then n = math.min(n, sellable - active) end
   if n > 0 then
     local popped = redis.call('ZPOPMIN', KEYS[2], n) -- user, seq, user, seq, ...
     -- Formatted once: a Lua number passed to redis.call is formatted again for every member,
     -- a cost that shows in a tick of thousands.
     local expiry = string.format('%d', now + tonumber(c[4]) * 1000)
+    local activation = tonumber(ARGV[2])
+    local deadline = string.format('%d', now + activation * 1000)
     for i = 1, #popped, CHUNK do
-      local scores, tickets = {}, {}
+      local scores, tickets, deadlines = {}, {}, {}
       for j = i, math.min(i + CHUNK - 1, #popped), 2 do
         scores[#scores + 1] = expiry
         scores[#scores + 1] = popped[j]
         tickets[#tickets + 1] = popped[j]
         tickets[#tickets + 1] = popped[j + 1]
+        deadlines[#deadlines + 1] = deadline
+        deadlines[#deadlines + 1] = popped[j]
       end
       redis.call('ZADD', KEYS[3], unpack(scores))
       redis.call('HSET', KEYS[4], unpack(tickets))
+      if activation > 0 then redis.call('ZADD', KEYS[6], unpack(deadlines)) end
     end
     admitted = #popped / 2
   end
@@ -79,6 +140,10 @@ end
 -- estimate uses the configured pace), and after a pause, an empty line or a gap it goes on
 -- from where it was with one tick's weight.
 local fields = {'lastTick', tick}
+if sellable >= 0 then
+  fields[#fields + 1] = 'sellable'
+  fields[#fields + 1] = sellable
+end
 local rate_at = tonumber(c[8] or '0')
 local rate = tonumber(c[7] or '')
 if waiting > 0 and not paused and (rate or admitted > 0) then
@@ -101,4 +166,6 @@ else
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 if admitted > 0 then redis.call('HINCRBY', KEYS[1], 'admitted', admitted) end
-return {1, admitted, waiting - admitted, active + admitted, tick_millis, next_in}
+if sellable < 0 then redis.call('HDEL', KEYS[1], 'sellable') end
+return {1, admitted, waiting - admitted, active + admitted, tick_millis, next_in, draw_due,
+        sellable}

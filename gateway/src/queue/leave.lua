@@ -2,11 +2,14 @@
 -- a session also releases the user's open hold, as the api's release.lua does (a hold never
 -- outlives its session). Runs after the session rule (shared/src/session.lua, prepended by
 -- `shared::session::script`).
+-- A pre-queue entry (a ticket from ARGV[4] on) is given up from the pre-queue; once drawn, it
+-- names the user's drawn place (a sequence up to the config's `drawCount`) or its session.
 -- KEYS: 1 waiting queue, 2 active, 3 sessions, 4 gaps (sequences given up; see queue/view.rs),
---       5 the user's open hold (value: reservation id)
+--       5 the user's open hold (value: reservation id), 6 pre-queue, 7 config hash
 -- ARGV: 1 user id, 2 ticket id, 3 the concert's key prefix: the hold's reservation hash
 --       (`r:<id>`), its schedule's held seats (`held:<schedule>`) and seat holds
---       (`h:<schedule>:<seat>`) are named from it, all in the concert's hash slot
+--       (`h:<schedule>:<seat>`) are named from it, all in the concert's hash slot, 4 the
+--       first pre-queue ticket
 -- Returns 1 place given up, 2 session ended, 0 nothing held by this ticket
 
 -- Cancels the user's open hold if it is HELD (a PAYING one is the payment's to finish or
@@ -33,6 +36,18 @@ end
 
 local user, ticket = ARGV[1], ARGV[2]
 local seq = redis.call('ZSCORE', KEYS[1], user)
+if tonumber(ticket) >= tonumber(ARGV[4]) then
+  local entry = tonumber(ticket) - tonumber(ARGV[4])
+  if tonumber(redis.call('ZSCORE', KEYS[6], user) or '-1') == entry then
+    redis.call('ZREM', KEYS[6], user)
+    return 1
+  end
+  -- Drawn since: the drawn place, or the session it turned into.
+  local drawn = tonumber(redis.call('HGET', KEYS[7], 'drawCount') or '0')
+  local place = tonumber(seq or redis.call('HGET', KEYS[3], user) or '0')
+  if place < 1 or place > drawn then return 0 end
+  ticket = tostring(place)
+end
 if seq and tonumber(seq) == tonumber(ticket) then
   redis.call('ZREM', KEYS[1], user)
   redis.call('ZADD', KEYS[4], seq, seq)

@@ -9,18 +9,22 @@ use redis::Script;
 use shared::{
     config::QueueSettings,
     ids::{ConcertId, TicketId, UserId},
-    keys::{ConcertKeys, Keys},
+    keys::Keys,
     redis_pool::Pool,
     session::{self, Session},
 };
 
-use super::{view::LineView, Joined, OpenConcert, Pace, Place, QueueStats, Standing};
+use super::{
+    is_pre_queue, view::LineView, Closure, Joined, OpenConcert, Pace, Place, QueueStats, Standing,
+    PRE_QUEUE_TICKETS,
+};
 use crate::error::Result;
 
 static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("join.lua")));
 static LEAVE: LazyLock<Script> = LazyLock::new(|| session::script(include_str!("leave.lua")));
 static STATS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("stats.lua")));
 static SETTINGS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settings.lua")));
+static OPENING: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("opening.lua")));
 
 /// Joins `user_id` to the queue of `concert_id` (a batch of one; see [`join_batch`]).
 pub async fn join(
@@ -64,17 +68,16 @@ pub async fn join_batch(
         .key(k.active())
         .key(k.sessions())
         .key(k.queue_gaps())
+        .key(k.pre_queue())
         .arg(&unique)
         .invoke_async(&mut conn)
         .await?;
-    let Some(answers) = join_answers(&reply, unique.len())? else {
-        return Ok(vec![Joined::UnknownConcert; users.len()]);
-    };
+    let answers = join_answers(&reply, unique.len())?;
     Ok(slots
         .into_iter()
         .map(|(at, repeat)| {
             let mut answer = answers[at].clone();
-            if let Joined::Waiting { new, .. } = &mut answer {
+            if let Joined::Waiting { new, .. } | Joined::PreQueue { new, .. } = &mut answer {
                 *new &= !repeat;
             }
             answer
@@ -84,10 +87,10 @@ pub async fn join_batch(
 
 /// Where each `(user id, ticket id)` of one concert stands: one `MULTI`/`EXEC` of plain reads
 /// (a status poll changes nothing, so it needs no script): the concert's [`LineView`] and
-/// each ticket's place and session (read by the session rule, [`shared::session`]). One answer
-/// per ticket, in the same order; every
-/// ticket of an unknown concert counts as expired. Polls the view can answer on its own do
-/// not come here (see `queue/view.rs`).
+/// each ticket's place, pre-queue entry, session (read by the session rule,
+/// [`shared::session`]) and pending activation. One answer per ticket, in the same order;
+/// every ticket of an unknown concert counts as expired. Polls the view can answer on its own
+/// do not come here (see `queue/view.rs`).
 pub async fn status_batch(
     redis: &Pool,
     keys: &Keys,
@@ -100,6 +103,8 @@ pub async fn status_batch(
     LineView::read(pipe.atomic(), &k);
     pipe.cmd("ZMSCORE").arg(k.queue()).arg(&users);
     session::read_many(&mut pipe, &k, &users);
+    pipe.cmd("ZMSCORE").arg(k.pre_queue()).arg(&users);
+    pipe.cmd("ZMSCORE").arg(k.pending()).arg(&users);
     pipe.cmd("TIME");
     let mut conn = redis.get().await?;
     type Reads = (
@@ -110,37 +115,72 @@ pub async fn status_batch(
         Vec<Option<f64>>,
         Vec<Option<f64>>,
         Vec<redis::Value>,
+        Vec<Option<f64>>,
+        Vec<Option<f64>>,
         (u64, u64),
     );
-    let (cfg, head, length, gaps, seqs, expiries, sessions, time): Reads =
+    let (cfg, head, length, gaps, seqs, expiries, sessions, entries, pending, time): Reads =
         pipe.query_async(&mut conn).await?;
     let Some(view) = LineView::from_reads((cfg, head, length, gaps))? else {
         return Ok(vec![Standing::Expired; tickets.len()]);
     };
     let now_ms = (time.0 * 1000 + time.1 / 1000) as i64;
+    let sale = view.sale;
+    let gone = || sale.closed.map_or(Standing::Expired, Standing::Closed);
     let mut standings = Vec::with_capacity(tickets.len());
     let mut to_rank = Vec::new();
     for (i, (_, ticket)) in tickets.iter().enumerate() {
-        let waiting = seqs.get(i).copied().flatten() == Some(ticket.get() as f64);
-        let standing = if waiting {
-            let position = view.position(*ticket);
-            if position.is_none() {
-                to_rank.push(i);
+        let seq = seqs.get(i).copied().flatten().map(|s| s as u64);
+        let session = Session::from_replies(
+            expiries.get(i).copied().flatten(),
+            sessions.get(i).and_then(bulk_str),
+        );
+        // Where the place or session of sequence `ticket` stands.
+        let of_place = |ticket: TicketId, to_rank: &mut Vec<usize>| {
+            if seq == Some(ticket.get()) {
+                if let Some(closure) = sale.closed {
+                    return Standing::Closed(closure);
+                }
+                let position = view.position(ticket);
+                if position.is_none() {
+                    to_rank.push(i);
+                }
+                return Standing::Waiting {
+                    position: position.unwrap_or(0),
+                    pace: view.pace,
+                };
             }
-            Standing::Waiting {
-                position: position.unwrap_or(0),
-                pace: view.pace,
+            match session.expires_at_ms {
+                Some(expires_at_ms) if session.is_active_for(ticket, now_ms) => Standing::Active {
+                    expires_at_ms,
+                    pending: pending.get(i).copied().flatten().is_some(),
+                },
+                _ => gone(),
+            }
+        };
+        let standing = if !is_pre_queue(*ticket) {
+            of_place(*ticket, &mut to_rank)
+        } else if !sale.drawn {
+            let entry = entries.get(i).copied().flatten().map(|e| e as u64);
+            match sale.closed {
+                Some(closure) => Standing::Closed(closure),
+                None if entry == Some(ticket.get() - PRE_QUEUE_TICKETS) => Standing::PreQueue {
+                    opens_at_ms: sale.opens_at_ms,
+                },
+                None => Standing::Expired,
             }
         } else {
-            let session = Session::from_replies(
-                expiries.get(i).copied().flatten(),
-                sessions.get(i).and_then(bulk_str),
-            );
-            match session.expires_at_ms {
-                Some(expires_at_ms) if session.is_active_for(*ticket, now_ms) => {
-                    Standing::Active { expires_at_ms }
-                }
-                _ => Standing::Expired,
+            // Drawn: the user's place (or the session it became) among the drawn places.
+            let drawn = |t: u64| (1..=sale.drawn_count).contains(&t);
+            match seq
+                .filter(|s| drawn(*s))
+                .or(session.ticket.map(|t| t.get()).filter(|t| drawn(*t)))
+            {
+                Some(place) => Standing::Drawn {
+                    ticket_id: TicketId::new(place),
+                    standing: Box::new(of_place(TicketId::new(place), &mut to_rank)),
+                },
+                None => gone(),
             }
         };
         standings.push(standing);
@@ -154,22 +194,51 @@ pub async fn status_batch(
         for (i, rank) in to_rank.into_iter().zip(ranks) {
             // Not in line any more: admitted (or gone) since the read; it was at the front,
             // and the next poll says which.
-            standings[i] = Standing::Waiting {
+            let waiting = Standing::Waiting {
                 position: rank.map_or(1, |r| r + 1),
                 pace: view.pace,
             };
+            match &mut standings[i] {
+                Standing::Drawn { standing, .. } => **standing = waiting,
+                other => *other = waiting,
+            }
         }
     }
     Ok(standings)
 }
 
-/// One answer per user from `join.lua`'s reply (see the script for its layout); `None` for an
-/// unknown concert (`{-1}`).
-fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>> {
-    if reply.len() == 1 {
-        return Ok(None);
-    }
+/// Marks the sessions of `users` as picked up (their access token handed out), so the
+/// activation deadline no longer ends them.
+pub async fn activate(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: ConcertId,
+    users: &[&str],
+) -> Result<()> {
+    let mut conn = redis.get().await?;
+    redis::cmd("ZREM")
+        .arg(keys.concert(concert_id.get()).pending())
+        .arg(users)
+        .query_async::<()>(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// One answer per user from `join.lua`'s reply (see the script for its layout).
+fn join_answers(reply: &[redis::Value], n: usize) -> Result<Vec<Joined>> {
     let malformed = || anyhow::anyhow!("join.lua answered {} values for {n} users", reply.len());
+    match reply.first().and_then(|v| int::<i64>(v).ok()) {
+        Some(-1) if reply.len() == 1 => return Ok(vec![Joined::UnknownConcert; n]),
+        Some(-2) if reply.len() == 2 => {
+            let reason: String = redis::from_redis_value(&reply[1])?;
+            return Ok(vec![Joined::Closed(Closure::parse(&reason)); n]);
+        }
+        Some(-3) if reply.len() >= 3 && (reply.len() - 3).is_multiple_of(2) => {
+            return pre_queue_answers(int(&reply[1])?, int(&reply[2])?, &reply[3..], n)
+                .ok_or_else(|| malformed().into());
+        }
+        _ => {}
+    }
     let (Some(head), Some(listed)) = (reply.get(..6), reply.get(6..)) else {
         return Err(malformed().into());
     };
@@ -195,6 +264,11 @@ fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>>
                 position: int(&row[3])?,
                 pace,
             },
+            (Some(row), Some(3)) => Joined::PreQueue {
+                new: false,
+                ticket_id: TicketId::new(PRE_QUEUE_TICKETS + int::<u64>(&row[2])?),
+                opens_at_ms: int(&row[3])?,
+            },
             (Some(_), _) => return Err(malformed().into()),
             (None, _) if first_seq == 0 || first_position == 0 => return Err(malformed().into()),
             (None, _) => {
@@ -212,7 +286,37 @@ fn join_answers(reply: &[redis::Value], n: usize) -> Result<Option<Vec<Joined>>>
     if listed.next().is_some() {
         return Err(malformed().into());
     }
-    Ok(Some(answers))
+    Ok(answers)
+}
+
+/// The answers of a join before the opening: `listed` pairs (index, entry number) for users
+/// already in the pre-queue; every other user got the next new entry from `first_entry` on.
+fn pre_queue_answers(
+    opens_at_ms: i64,
+    first_entry: u64,
+    listed: &[redis::Value],
+    n: usize,
+) -> Option<Vec<Joined>> {
+    let mut listed = listed.chunks_exact(2).peekable();
+    let mut new = 0;
+    let mut answers = Vec::with_capacity(n);
+    for i in 1..=n {
+        let row = listed.next_if(|row| int::<usize>(&row[0]).is_ok_and(|at| at == i));
+        let (entry, is_new) = match row {
+            Some(row) => (int::<u64>(&row[1]).ok()?, false),
+            None if first_entry == 0 => return None,
+            None => {
+                new += 1;
+                (first_entry + new - 1, true)
+            }
+        };
+        answers.push(Joined::PreQueue {
+            new: is_new,
+            ticket_id: TicketId::new(PRE_QUEUE_TICKETS + entry),
+            opens_at_ms,
+        });
+    }
+    listed.next().is_none().then_some(answers)
 }
 
 /// A bulk string reply as text, borrowed (a poll batch's session tickets are read without
@@ -238,19 +342,15 @@ pub async fn leave(redis: &Pool, keys: &Keys, place: &Place) -> Result<bool> {
         .key(k.sessions())
         .key(k.queue_gaps())
         .key(k.user_hold(place.user_id.as_str()))
+        .key(k.pre_queue())
+        .key(k.config())
         .arg(&place.user_id)
         .arg(place.ticket_id)
-        .arg(concert_key_prefix(&k))
+        .arg(k.prefix())
+        .arg(PRE_QUEUE_TICKETS)
         .invoke_async(&mut conn)
         .await?;
     Ok(freed != 0)
-}
-
-/// The prefix of every key of a concert (`leave.lua` names a hold's keys from it, as
-/// `ConcertKeys` does; a test below keeps the two in step).
-fn concert_key_prefix(k: &ConcertKeys) -> String {
-    let config = k.config();
-    config.strip_suffix("cfg").unwrap_or(&config).to_owned()
 }
 
 /// The numbers of a concert's queue; `None` when it has no open queue.
@@ -276,6 +376,23 @@ pub async fn stats(redis: &Pool, keys: &Keys, concert_id: ConcertId) -> Result<O
         active,
         pace: Pace::from_parts(&rate, admit, tick, paused),
     }))
+}
+
+/// Moves the opening of a sale to `opens_at_ms`: `Some(true)` moved, `Some(false)` refused (it
+/// has opened, or the new time has passed), `None` no such queue.
+pub async fn change_opening(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: ConcertId,
+    opens_at_ms: i64,
+) -> Result<Option<bool>> {
+    let mut conn = redis.get().await?;
+    let moved: i64 = OPENING
+        .key(keys.concert(concert_id.get()).config())
+        .arg(opens_at_ms)
+        .invoke_async(&mut conn)
+        .await?;
+    Ok((moved >= 0).then_some(moved == 1))
 }
 
 /// Changes the settings of an open queue; false when the concert has none.
@@ -355,7 +472,7 @@ mod tests {
     #[test]
     fn leave_names_a_holds_keys_as_the_key_layout_does() {
         let k = Keys::new("tix:").concert(7);
-        let base = concert_key_prefix(&k);
+        let base = k.prefix();
         assert_eq!(format!("{base}r:abc"), k.reservation("abc"));
         assert_eq!(format!("{base}held:3"), k.held_seats(3));
         assert_eq!(format!("{base}h:3:41"), k.seat_hold(3, 41));
@@ -372,7 +489,7 @@ mod tests {
     fn join_answers_give_new_places_in_order_and_list_the_rest() {
         // Four users: new, already waiting (ticket 3 at 2), new, active (ticket 1).
         let reply = ints(&[10, 1000, 0, 40, 7, 2, 1, 3, 2, 4, 2, 1, 99_000]);
-        let answers = join_answers(&reply, 4).unwrap().unwrap();
+        let answers = join_answers(&reply, 4).unwrap();
         let waiting = |new, ticket_id, position| Joined::Waiting {
             new,
             ticket_id: TicketId::new(ticket_id),
@@ -382,6 +499,7 @@ mod tests {
                 admit_per_tick: 10,
                 tick_millis: 1000,
                 paused: false,
+                waiting_for_seats: false,
             },
         };
         assert_eq!(answers[0], waiting(true, 40, 7));
@@ -394,7 +512,37 @@ mod tests {
                 expires_at_ms: 99_000
             }
         );
-        assert_eq!(join_answers(&[redis::Value::Int(-1)], 4).unwrap(), None);
+        assert_eq!(
+            join_answers(&[redis::Value::Int(-1)], 2).unwrap(),
+            vec![Joined::UnknownConcert; 2]
+        );
+        let closed = [
+            redis::Value::Int(-2),
+            redis::Value::BulkString(b"SOLD_OUT".to_vec()),
+        ];
+        assert_eq!(
+            join_answers(&closed, 1).unwrap(),
+            vec![Joined::Closed(Closure::SoldOut)]
+        );
+    }
+
+    #[test]
+    fn pre_queue_joins_get_entries_in_order_and_keep_theirs() {
+        // Three users before the opening: new, already entry 4, new (entries from 9).
+        let reply: Vec<redis::Value> = [-3, 5_000, 9, 2, 4]
+            .into_iter()
+            .map(redis::Value::Int)
+            .collect();
+        let entry = |new, n| Joined::PreQueue {
+            new,
+            ticket_id: TicketId::new(PRE_QUEUE_TICKETS + n),
+            opens_at_ms: 5_000,
+        };
+        assert_eq!(
+            join_answers(&reply, 3).unwrap(),
+            vec![entry(true, 9), entry(false, 4), entry(true, 10)]
+        );
+        assert!(join_answers(&reply[..4], 3).is_err(), "a partial row");
     }
 
     #[test]
@@ -402,7 +550,7 @@ mod tests {
         for (values, n) in [
             (&[10, 1000, 0, 40, 7, 5, 1, 3, 2][..], 4), // index past the batch
             (&[10, 1000, 0, 40, 7, 2, 1, 3, 2, 1, 1, 3, 2][..], 4), // out of order
-            (&[10, 1000, 0, 40, 7, 1, 3, 3, 2][..], 4), // unknown kind
+            (&[10, 1000, 0, 40, 7, 1, 4, 3, 2][..], 4), // unknown kind
             (&[10, 1000, 0, 0, 0][..], 1),              // a new place with no sequence
             (&[10, 1000, 0, 40][..], 1),                // too short
             (&[10, 1000, 0, 40, 7, 1, 1, 3][..], 1),    // a partial row

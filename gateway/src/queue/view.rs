@@ -28,7 +28,7 @@ use shared::{
 };
 use tokio::sync::OnceCell;
 
-use super::{Pace, Standing};
+use super::{is_pre_queue, Closure, Pace, Standing};
 use crate::error::{GatewayError, Result};
 
 /// At most this many gaps are read per view; a place behind more of them is asked of Redis
@@ -49,6 +49,19 @@ pub struct LineView {
     gaps: Vec<u64>,
     /// Every gap was read (fewer than [`MAX_GAPS`]).
     gaps_complete: bool,
+    pub sale: Sale,
+}
+
+/// Where a concert's sale stands.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Sale {
+    /// When the sale opens (ms), 0 for a queue open from its creation.
+    pub opens_at_ms: i64,
+    /// The pre-queue has been drawn (or there was none).
+    pub drawn: bool,
+    /// Pre-queue entrants the draw placed (sequences `1..=drawn_count`).
+    pub drawn_count: u64,
+    pub closed: Option<Closure>,
 }
 
 /// The replies to [`LineView::read`]'s commands, in order.
@@ -59,7 +72,18 @@ impl LineView {
     pub fn read(pipe: &mut redis::Pipeline, k: &ConcertKeys) {
         pipe.cmd("HMGET")
             .arg(k.config())
-            .arg(&["admitPerTick", "tickMillis", "paused", "rate", "seq"])
+            .arg(&[
+                "admitPerTick",
+                "tickMillis",
+                "paused",
+                "rate",
+                "seq",
+                "opensAt",
+                "drawn",
+                "drawCount",
+                "closed",
+                "sellable",
+            ])
             .cmd("ZRANGE")
             .arg(k.queue())
             .arg(0)
@@ -75,10 +99,19 @@ impl LineView {
 
     /// The view from its reads; `None` when the concert has no open queue.
     pub fn from_reads((cfg, head, length, gaps): LineReads) -> Result<Option<Self>> {
-        let [Some(admit), Some(tick), paused, rate, seq] = <[Option<String>; 5]>::try_from(cfg)
-            .map_err(|_| anyhow::anyhow!("HMGET answered the wrong number of fields"))?
+        let [Some(admit), Some(tick), paused, rate, seq, opens_at, drawn, drawn_count, closed, sellable] =
+            <[Option<String>; 10]>::try_from(cfg)
+                .map_err(|_| anyhow::anyhow!("HMGET answered the wrong number of fields"))?
         else {
             return Ok(None);
+        };
+        let number = |field: Option<String>| field.and_then(|f| f.parse::<i64>().ok());
+        let opens_at_ms = number(opens_at).unwrap_or(0);
+        let sale = Sale {
+            opens_at_ms,
+            drawn: opens_at_ms <= 0 || drawn.as_deref() == Some("1"),
+            drawn_count: number(drawn_count).unwrap_or(0).max(0) as u64,
+            closed: closed.as_deref().map(Closure::parse),
         };
         let head = head
             .get(1)
@@ -86,13 +119,16 @@ impl LineView {
             .unwrap_or(0.0) as u64;
         let gaps_complete = gaps.len() < MAX_GAPS;
         let behind = gaps.partition_point(|g| *g < head);
+        let mut pace = Pace::from_parts(
+            rate.as_deref().unwrap_or(""),
+            admit.parse().unwrap_or(0),
+            tick.parse().unwrap_or(1000),
+            paused.as_deref().map_or(0, |p| p.parse().unwrap_or(0)),
+        );
+        pace.waiting_for_seats = number(sellable) == Some(0);
         Ok(Some(Self {
-            pace: Pace::from_parts(
-                rate.as_deref().unwrap_or(""),
-                admit.parse().unwrap_or(0),
-                tick.parse().unwrap_or(1000),
-                paused.as_deref().map_or(0, |p| p.parse().unwrap_or(0)),
-            ),
+            pace,
+            sale,
             head,
             length,
             last_seq: seq.and_then(|s| s.parse().ok()).unwrap_or(0),
@@ -139,7 +175,9 @@ impl LineView {
     /// view cannot tell; such a poll reads that place's position until it nears the front,
     /// where Redis is asked.)
     pub fn standing(&self, ticket: TicketId, front: u64) -> Option<Standing> {
-        if ticket.get() > self.last_seq {
+        // A closed line may still hold running sessions, and a pre-queue entry is checked in
+        // the pre-queue: both are Redis's to answer.
+        if self.sale.closed.is_some() || is_pre_queue(ticket) || ticket.get() > self.last_seq {
             return None;
         }
         if self.gaps.binary_search(&ticket.get()).is_ok() {
@@ -279,7 +317,9 @@ mod tests {
                 admit_per_tick: 10,
                 tick_millis: 1000,
                 paused: false,
+                waiting_for_seats: false,
             },
+            sale: Sale::default(),
             head,
             length,
             last_seq,

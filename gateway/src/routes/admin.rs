@@ -55,6 +55,44 @@ pub async fn update_queue_settings(
     Ok(Json(settings))
 }
 
+/// A sale's new opening.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"opensAt": "2027-03-01T10:00:00Z"}))]
+pub struct OpeningRequest {
+    /// In the future.
+    opens_at: chrono::DateTime<chrono::Utc>,
+}
+
+problems!(MoveOpeningProblems: InvalidBody, MalformedJson, InvalidPath, Unauthorized,
+    ConcertNotFound, OpeningPassed, BodyTooLarge, UnsupportedMediaType, ServiceUnavailable);
+
+/// Move a sale's opening
+///
+/// Only before the sale opens (a sale created with `opensAt`): the pre-queue stays, and is
+/// drawn at the new time with the seed already committed to. 409 `OPENING_PASSED` once the
+/// sale has opened, or for a time already past.
+#[utoipa::path(put, path = "/api/v1/admin/queues/{concertId}/opening", tag = "admin",
+    security(("adminToken" = [])),
+    params(("concertId" = ConcertId, Path, description = "The concert's id")),
+    request_body = OpeningRequest,
+    responses(
+        (status = 204, description = "The sale opens at the new time"),
+        MoveOpeningProblems,
+    ))]
+pub async fn move_opening(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(concert_id): ApiPath<i64>,
+    ApiJson(req): ApiJson<OpeningRequest>,
+) -> Result<axum::http::StatusCode, GatewayError> {
+    let concert_id = open_concert_id(concert_id)?;
+    let opens_at_ms = req.opens_at.timestamp_millis();
+    state.room.change_opening(concert_id, opens_at_ms).await?;
+    tracing::info!(concert.id = concert_id.get(), opens_at = %req.opens_at, "sale opening moved");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// The OpenAPI schema of [`QueueSettings`] (a type of `shared`), its bounds the constants
 /// that `QueueSettings::validate` checks.
 pub enum QueueSettingsSchema {}

@@ -18,9 +18,9 @@ use utoipa::ToSchema;
 use super::{identity::SignedIn, openapi::problems};
 use crate::{
     error::{ErrorCode, GatewayError, Result},
-    queue::Place,
+    queue::{Closure, Place},
     state::AppState,
-    waiting_room::{Answer, OPEN_CONCERTS_LISTED},
+    waiting_room::{Answer, Status, OPEN_CONCERTS_LISTED},
 };
 
 /// Which concert's line to join (the user is the identity token's `sub`).
@@ -31,15 +31,21 @@ pub struct JoinQueueRequest {
     concert_id: ConcertId,
 }
 
+/// `PRE_QUEUE`: the sale opens at `opensAt`; then everyone in the pre-queue is drawn into a
+/// random order at the head of the line (check it at `/api/v1/queue/{concertId}/draw`).
 /// `WAITING`: in line, `position` places from the front. `ACTIVE`: admitted; `accessToken`
 /// books with the api until `accessTokenExpiresAt`. `EXPIRED`: the session ended or lapsed,
-/// or the place was given up.
+/// or the place was given up. `SOLD_OUT`: every seat is sold. `CLOSED`: the queue closed
+/// (by the promoter, or every date has started).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
-#[serde(rename_all = "UPPERCASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueueStatus {
+    PreQueue,
     Waiting,
     Active,
     Expired,
+    SoldOut,
+    Closed,
 }
 
 /// Where a queue token's place stands, and when to ask again.
@@ -60,6 +66,17 @@ pub struct QueueStatusResponse {
     poll_after_ms: u64,
     /// Admission of this concert is paused.
     paused: bool,
+    /// `WAITING` while every seat left is held: seats may come back as holds lapse.
+    waiting_for_seats: bool,
+    /// When the sale opens, only when `PRE_QUEUE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = DateTime)]
+    opens_at: Option<String>,
+    /// The token to use from now on, only when it changed: the pre-queue entry was drawn
+    /// into a place in line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    queue_token: Option<String>,
     /// EdDSA JWT for the api, only when `ACTIVE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -94,21 +111,35 @@ impl From<Answer> for QueueStatusResponse {
             estimated_wait_seconds: 0,
             poll_after_ms: 0,
             paused: false,
+            waiting_for_seats: false,
+            opens_at: None,
+            queue_token: None,
             access_token: None,
             access_token_expires_at: None,
         };
         match answer {
+            Answer::PreQueue {
+                opens_at_ms,
+                poll_after_ms,
+            } => Self {
+                status: QueueStatus::PreQueue,
+                poll_after_ms,
+                opens_at: Some(rfc3339(opens_at_ms)),
+                ..blank
+            },
             Answer::Waiting {
                 position,
                 estimated_wait_secs,
                 poll_after_ms,
                 paused,
+                waiting_for_seats,
             } => Self {
                 status: QueueStatus::Waiting,
                 position,
                 estimated_wait_seconds: estimated_wait_secs,
                 poll_after_ms,
                 paused,
+                waiting_for_seats,
                 ..blank
             },
             Answer::Active {
@@ -118,26 +149,47 @@ impl From<Answer> for QueueStatusResponse {
                 status: QueueStatus::Active,
                 poll_after_ms: 5_000,
                 access_token: Some(access_token),
-                access_token_expires_at: Some(
-                    DateTime::<Utc>::from_timestamp_millis(expires_at_ms)
-                        .unwrap_or_default()
-                        .to_rfc3339_opts(SecondsFormat::Millis, true),
-                ),
+                access_token_expires_at: Some(rfc3339(expires_at_ms)),
                 ..blank
             },
             Answer::Expired => blank,
+            Answer::Closed(Closure::SoldOut) => Self {
+                status: QueueStatus::SoldOut,
+                ..blank
+            },
+            Answer::Closed(Closure::Closed) => Self {
+                status: QueueStatus::Closed,
+                ..blank
+            },
         }
     }
 }
 
+impl From<Status> for QueueStatusResponse {
+    fn from(status: Status) -> Self {
+        Self {
+            queue_token: status.queue_token,
+            ..status.answer.into()
+        }
+    }
+}
+
+/// A time in ms since the epoch as RFC 3339 UTC.
+fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 problems!(JoinQueueProblems: InvalidBody, MalformedJson, InvalidIdentityToken,
-    IdentityTokenExpired, ConcertNotFound, BodyTooLarge, UnsupportedMediaType, RateLimited,
+    IdentityTokenExpired, ConcertNotFound, SoldOut, QueueClosed, BodyTooLarge, UnsupportedMediaType, RateLimited,
     ServiceUnavailable);
 
 /// Join a concert's waiting queue
 ///
-/// As the user the identity token names (its `sub`): a new place at the back of the line
-/// (201), or the place or session the user already has (200, with the same queue token).
+/// As the user the identity token names (its `sub`): a new place at the back of the line, or
+/// before the sale opens an entry in the pre-queue (201), or the place or session the user
+/// already has (200, with the same queue token). 409 once the queue closed.
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue",
     security(("identityToken" = [])),
     request_body = JoinQueueRequest,
@@ -206,8 +258,10 @@ problems!(QueueTokenProblems: InvalidQueueToken, ServiceUnavailable);
 
 /// Where a queue token stands
 ///
-/// Waiting with a position, active with an access token for the api, or expired. Poll again
-/// after `pollAfterMs`. Far from the front the answer may be up to `STATUS_VIEW_MS` old.
+/// In the pre-queue, waiting with a position, active with an access token for the api,
+/// expired, sold out or closed. Poll again after `pollAfterMs` (not after `SOLD_OUT`,
+/// `CLOSED` or `EXPIRED`). Far from the front the answer may be up to `STATUS_VIEW_MS` old.
+/// When the answer carries a `queueToken`, use it from then on.
 #[utoipa::path(get, path = "/api/v1/queue/status", tag = "queue",
     security(("queueToken" = [])),
     responses((status = 200, description = "Where the place stands", body = QueueStatusResponse), QueueTokenProblems))]
@@ -269,6 +323,72 @@ pub async fn get_queue_stats(
             / 10.0,
         estimated_wait_seconds_at_back: stats.pace.estimated_wait_secs(stats.waiting),
         paused: stats.pace.paused,
+    }))
+}
+
+/// A concert's pre-queue draw, for anyone to check.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Draw)]
+pub struct DrawResponse {
+    concert_id: ConcertId,
+    #[schema(format = DateTime)]
+    opens_at: String,
+    /// Hex `SHA-256(seed)`, published before anyone could join.
+    commitment: String,
+    /// The draw has been made: `seed` and `entrants` are published.
+    drawn: bool,
+    /// Hex; only once drawn. `SHA-256(seed)` must equal `commitment`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    seed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = DateTime)]
+    drawn_at: Option<String>,
+    /// Only once drawn: every entrant's id, hex `SHA-256("<concertId>:<userId>")`, in drawn
+    /// order (the first was placed first in line). The order is that of the keys
+    /// `SHA-256(seed ‖ entrant id)` (the id's 32 bytes), lowest first; `scripts/verify-draw`
+    /// checks it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    entrants: Option<Vec<String>>,
+}
+
+problems!(DrawProblems: InvalidPath, DrawNotFound, ServiceUnavailable);
+
+/// A sale's pre-queue draw
+///
+/// Before the sale opens: the commitment to the draw's secret seed. After: the seed and the
+/// entrants in drawn order, so anyone can check the order (`scripts/verify-draw`) and a fan
+/// can find their own place by their entrant id.
+#[utoipa::path(get, path = "/api/v1/queue/{concertId}/draw", tag = "queue",
+    params(("concertId" = ConcertId, Path, description = "The concert's id")),
+    responses((status = 200, description = "The draw, as far as it is public", body = DrawResponse), DrawProblems))]
+pub async fn get_draw(
+    State(state): State<AppState>,
+    ApiPath(concert_id): ApiPath<i64>,
+) -> Result<Json<DrawResponse>> {
+    let concert_id = ConcertId::new(concert_id).map_err(|_| {
+        GatewayError::NotFound(
+            ErrorCode::DrawNotFound,
+            "this concert's sale has no pre-queue draw",
+        )
+    })?;
+    let draw = state.room.published_draw(concert_id).await?;
+    let revealed = draw.revealed;
+    Ok(Json(DrawResponse {
+        concert_id,
+        opens_at: rfc3339(draw.opens_at_ms),
+        commitment: draw.commitment,
+        drawn: revealed.is_some(),
+        drawn_at: revealed.as_ref().map(|r| rfc3339(r.drawn_at_ms)),
+        entrants: revealed.as_ref().map(|r| {
+            r.entrants
+                .iter()
+                .map(|id| shared::draw::to_hex(id))
+                .collect()
+        }),
+        seed: revealed.map(|r| r.seed),
     }))
 }
 

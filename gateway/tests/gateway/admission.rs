@@ -32,16 +32,22 @@ async fn three_schedulers_racing_for_each_tick_admit_exactly_n_per_tick() {
     app.open_concert(1, queue_settings(7, 1_000, 60)).await;
     fill(&app, 1, 100).await;
     for tick in 1..=10u64 {
-        let results = join_all(
-            (0..3).map(|_| admission::admit_tick(&app.redis, &app.keys, concert(1), Some(tick))),
-        )
+        let results = join_all((0..3).map(|_| {
+            admission::admit_tick(
+                &app.redis,
+                &app.keys,
+                concert(1),
+                Some(tick),
+                app.settings.activation,
+            )
+        }))
         .await;
         let ran: Vec<u64> = results
             .into_iter()
             .filter_map(|r| match r.unwrap() {
                 Tick::Ran { admitted, .. } => Some(admitted),
                 Tick::AlreadyClaimed { .. } => None,
-                Tick::Closed => panic!("queue closed"),
+                other => panic!("queue closed: {other:?}"),
             })
             .collect();
         assert_eq!(
@@ -51,9 +57,15 @@ async fn three_schedulers_racing_for_each_tick_admit_exactly_n_per_tick() {
         );
         // A late instance re-running an old tick does nothing.
         assert!(matches!(
-            admission::admit_tick(&app.redis, &app.keys, concert(1), Some(tick))
-                .await
-                .unwrap(),
+            admission::admit_tick(
+                &app.redis,
+                &app.keys,
+                concert(1),
+                Some(tick),
+                app.settings.activation
+            )
+            .await
+            .unwrap(),
             Tick::AlreadyClaimed { .. }
         ));
     }
@@ -81,6 +93,7 @@ async fn three_running_scheduler_loops_admit_n_per_wall_clock_tick() {
                 app.keys.clone(),
                 concert(1),
                 app.state.room.line_views().clone(),
+                app.settings.activation,
                 stop.child_token(),
             ))
         })
@@ -139,9 +152,9 @@ async fn admission_order_is_join_order() {
 }
 
 #[tokio::test]
-async fn an_admission_tick_on_a_closed_queue_reports_closed() {
+async fn an_admission_tick_of_a_concert_without_a_queue_reports_it_missing() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.tick(42).await, Tick::Closed);
+    assert_eq!(app.tick(42).await, Tick::Missing);
 }
 
 #[tokio::test]
@@ -160,9 +173,15 @@ async fn a_claim_from_a_clock_ahead_of_redis_does_not_stall_the_scheduler() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let first = admission::admit_tick(&app.redis, &app.keys, concert(1), None)
-        .await
-        .unwrap();
+    let first = admission::admit_tick(
+        &app.redis,
+        &app.keys,
+        concert(1),
+        None,
+        app.settings.activation,
+    )
+    .await
+    .unwrap();
     let Tick::Ran {
         admitted,
         next_tick_in_ms,
@@ -174,12 +193,18 @@ async fn a_claim_from_a_clock_ahead_of_redis_does_not_stall_the_scheduler() {
     assert_eq!(admitted, 3);
     assert!(next_tick_in_ms <= 1_000, "{next_tick_in_ms}");
     // A second call in the same tick finds it claimed (unless the tick just ended).
-    match admission::admit_tick(&app.redis, &app.keys, concert(1), None)
-        .await
-        .unwrap()
+    match admission::admit_tick(
+        &app.redis,
+        &app.keys,
+        concert(1),
+        None,
+        app.settings.activation,
+    )
+    .await
+    .unwrap()
     {
         Tick::AlreadyClaimed { .. } => {}
         Tick::Ran { admitted, .. } => assert_eq!(admitted, 3, "only a new tick runs again"),
-        Tick::Closed => panic!("queue closed"),
+        other => panic!("queue closed: {other:?}"),
     }
 }

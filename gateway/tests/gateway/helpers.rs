@@ -19,6 +19,7 @@ use shared::{
     config::{HttpLimits, IdentitySettings, LogSettings, QueueSettings, RedisSettings, Secret},
     ids::{ConcertId, UserId},
     keys::Keys,
+    queue_config::Opening,
     token::SigningKey,
 };
 use tokio_util::sync::CancellationToken;
@@ -61,6 +62,7 @@ pub fn test_settings() -> Settings {
         api_public_url: "http://127.0.0.1:8081".into(),
         scheduler: false,
         status_view: std::time::Duration::from_millis(100),
+        activation: std::time::Duration::from_secs(60),
         http: HttpLimits::default(),
         log: LogSettings {
             filter: "warn".into(),
@@ -148,8 +150,15 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// Opens a concert's queue as the api does when it creates one.
+    /// Opens a concert's queue as the api does when it creates one (open at once, seats not
+    /// counted).
     pub async fn open_concert(&self, concert_id: i64, settings: QueueSettings) {
+        self.open_sale(concert_id, settings, &Opening::default())
+            .await;
+    }
+
+    /// Opens a concert's queue with a sale opening and seat counts, as the api does.
+    pub async fn open_sale(&self, concert_id: i64, settings: QueueSettings, opening: &Opening) {
         let mut conn = self.redis.get().await.unwrap();
         shared::queue_config::open_queue(
             &mut conn,
@@ -157,6 +166,7 @@ impl TestApp {
             concert_id,
             "Test Concert",
             &settings,
+            opening,
         )
         .await
         .unwrap();
@@ -174,9 +184,15 @@ impl TestApp {
     /// concert is not dropped.
     pub async fn remote_tick(&self, concert_id: i64) -> Tick {
         let t = self.tick.fetch_add(1, Ordering::SeqCst);
-        admission::admit_tick(&self.redis, &self.keys, concert(concert_id), Some(t))
-            .await
-            .unwrap()
+        admission::admit_tick(
+            &self.redis,
+            &self.keys,
+            concert(concert_id),
+            Some(t),
+            self.settings.activation,
+        )
+        .await
+        .unwrap()
     }
 
     /// An identity token of the development login for `user_id`, valid for an hour.

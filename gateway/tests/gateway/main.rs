@@ -5,5 +5,6 @@ mod helpers;
 mod identity;
 mod openapi;
 mod queue;
+mod sale;
 mod system;
 mod tokens;

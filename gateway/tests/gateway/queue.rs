@@ -378,7 +378,7 @@ async fn one_batch_mixes_new_waiting_active_repeated_and_unknown_users() {
     };
     let ticket = |j: &Joined| match j {
         Joined::Waiting { ticket_id, .. } | Joined::Active { ticket_id, .. } => *ticket_id,
-        Joined::UnknownConcert => panic!("unknown concert"),
+        other => panic!("neither waiting nor active: {other:?}"),
     };
     let place = |j: &Joined| match j {
         Joined::Waiting { new, position, .. } => (*new, *position),

@@ -132,9 +132,16 @@ async fn a_gateway_of_three_threads_serves_one_port_and_stops_as_one() {
     let keys = shared::keys::Keys::new(settings.redis.prefix.clone());
     let redis = shared::redis_pool::create_pool(&settings.redis).unwrap();
     let mut conn = redis.get().await.unwrap();
-    shared::queue_config::open_queue(&mut conn, &keys, 1, "Three", &queue_settings(5, 100, 60))
-        .await
-        .unwrap();
+    shared::queue_config::open_queue(
+        &mut conn,
+        &keys,
+        1,
+        "Three",
+        &queue_settings(5, 100, 60),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let dev = shared::token::dev_identity_key_pair(&settings.keys_dir).unwrap();
     // Binding reads the identity keys on a runtime of its own: not from within this one.
     let gateway = tokio::task::spawn_blocking(move || gateway::startup::Gateway::bind(settings))

@@ -1,0 +1,52 @@
+-- draw.lua: places a concert's drawn pre-queue at the head of its line, once.
+-- The gateway read the pre-queue and ordered it by the draw's keys (shared/src/draw.rs); this
+-- script applies that order, exactly once however many gateways drew: the first call sets
+-- `drawn`, later ones find it set and change nothing. Entrants who left the pre-queue since
+-- it was read are skipped; their places, and those of everyone who left before, become gaps
+-- (see queue/view.rs), so the sequences after the pre-queue's stay where join.lua put them.
+-- KEYS: 1 config hash, 2 pre-queue, 3 waiting queue, 4 gaps, 5 the published order
+-- ARGV: 1 the entrant ids (32 bytes each) in drawn order, concatenated; 2.. the user ids in
+--       the same order
+-- Returns {applied (1, 0 already drawn, -1 too early or no such queue), entrants placed}
+local c = redis.call('HMGET', KEYS[1], 'opensAt', 'drawn', 'preSeq')
+local opens_at = tonumber(c[1] or '0')
+if c[2] == '1' then return {0, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if opens_at == 0 or now < opens_at then return {-1, 0} end
+
+local CHUNK = 1000 -- arguments per call stay far below Lua's stack limit
+local ids, placed, args, a = {}, 0, {}, 0
+for i = 2, #ARGV, CHUNK do
+  local last = math.min(i + CHUNK - 1, #ARGV)
+  local still = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, i, last))
+  for j = i, last do
+    if still[j - i + 1] then
+      placed = placed + 1
+      args[a + 1], args[a + 2] = placed, ARGV[j]
+      a = a + 2
+      ids[placed] = string.sub(ARGV[1], 32 * (j - 2) + 1, 32 * (j - 1))
+      if a == 2 * CHUNK then
+        redis.call('ZADD', KEYS[3], unpack(args, 1, a))
+        a = 0
+      end
+    end
+  end
+end
+if a > 0 then redis.call('ZADD', KEYS[3], unpack(args, 1, a)) end
+-- Places between the drawn and the first arrival after the opening were never taken.
+local entries = tonumber(c[3] or '0')
+local gaps = {}
+for s = placed + 1, entries do
+  gaps[#gaps + 1] = s
+  gaps[#gaps + 1] = s
+  if #gaps == 2 * CHUNK then
+    redis.call('ZADD', KEYS[4], unpack(gaps))
+    gaps = {}
+  end
+end
+if #gaps > 0 then redis.call('ZADD', KEYS[4], unpack(gaps)) end
+redis.call('SET', KEYS[5], table.concat(ids))
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'drawn', 1, 'drawnAt', now, 'drawCount', placed)
+return {1, placed}
