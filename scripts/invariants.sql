@@ -65,3 +65,12 @@ WHERE (charge_id IS NULL) = (payment_id IS NULL)
    OR kind IS DISTINCT FROM (CASE WHEN charge_id IS NOT NULL THEN 'CHARGE' ELSE 'PAYMENT' END)
    OR (kind = 'CHARGE' AND amount <= 0) OR (kind = 'PAYMENT' AND amount > 0)
    OR (payment_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = ledger.payment_id));
+
+-- check: nobody owns more tickets of a concert than the ticket limit
+-- The limit is the setting ticketing.max_tickets_per_user (scripts/check-invariants sets it from
+-- MAX_TICKETS_PER_USER), 4 when unset, as the api's default.
+SELECT r.user_id, r.concert_id, count(t.id) AS tickets,
+       COALESCE(NULLIF(current_setting('ticketing.max_tickets_per_user', true), '')::int, 4) AS max_tickets
+FROM reservations r JOIN tickets t ON t.reservation_id = r.id
+GROUP BY r.user_id, r.concert_id
+HAVING count(t.id) > COALESCE(NULLIF(current_setting('ticketing.max_tickets_per_user', true), '')::int, 4);

@@ -660,3 +660,12 @@ async fn a_started_schedule_is_not_on_sale(db: PgPool) {
         .await;
     assert!(!rid.is_empty());
 }
+
+#[sqlx::test(migrations = "./migrations")]
+#[should_panic(expected = "nobody owns more tickets of a concert than the ticket limit")]
+async fn the_invariant_checks_catch_a_user_over_the_ticket_limit(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    bought_elsewhere(&app.db, "mallory", c.id, c.schedule(), &c.seats()[..5]).await;
+    assert_invariants(&app.db).await;
+}
