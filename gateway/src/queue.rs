@@ -170,9 +170,17 @@ pub enum Standing {
 /// The numbers of one queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueStats {
+    /// In line, or in the pre-queue before the draw.
     pub waiting: u64,
     pub active: u64,
     pub pace: Pace,
+    /// When the sale opens (a sale with a pre-queue).
+    pub opens_at_ms: Option<i64>,
+    /// The pre-queue has been drawn (or there was none).
+    pub drawn: bool,
+    pub closed: Option<Closure>,
+    /// Seats neither sold nor held at the last tick; `None` while not counted.
+    pub sellable: Option<u64>,
 }
 
 /// An open concert as the index page lists it.

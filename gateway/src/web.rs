@@ -1,7 +1,7 @@
 //! The pages for people: the only routes outside the OpenAPI document.
 //!
-//! The waiting-room and booking pages (files in `web/`, embedded so running needs no
-//! front-end build) and the API reference (`/docs`, Swagger UI over `/openapi.json`).
+//! The waiting-room and booking pages and "my tickets" (files in `web/`, embedded so running
+//! needs no front-end build) and the API reference (`/docs`, Swagger UI over `/openapi.json`).
 
 use axum::{
     http::{header, StatusCode},
@@ -15,10 +15,15 @@ use crate::state::AppState;
 
 const INDEX: &str = include_str!("../web/index.html");
 const ROOM: &str = include_str!("../web/room.html");
+const TICKETS: &str = include_str!("../web/tickets.html");
 
 fn asset(name: &str) -> Option<(&'static str, &'static str)> {
     Some(match name {
         "app.css" => ("text/css; charset=utf-8", include_str!("../web/app.css")),
+        "account.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../web/account.js"),
+        ),
         "i18n.js" => (
             "text/javascript; charset=utf-8",
             include_str!("../web/i18n.js"),
@@ -30,6 +35,10 @@ fn asset(name: &str) -> Option<(&'static str, &'static str)> {
         "room.js" => (
             "text/javascript; charset=utf-8",
             include_str!("../web/room.js"),
+        ),
+        "tickets.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../web/tickets.js"),
         ),
         _ => return None,
     })
@@ -54,6 +63,7 @@ pub fn pages() -> Router<AppState> {
             "/waiting-room/{concert_id}",
             get(|ApiPath(_): ApiPath<i64>| async { html(ROOM) }),
         )
+        .route("/my-tickets", get(|| async { html(TICKETS) }))
         .route(
             "/assets/{name}",
             get(|ApiPath(name): ApiPath<String>| async move {

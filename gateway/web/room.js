@@ -1,16 +1,33 @@
 // The waiting room and booking page of one concert: sign in (the development login), join
 // (the place is kept in localStorage, so a refresh keeps it), poll status on the server's
-// pollAfterMs, then book once ACTIVE.
+// pollAfterMs: the countdown to the opening (PRE_QUEUE), the place drawn at the opening, the
+// place in line (WAITING), then book once ACTIVE while the session counts down; SOLD_OUT,
+// CLOSED and EXPIRED are final (polling stops). After a payment, the fan's tickets.
 (function () {
   applyI18n();
   const $ = (id) => document.getElementById(id);
   const concertId = Number(location.pathname.split("/").filter(Boolean).pop());
   const tokenKey = `tix.queue.${concertId}`;
   const maxSeats = 4;
+  // The user a queue token was taken for (the draw names entrants by concert and user), and
+  // the pre-queue entry and drawn place of this concert, kept across refreshes.
+  const userKey = `${tokenKey}.user`;
+  const preKey = `tix.pre.${concertId}`;
+  const drawKey = `tix.draw.${concertId}`;
   const s = { api: "", queueToken: localStorage.getItem(tokenKey), access: null, first: null, schedule: null,
-    selected: new Set(), reservation: null, pollTimer: null, countdown: null, backoff: 1000 };
+    selected: new Set(), reservation: null, pollTimer: null, countdown: null, backoff: 1000,
+    opensTimer: null, sessionTimer: null, sessionOver: false, drawLookup: false, commitmentShown: false };
 
-  const show = (view) => ["join-view", "wait-view", "book-view", "confirmation"].forEach((v) => $(v).classList.toggle("hidden", v !== view));
+  const views = ["join-view", "pre-view", "wait-view", "book-view", "confirmation", "final-view"];
+  const show = (view) => {
+    views.forEach((v) => $(v).classList.toggle("hidden", v !== view));
+    $("draw-box").classList.toggle("hidden", !($("drawn-place").textContent && ["wait-view", "book-view"].includes(view)));
+  };
+  // 75 -> "1:15"; an hour or more -> "1:02:03".
+  const clock = (secs) => {
+    const h = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60), sec = String(secs % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  };
   const say = (text) => { $("status-message").textContent = text; $("status-message").classList.toggle("hidden", !text); };
   function fail(text, retry) {
     $("error-text").textContent = text;
@@ -32,30 +49,7 @@
   const problem = (r) => (r.body && r.body.detail) || `${t("error")} (${r.status})`;
 
   // ---- waiting room ----
-  // The identity token of the development login, kept under tix.identity while it is valid
-  // for this user (its payload is read only to choose whether to sign in again; the gateway
-  // verifies it).
-  const identityKey = "tix.identity";
-  function storedIdentity(userId) {
-    const token = localStorage.getItem(identityKey);
-    try {
-      const b64 = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      const claims = JSON.parse(atob(b64));
-      return claims.sub === userId && claims.exp * 1000 > Date.now() + 60000 ? token : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  async function signIn(userId) {
-    const stored = storedIdentity(userId);
-    if (stored) return stored;
-    const r = await gw("/api/v1/dev/login", { method: "POST", body: JSON.stringify({ userId }) });
-    if (r.status === 404) throw new Error(t("noDevLogin"));
-    if (r.status !== 200) throw new Error(problem(r));
-    localStorage.setItem(identityKey, r.body.identityToken);
-    return r.body.identityToken;
-  }
+  const signIn = (userId) => tixAccount.signIn(userId);
 
   async function join(event) {
     if (event) event.preventDefault();
@@ -76,11 +70,16 @@
         r = await gw("/api/v1/queue/tokens", { method: "POST", headers: { Authorization: `Bearer ${identity}` },
           body: JSON.stringify({ concertId }) });
         if (r.status !== 401) break;
-        localStorage.removeItem(identityKey);
+        localStorage.removeItem(tixAccount.identityKey);
       }
+      if (r.status === 409 && r.body && r.body.code === "SOLD_OUT") return finish("soldOut");
+      if (r.status === 409 && r.body && r.body.code === "QUEUE_CLOSED") return finish("closed");
       if (r.status !== 200 && r.status !== 201) return fail(problem(r));
       s.queueToken = r.body.queueToken;
       localStorage.setItem(tokenKey, s.queueToken);
+      localStorage.setItem(userKey, userId);
+      // A new place after the opening is first come, first served: an earlier draw is history.
+      if (r.status === 201 && r.body.status !== "PRE_QUEUE") [preKey, drawKey].forEach((k) => localStorage.removeItem(k));
       fail("");
       onStatus(r.body);
     } catch (e) {
@@ -91,8 +90,19 @@
   function onStatus(st) {
     clearTimeout(s.pollTimer);
     s.backoff = 1000;
-    $("rejoin").classList.add("hidden");
-    if (st.status === "WAITING") {
+    // A pre-queue entry drawn into its place in line comes with the token to use from now on.
+    if (st.queueToken && st.queueToken !== s.queueToken) {
+      s.queueToken = st.queueToken;
+      localStorage.setItem(tokenKey, s.queueToken);
+    }
+    if (st.status !== "PRE_QUEUE") stopOpeningCountdown();
+    if (st.status === "PRE_QUEUE") {
+      localStorage.setItem(preKey, localStorage.getItem(userKey) || "");
+      show("pre-view");
+      startOpeningCountdown(st.opensAt);
+      showCommitment();
+      s.pollTimer = setTimeout(poll, st.pollAfterMs);
+    } else if (st.status === "WAITING") {
       show("wait-view");
       s.first = s.first || Number(sessionStorage.getItem(`${tokenKey}.first`)) || st.position;
       sessionStorage.setItem(`${tokenKey}.first`, s.first);
@@ -100,20 +110,137 @@
       $("ahead").textContent = Math.max(0, st.position - 1);
       $("eta").textContent = t("minutes", st.estimatedWaitSeconds);
       $("progress").value = Math.round(100 * (1 - (st.position - 1) / Math.max(1, s.first)));
+      $("seats-note").classList.toggle("hidden", !st.waitingForSeats);
       say(st.paused ? t("paused") : t("moved", st.position));
+      findDrawnPlace();
       s.pollTimer = setTimeout(poll, st.pollAfterMs);
     } else if (st.status === "ACTIVE") {
       s.access = st.accessToken;
       sessionStorage.setItem(`${tokenKey}.access`, s.access);
-      $("session-end").textContent = new Date(st.accessTokenExpiresAt).toLocaleTimeString();
+      startSessionCountdown(st.accessTokenExpiresAt);
       say(t("admitted"));
+      findDrawnPlace();
       startBooking();
+    } else if (st.status === "SOLD_OUT") {
+      finish("soldOut");
+    } else if (st.status === "CLOSED") {
+      finish("closed");
     } else {
-      show("wait-view");
-      say(t("expired"));
-      $("rejoin").classList.remove("hidden");
-      localStorage.removeItem(tokenKey);
+      finish("expired");
     }
+  }
+
+  // A final state: nothing more to poll or count down; the place is forgotten.
+  function finish(kind) {
+    clearTimeout(s.pollTimer);
+    clearInterval(s.countdown);
+    clearInterval(s.sessionTimer);
+    stopOpeningCountdown();
+    localStorage.removeItem(tokenKey);
+    s.access = null;
+    const [title, note] = { soldOut: ["soldOut", "soldOutNote"], closed: ["closed", "closedNote"],
+      expired: ["sessionEndedTitle", "sessionEndedNote"] }[kind];
+    $("final-title").textContent = t(title);
+    $("final-note").textContent = t(note);
+    $("final-view").dataset.state = kind;
+    $("rejoin").classList.toggle("hidden", kind !== "expired");
+    say("");
+    show("final-view");
+  }
+
+  // ---- the opening and its draw ----
+  function startOpeningCountdown(opensAt) {
+    const at = new Date(opensAt).getTime();
+    $("opens-at").textContent = t("opensAt", new Date(at).toLocaleString());
+    clearInterval(s.opensTimer);
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((at - Date.now()) / 1000));
+      $("opens-in").textContent = clock(left);
+      // Past the opening the entry stays PRE_QUEUE for a moment, until the draw is applied.
+      say(left === 0 ? t("drawing") : "");
+    };
+    tick();
+    s.opensTimer = setInterval(tick, 250);
+  }
+
+  function stopOpeningCountdown() {
+    clearInterval(s.opensTimer);
+    s.opensTimer = null;
+  }
+
+  const drawUrl = `/api/v1/queue/${concertId}/draw`;
+
+  async function showCommitment() {
+    if (s.commitmentShown) return;
+    s.commitmentShown = true;
+    try {
+      const r = await gw(drawUrl);
+      if (r.status !== 200) throw new Error(problem(r));
+      $("commitment").textContent = `${r.body.commitment.slice(0, 16)}…`;
+      $("commitment").title = r.body.commitment;
+    } catch (e) {
+      s.commitmentShown = false;
+    }
+  }
+
+  // Hex SHA-256 of "<concertId>:<userId>": the id the published draw names the fan by.
+  async function entrantId(userId) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${concertId}:${userId}`));
+    return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function showDrawnPlace(found) {
+    $("drawn-place").textContent = found.place ? t("drawnPlace", found.place, found.of) : t("drawNotFound");
+    $("entrant-id").textContent = found.entrant;
+    const visible = !$("wait-view").classList.contains("hidden") || !$("book-view").classList.contains("hidden");
+    $("draw-box").classList.toggle("hidden", !visible);
+  }
+
+  // Once the sale opened, a fan who was in the pre-queue finds their drawn place in the
+  // published draw (fetched once; the answer is kept for refreshes).
+  async function findDrawnPlace() {
+    const user = localStorage.getItem(preKey);
+    if (!user) return;
+    try {
+      const saved = JSON.parse(localStorage.getItem(drawKey) || "null");
+      if (saved && saved.user === user) return showDrawnPlace(saved);
+    } catch (e) { /* recomputed below */ }
+    if (s.drawLookup || !(window.crypto && crypto.subtle)) return;
+    s.drawLookup = true;
+    try {
+      const r = await gw(drawUrl);
+      if (r.status !== 200 || !r.body.drawn) throw new Error("not drawn yet");
+      const entrant = await entrantId(user);
+      const place = r.body.entrants.indexOf(entrant) + 1;
+      const found = { user, entrant, place, of: r.body.entrants.length };
+      localStorage.setItem(drawKey, JSON.stringify(found));
+      showDrawnPlace(found);
+    } catch (e) {
+      s.drawLookup = false; // asked again with the next status
+    }
+  }
+
+  // ---- the session ----
+  function startSessionCountdown(expiresAt) {
+    const end = new Date(expiresAt).getTime();
+    $("session-end").textContent = `(${t("sessionEndsAt", new Date(end).toLocaleTimeString())})`;
+    clearInterval(s.sessionTimer);
+    s.sessionOver = false;
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+      $("session-left").textContent = clock(left);
+      $("session-left").classList.toggle("urgent", left <= 60);
+      $("session-warning").classList.toggle("hidden", left > 60 || left === 0);
+      if (left === 0) {
+        clearInterval(s.sessionTimer);
+        s.sessionOver = true;
+        $("back-to-seats").classList.add("hidden");
+        // A fan who paid keeps the confirmation on screen; anyone else is told it ended.
+        if ($("confirmation").classList.contains("hidden")) finish("expired");
+      }
+    };
+    tick();
+    s.sessionTimer = setInterval(tick, 250);
   }
 
   async function poll() {
@@ -135,6 +262,7 @@
 
   async function leave() {
     clearTimeout(s.pollTimer);
+    stopOpeningCountdown();
     await gw("/api/v1/queue/tokens", { method: "DELETE", headers: { Authorization: `Bearer ${s.queueToken}` } }).catch(() => {});
     localStorage.removeItem(tokenKey);
     s.queueToken = null;
@@ -292,6 +420,7 @@
     const r = await api("/api/v1/payments", { method: "POST", headers: { "Idempotency-Key": s.payKey },
       body: JSON.stringify({ reservationId: s.reservation.reservationId }) });
     if (r.status === 402) return fail(t("poor"));
+    if (r.status === 409 && r.body && r.body.code === "TICKET_LIMIT") return fail(t("ticketLimit", r.body.remaining));
     if (r.status !== 201) return fail(problem(r));
     clearInterval(s.countdown);
     fail("");
@@ -304,11 +433,37 @@
     $("paid-total").textContent = t("won", r.body.amount);
     $("payment-id").textContent = r.body.paymentId;
     localStorage.removeItem(tokenKey);
+    s.reservation = null;
+    $("hold-box").classList.add("hidden");
+    $("back-to-seats").classList.toggle("hidden", s.sessionOver);
     show("confirmation");
+    await showMyTickets();
+  }
+
+  // The fan's tickets (every concert), with the identity token the fan signed in with, else
+  // the session's access token.
+  async function showMyTickets() {
+    const user = localStorage.getItem(userKey) || localStorage.getItem("tix.user");
+    const token = tixAccount.storedIdentity(user || undefined) || s.access;
+    if (!token) return;
+    const r = await tixAccount.fetchTickets(token).catch(() => null);
+    if (!r || r.status !== 200) return;
+    tixAccount.renderTickets($("my-tickets"), r.tickets);
+    $("my-tickets-box").classList.remove("hidden");
+  }
+
+  async function backToSeats() {
+    $("my-tickets-box").classList.add("hidden");
+    show("book-view");
+    await Promise.all([loadSeats(), loadBalance()]);
   }
 
   $("join-form").onsubmit = join;
   $("leave").onclick = leave;
+  $("pre-leave").onclick = leave;
+  $("back-to-seats").onclick = backToSeats;
+  $("commitment-link").href = drawUrl;
+  $("draw-link").href = drawUrl;
   $("rejoin").onclick = () => join();
   $("hold").onclick = hold;
   $("pay").onclick = pay;

@@ -353,28 +353,27 @@ pub async fn leave(redis: &Pool, keys: &Keys, place: &Place) -> Result<bool> {
     Ok(freed != 0)
 }
 
-/// The numbers of a concert's queue; `None` when it has no open queue.
+/// The numbers of a concert's queue; `None` when it has no queue.
 pub async fn stats(redis: &Pool, keys: &Keys, concert_id: ConcertId) -> Result<Option<QueueStats>> {
     let k = keys.concert(concert_id.get());
     let mut conn = redis.get().await?;
-    let (exists, waiting, active, rate, admit, tick, paused): (
-        i64,
-        u64,
-        u64,
-        String,
-        i64,
-        i64,
-        i64,
-    ) = STATS
-        .key(k.config())
-        .key(k.queue())
-        .key(k.active())
-        .invoke_async(&mut conn)
-        .await?;
+    type Reply = (i64, u64, u64, String, i64, i64, i64, i64, i64, String, i64);
+    let (exists, waiting, active, rate, admit, tick, paused, opens_at, drawn, closed, sellable): Reply =
+        STATS
+            .key(k.config())
+            .key(k.queue())
+            .key(k.active())
+            .key(k.pre_queue())
+            .invoke_async(&mut conn)
+            .await?;
     Ok((exists == 1).then(|| QueueStats {
         waiting,
         active,
         pace: Pace::from_parts(&rate, admit, tick, paused),
+        opens_at_ms: (opens_at > 0).then_some(opens_at),
+        drawn: opens_at <= 0 || drawn == 1,
+        closed: (!closed.is_empty()).then(|| Closure::parse(&closed)),
+        sellable: u64::try_from(sellable).ok(),
     }))
 }
 

@@ -301,6 +301,23 @@ pub struct QueueStatsResponse {
     admitted_per_minute: f64,
     estimated_wait_seconds_at_back: u64,
     paused: bool,
+    #[schema(inline)]
+    state: SaleState,
+    /// When the sale opens (a sale with a pre-queue).
+    #[schema(format = DateTime)]
+    opens_at: Option<String>,
+    /// Seats neither sold nor held (at the last admission tick); null while not counted.
+    seats_left: Option<u64>,
+}
+
+/// `PRE_QUEUE` before the opening and until the draw, `OPEN`, `SOLD_OUT`, `CLOSED`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SaleState {
+    PreQueue,
+    Open,
+    SoldOut,
+    Closed,
 }
 
 problems!(QueueStatsProblems: InvalidPath, ConcertNotFound, ServiceUnavailable);
@@ -323,6 +340,14 @@ pub async fn get_queue_stats(
             / 10.0,
         estimated_wait_seconds_at_back: stats.pace.estimated_wait_secs(stats.waiting),
         paused: stats.pace.paused,
+        state: match stats.closed {
+            Some(Closure::SoldOut) => SaleState::SoldOut,
+            Some(Closure::Closed) => SaleState::Closed,
+            None if !stats.drawn => SaleState::PreQueue,
+            None => SaleState::Open,
+        },
+        opens_at: stats.opens_at_ms.map(rfc3339),
+        seats_left: stats.sellable,
     }))
 }
 

@@ -73,6 +73,11 @@ async fn the_pre_queue_is_drawn_in_the_published_order_and_admitted_in_it() {
         "a second join keeps the entry"
     );
     assert_eq!(app.status_ok(&tokens[0]).await["status"], "PRE_QUEUE");
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(
+        (stats["state"].as_str(), stats["waiting"].as_u64()),
+        (Some("PRE_QUEUE"), Some(12))
+    );
 
     // One entrant gives up before the opening.
     assert_eq!(app.leave(&tokens[11]).await.status(), 204);
@@ -227,6 +232,8 @@ async fn the_last_sale_closes_the_queue_and_tells_the_line_sold_out() {
         assert_eq!(app.status_ok(token).await["status"], "SOLD_OUT");
     }
     assert_problem(app.join("newcomer", 1).await, 409, "SOLD_OUT").await;
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(stats["state"], "SOLD_OUT");
     assert_problem(app.join("fan-5", 1).await, 409, "SOLD_OUT").await;
     let exists: bool = redis::cmd("EXISTS")
         .arg(k.queue())
