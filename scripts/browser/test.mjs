@@ -1,7 +1,11 @@
 // Browser tests of the pages, in Debian's headless Chromium driven by playwright-core,
-// against a running system (as scripts/run starts it). Each scenario creates its own concert.
-// Env: GATEWAY_URL, API_URL, ADMIN_TOKEN, CHROMIUM (/usr/bin/chromium), SCREENSHOT_DIR.
+// against a running system (as scripts/run or scripts/browser-test starts it). Each scenario
+// creates its own concert and drives the sale for real through the api and the gateway: the
+// opening and its draw, waiting, every seat held, sold out, closed, the session's end, tickets.
+// Env: GATEWAY_URL, API_URL, ADMIN_TOKEN, CHROMIUM (/usr/bin/chromium), SCREENSHOT_DIR, ONLY
+// (run only the scenarios whose names contain it).
 import { chromium } from "playwright-core";
+import { createHash, randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
@@ -12,10 +16,10 @@ const SHOTS = process.env.SCREENSHOT_DIR || join(process.cwd(), "screenshots");
 mkdirSync(SHOTS, { recursive: true });
 const RUN = Date.now().toString(36);
 
-async function http(method, url, body, token) {
+async function http(method, url, body, token, headers = {}) {
   const res = await fetch(url, {
     method,
-    headers: Object.assign({ "Content-Type": "application/json" }, token ? { Authorization: `Bearer ${token}` } : {}),
+    headers: Object.assign({ "Content-Type": "application/json" }, token ? { Authorization: `Bearer ${token}` } : {}, headers),
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -30,13 +34,63 @@ async function signInAndJoin(userId, concertId) {
   return http("POST", `${GATEWAY}/api/v1/queue/tokens`, { concertId }, identityToken);
 }
 
-async function concert(queue) {
+const QUEUE = { admitPerTick: 10, tickMillis: 100, maxActive: 100, sessionTtlSeconds: 300, paused: false };
+
+// A new concert of one schedule (`seats` seats at 10,000 won; with `opensAt`, a pre-queue
+// until then) and its queue settings; its id (and the created concert as `created`).
+async function concert(queue, { seats = 12, opensAt } = {}) {
   const c = await http("POST", `${API}/api/v1/admin/concerts`, {
-    name: `Browser test ${RUN}`, schedules: [{ startsAt: "2027-04-01T19:00:00Z", seatCount: 12, price: 10000 }],
+    name: `Browser test ${RUN}`, schedules: [{ startsAt: "2027-04-01T19:00:00Z", seatCount: seats, price: 10000 }],
+    ...(opensAt ? { opensAt } : {}),
   }, ADMIN);
-  await http("PUT", `${GATEWAY}/api/v1/admin/queues/${c.concertId}`, Object.assign(
-    { admitPerTick: 10, tickMillis: 100, maxActive: 100, sessionTtlSeconds: 300, paused: false }, queue), ADMIN);
+  await http("PUT", `${GATEWAY}/api/v1/admin/queues/${c.concertId}`, Object.assign({}, QUEUE, queue), ADMIN);
+  created.set(c.concertId, c);
   return c.concertId;
+}
+const created = new Map();
+
+// Polls `condition` until it gives something truthy, or fails after `ms`.
+async function until(what, condition, ms = 15000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await condition();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// A fan outside the browser, admitted: signs in, joins, polls until ACTIVE.
+async function admitted(userId, concertId) {
+  const { identityToken } = await http("POST", `${GATEWAY}/api/v1/dev/login`, { userId });
+  const { queueToken } = await http("POST", `${GATEWAY}/api/v1/queue/tokens`, { concertId }, identityToken);
+  const st = await until(`${userId} admitted`, async () => {
+    const r = await http("GET", `${GATEWAY}/api/v1/queue/status`, undefined, queueToken);
+    return r.status === "ACTIVE" && r;
+  });
+  return { identityToken, queueToken, access: st.accessToken };
+}
+
+// Holds `seatIds` of the concert's schedule with an access token; the reservation.
+function hold(access, concertId, seatIds) {
+  const scheduleId = created.get(concertId).schedules[0].scheduleId;
+  return http("POST", `${API}/api/v1/reservations`, { scheduleId, seatIds }, access);
+}
+
+async function pay(access, reservation) {
+  await http("POST", `${API}/api/v1/balance/charge`, { amount: reservation.totalPrice }, access, { "Idempotency-Key": randomUUID() });
+  return http("POST", `${API}/api/v1/payments`, { reservationId: reservation.reservationId }, access,
+    { "Idempotency-Key": randomUUID() });
+}
+
+const sha256hex = (text) => createHash("sha256").update(text).digest("hex");
+const text = async (p, selector) => ((await p.textContent(selector)) || "").trim();
+
+// Counts the page's status polls from now on.
+function statusPolls(p) {
+  const seen = { count: 0 };
+  p.on("request", (r) => { if (r.url().includes("/api/v1/queue/status")) seen.count++; });
+  return seen;
 }
 
 function check(condition, message) {
@@ -50,11 +104,18 @@ const browser = await chromium.launch({
   // playwright gives every launch a fresh, empty profile directory
 });
 
-async function page() {
-  const context = await browser.newContext({ locale: "en-US" });
+const pageErrors = [];
+const failedRequests = [];
+const contexts = [];
+
+async function page(locale = "en-US") {
+  const context = await browser.newContext({ locale });
+  contexts.push(context);
   const p = await context.newPage();
   p.setDefaultTimeout(30000);
-  p.on("pageerror", (e) => { throw new Error(`page error: ${e.message}`); });
+  // A page error fails the scenario running (checked after it), not the whole run.
+  p.on("pageerror", (e) => pageErrors.push(`${p.url()}: ${e.message}`));
+  p.on("requestfailed", (r) => failedRequests.push(`${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`));
   return p;
 }
 
@@ -83,6 +144,8 @@ const scenarios = {
     await p.screenshot({ path: join(SHOTS, "2-waiting.png"), fullPage: true });
     await p.waitForSelector("#book-view:not(.hidden)", { timeout: 60000 });
     await p.waitForSelector('#seat-map button[data-status="AVAILABLE"]');
+    check(/^[45]:\d\d$/.test(await text(p, "#session-left")), `the session's time left is shown (${await text(p, "#session-left")})`);
+    check(await p.isHidden("#session-warning"), "no warning with minutes left");
     await p.screenshot({ path: join(SHOTS, "3-booking.png"), fullPage: true });
     const seats = await p.$$('#seat-map button[data-status="AVAILABLE"]');
     await seats[0].click();
@@ -98,7 +161,170 @@ const scenarios = {
     await p.click("#pay");
     await p.waitForSelector("#confirmation:not(.hidden)");
     check((await p.$$("#tickets li")).length === 2, "two tickets are listed");
+    // My tickets, from GET /api/v1/tickets, below the confirmation.
+    await p.waitForSelector("#my-tickets-box:not(.hidden)");
+    const rows = await p.$$eval("#my-tickets tr", (trs) => trs.map((tr) => tr.textContent));
+    check(rows.length === 2 && rows.every((r) => r.includes(`Browser test ${RUN}`) && /10,000 won/.test(r)),
+      `my tickets lists both seats of this concert (${JSON.stringify(rows)})`);
     await p.screenshot({ path: join(SHOTS, "5-confirmation.png"), fullPage: true });
+    // ... and from the "My tickets" link.
+    await p.click("#my-tickets-link");
+    await p.waitForSelector("#tickets-table:not(.hidden)");
+    check((await p.$$("#tickets tr")).length === 2, "the My tickets page lists both tickets");
+    check((await text(p, "#signed-in-as")).includes(`solo-${RUN}`), "the page says who is signed in");
+    await p.screenshot({ path: join(SHOTS, "5b-my-tickets.png"), fullPage: true });
+  },
+
+  async "my tickets from the index page's link: sign in, then every ticket of the fan"() {
+    const id = await concert({});
+    const user = `owner-${RUN}`;
+    const fan = await admitted(user, id);
+    const seats = created.get(id).schedules[0].seatIds;
+    await pay(fan.access, await hold(fan.access, id, seats.slice(0, 3)));
+    const p = await page();
+    await p.goto(`${GATEWAY}/`);
+    await p.click("#my-tickets-link");
+    await p.waitForSelector("#dev-sign-in:not(.hidden)");
+    await p.fill("#user-id", user);
+    await p.click("#sign-in");
+    await p.waitForSelector("#tickets-table:not(.hidden)");
+    const rows = await p.$$eval("#tickets tr", (trs) => trs.map((tr) => tr.textContent));
+    check(rows.length === 3, `three tickets (${rows.length})`);
+    check(["Seat 1", "Seat 2", "Seat 3"].every((s) => rows.some((r) => r.includes(s))), "seats 1 to 3 are listed");
+    const ko = await page("ko-KR");
+    await ko.goto(`${GATEWAY}/my-tickets`);
+    await ko.fill("#user-id", user);
+    await ko.click("#sign-in");
+    await ko.waitForSelector("#tickets-table:not(.hidden)");
+    check((await text(ko, "h1")) === "내 티켓" && (await text(ko, "#tickets")).includes("1번 좌석"), "the page in Korean");
+    await ko.screenshot({ path: join(SHOTS, "5c-my-tickets-ko.png"), fullPage: true });
+    const nobody = await page();
+    await nobody.goto(`${GATEWAY}/my-tickets`);
+    await nobody.fill("#user-id", `nobody-${RUN}`);
+    await nobody.click("#sign-in");
+    await nobody.waitForSelector("#no-tickets:not(.hidden)");
+  },
+
+  async "before the opening the page counts down and links the commitment; after the draw it shows the drawn place and a link to check it"() {
+    const opensAt = new Date(Date.now() + 7000).toISOString();
+    const id = await concert({ paused: true }, { opensAt });
+    await signInAndJoin(`early-${RUN}-0`, id);
+    await signInAndJoin(`early-${RUN}-1`, id);
+    const user = `drawn-${RUN}`;
+    const p = await page();
+    await joinAs(p, id, user);
+    await p.waitForSelector("#pre-view:not(.hidden)");
+    check(/^0:0\d$/.test(await text(p, "#opens-in")), `the countdown shows mm:ss (${await text(p, "#opens-in")})`);
+    check(/random order at the opening, so there is no need to hurry/.test(await text(p, "#pre-note")), "no need to hurry, said why");
+    check(await p.getAttribute("#commitment-link", "href") === `/api/v1/queue/${id}/draw`, "the commitment link");
+    const commitment = created.get(id).drawCommitment;
+    await p.waitForFunction((c) => document.getElementById("commitment").title === c, commitment);
+    const ko = await page("ko-KR");
+    await joinAs(ko, id, `early-ko-${RUN}`);
+    await ko.waitForSelector("#pre-view:not(.hidden)");
+    check((await text(ko, "#pre-view")).includes("판매 시작까지") && (await text(ko, "#pre-note")).includes("무작위 순서"),
+      "the countdown in Korean");
+    await p.screenshot({ path: join(SHOTS, "11-pre-queue.png"), fullPage: true });
+    await ko.screenshot({ path: join(SHOTS, "11b-pre-queue-ko.png"), fullPage: true });
+
+    // The opening: the draw, then the drawn place.
+    await p.waitForSelector("#draw-box:not(.hidden)", { timeout: 20000 });
+    const draw = await http("GET", `${GATEWAY}/api/v1/queue/${id}/draw`);
+    check(draw.drawn && draw.entrants.length === 4, `four entrants drawn (${JSON.stringify(draw)})`);
+    check(createHash("sha256").update(Buffer.from(draw.seed, "hex")).digest("hex") === commitment, "the seed matches the commitment");
+    const entrant = sha256hex(`${id}:${user}`);
+    const place = draw.entrants.indexOf(entrant) + 1;
+    check(place >= 1, "the fan is among the entrants");
+    check(await text(p, "#drawn-place") === `You were drawn ${place} of 4 in the opening draw.`,
+      `the drawn place (${await text(p, "#drawn-place")}, expected ${place} of 4)`);
+    check(await text(p, "#entrant-id") === entrant, "the entrant id computed in the browser");
+    check(await p.getAttribute("#draw-link", "href") === `/api/v1/queue/${id}/draw`, "the link to check the draw");
+    check((await text(p, "#draw-box")).includes("scripts/verify-draw"), "scripts/verify-draw is named");
+    await p.waitForSelector("#wait-view:not(.hidden)");
+    await p.waitForFunction((n) => document.getElementById("position").textContent === String(n), place);
+    await ko.waitForSelector("#draw-box:not(.hidden)");
+    check(/4명 중 \d번째/.test(await text(ko, "#drawn-place")), "the drawn place in Korean");
+    await p.screenshot({ path: join(SHOTS, "12-drawn.png"), fullPage: true });
+    await ko.screenshot({ path: join(SHOTS, "12b-drawn-ko.png"), fullPage: true });
+  },
+
+  async "while every seat left is held the line says seats may come back, and a released hold admits the next fan"() {
+    const id = await concert({}, { seats: 1 });
+    const holder = await admitted(`holder-${RUN}`, id);
+    const reservation = await hold(holder.access, id, created.get(id).schedules[0].seatIds);
+    const p = await page();
+    await joinAs(p, id, `hopeful-${RUN}`);
+    await p.waitForSelector("#wait-view:not(.hidden)");
+    await p.waitForSelector("#seats-note:not(.hidden)");
+    check(/every seat left is held right now; seats may come back/i.test(await text(p, "#seats-note")), "seats may come back");
+    check(await text(p, "#position") === "1", "first in line");
+    await p.screenshot({ path: join(SHOTS, "13-waiting-for-seats.png"), fullPage: true });
+    await http("DELETE", `${API}/api/v1/reservations/${reservation.reservationId}`, undefined, holder.access);
+    await http("DELETE", `${GATEWAY}/api/v1/queue/tokens`, undefined, holder.queueToken);
+    await p.waitForSelector("#book-view:not(.hidden)");
+    await p.waitForSelector('#seat-map button[data-status="AVAILABLE"]');
+  },
+
+  async "the line is told sold out when the last seat sells, polling stops, and a late fan is told sold out at once"() {
+    const id = await concert({ maxActive: 1 }, { seats: 1 });
+    const buyer = await admitted(`buyer-${RUN}`, id);
+    const p = await page();
+    await joinAs(p, id, `too-late-${RUN}`);
+    await p.waitForSelector("#wait-view:not(.hidden)");
+    check(await p.isHidden("#seats-note"), "no seats note while seats are left");
+    await p.screenshot({ path: join(SHOTS, "14-waiting.png"), fullPage: true });
+    const reservation = await hold(buyer.access, id, created.get(id).schedules[0].seatIds);
+    await p.waitForSelector("#seats-note:not(.hidden)");
+    await pay(buyer.access, reservation);
+    await p.waitForSelector('#final-view[data-state="soldOut"]:not(.hidden)', { timeout: 10000 });
+    check(await text(p, "#final-title") === "Sold out", "sold out");
+    check(/every seat has been sold/i.test(await text(p, "#final-note")), "said why");
+    const polls = statusPolls(p);
+    await p.waitForTimeout(2500);
+    check(polls.count === 0, `no status poll after sold out (${polls.count})`);
+    check(await p.isHidden("#rejoin"), "no way to join again");
+    await p.screenshot({ path: join(SHOTS, "15-sold-out.png"), fullPage: true });
+    const ko = await page("ko-KR");
+    await joinAs(ko, id, `later-${RUN}`);
+    await ko.waitForSelector('#final-view[data-state="soldOut"]:not(.hidden)');
+    check(await text(ko, "#final-title") === "매진", "sold out in Korean");
+    await ko.screenshot({ path: join(SHOTS, "15b-sold-out-ko.png"), fullPage: true });
+  },
+
+  async "a waiting fan is told the sale closed when the promoter closes it, and polling stops"() {
+    const id = await concert({ paused: true });
+    const p = await page();
+    await joinAs(p, id, `closed-out-${RUN}`);
+    await p.waitForSelector("#wait-view:not(.hidden)");
+    await http("POST", `${API}/api/v1/admin/concerts/${id}/close`, undefined, ADMIN);
+    await p.waitForSelector('#final-view[data-state="closed"]:not(.hidden)', { timeout: 10000 });
+    check(await text(p, "#final-title") === "The sale is closed", "closed");
+    const polls = statusPolls(p);
+    await p.waitForTimeout(2000);
+    check(polls.count === 0, `no status poll after closed (${polls.count})`);
+    await p.screenshot({ path: join(SHOTS, "16-closed.png"), fullPage: true });
+    const late = await page();
+    await joinAs(late, id, `closed-late-${RUN}`);
+    await late.waitForSelector('#final-view[data-state="closed"]:not(.hidden)');
+  },
+
+  async "the session counts down, warns in its last minute and says what its end means"() {
+    const id = await concert({ sessionTtlSeconds: 6 });
+    const p = await page();
+    await joinAs(p, id, `short-${RUN}`);
+    await p.waitForSelector("#book-view:not(.hidden)");
+    await p.waitForSelector("#session-warning:not(.hidden)");
+    check(/^0:0[0-6]$/.test(await text(p, "#session-left")), `the time left (${await text(p, "#session-left")})`);
+    check(/less than a minute left/i.test(await text(p, "#session-warning")), "the warning");
+    await p.screenshot({ path: join(SHOTS, "17-session-warning.png"), fullPage: true });
+    const ko = await page("ko-KR");
+    await joinAs(ko, id, `short-ko-${RUN}`);
+    await ko.waitForSelector("#session-warning:not(.hidden)");
+    check((await text(ko, "#session-warning")).includes("1분도 남지 않았습니다"), "the warning in Korean");
+    await p.waitForSelector('#final-view[data-state="expired"]:not(.hidden)', { timeout: 15000 });
+    check(await text(p, "#final-title") === "Your booking session has ended", "ended");
+    check(/unpaid|did not pay/i.test(await text(p, "#final-note")) && await p.isVisible("#rejoin"), "what the end means, and join again");
+    await p.screenshot({ path: join(SHOTS, "18-session-ended.png"), fullPage: true });
   },
 
   async "two browsers race for one seat: one holds it, the other sees the conflict and the seat taken"() {
@@ -171,14 +397,22 @@ const scenarios = {
 };
 
 let failed = 0;
+const only = process.env.ONLY || "";
 for (const [name, run] of Object.entries(scenarios)) {
+  if (!name.includes(only)) continue;
+  const started = Date.now();
+  pageErrors.length = 0;
+  failedRequests.length = 0;
   try {
     await run();
-    console.log(`ok   ${name}`);
+    check(pageErrors.length === 0, `page errors: ${pageErrors.join("; ")} (failed requests: ${failedRequests.join("; ")})`);
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   } catch (e) {
     failed++;
     console.log(`FAIL ${name}\n     ${e.stack || e}`);
   }
+  // Each scenario's pages stop polling when it ends.
+  await Promise.all(contexts.splice(0).map((c) => c.close().catch(() => {})));
 }
 await browser.close();
 console.log(`screenshots: ${SHOTS}`);
