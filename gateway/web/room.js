@@ -365,6 +365,9 @@
     } else if (r.status === 409 && r.body && r.body.code === "SEAT_UNAVAILABLE") {
       s.selected.clear();
       fail(t("taken"));
+    } else if (r.status === 409 && r.body && r.body.code === "TICKET_LIMIT") {
+      s.selected.clear();
+      fail(t("ticketLimit", r.body.remaining));
     } else if (r.status === 409) {
       fail(t("holdExists"));
     } else if (!sessionEnded(r)) {

@@ -205,22 +205,37 @@ const scenarios = {
     await nobody.waitForSelector("#no-tickets:not(.hidden)");
   },
 
-  async "before the opening the page counts down and links the commitment; after the draw it shows the drawn place and a link to check it"() {
-    const opensAt = new Date(Date.now() + 7000).toISOString();
-    const id = await concert({ paused: true }, { opensAt });
-    await signInAndJoin(`early-${RUN}-0`, id);
-    await signInAndJoin(`early-${RUN}-1`, id);
-    const user = `drawn-${RUN}`;
+  async "a hold past the ticket limit is refused with how many the fan may still buy"() {
+    const id = await concert({});
+    const user = `collector-${RUN}`;
+    const fan = await admitted(user, id);
+    const seats = created.get(id).schedules[0].seatIds;
+    await pay(fan.access, await hold(fan.access, id, seats.slice(0, 3)));
+    await http("DELETE", `${GATEWAY}/api/v1/queue/tokens`, undefined, fan.queueToken);
     const p = await page();
     await joinAs(p, id, user);
+    await p.waitForSelector('#seat-map button[data-status="AVAILABLE"]');
+    await p.click(`#seat-map button[data-seat-id="${seats[3]}"]`);
+    await p.click(`#seat-map button[data-seat-id="${seats[4]}"]`);
+    await p.click("#hold");
+    await p.waitForSelector("#error:not(.hidden)");
+    check(/ticket limit: you may buy 1 more/.test(await text(p, "#error-text")), `the limit, said (${await text(p, "#error-text")})`);
+    await p.screenshot({ path: join(SHOTS, "5d-ticket-limit.png"), fullPage: true });
+  },
+
+  async "before the opening the page counts down and links the commitment; after the draw it shows the drawn place and a link to check it"() {
+    const opensAt = new Date(Date.now() + 8000).toISOString();
+    const id = await concert({ paused: true }, { opensAt });
+    const user = `drawn-${RUN}`;
+    const [p, ko] = [await page(), await page("ko-KR")];
+    await Promise.all([signInAndJoin(`early-${RUN}-0`, id), signInAndJoin(`early-${RUN}-1`, id),
+      joinAs(p, id, user), joinAs(ko, id, `early-ko-${RUN}`)]);
     await p.waitForSelector("#pre-view:not(.hidden)");
     check(/^0:0\d$/.test(await text(p, "#opens-in")), `the countdown shows mm:ss (${await text(p, "#opens-in")})`);
     check(/random order at the opening, so there is no need to hurry/.test(await text(p, "#pre-note")), "no need to hurry, said why");
     check(await p.getAttribute("#commitment-link", "href") === `/api/v1/queue/${id}/draw`, "the commitment link");
     const commitment = created.get(id).drawCommitment;
     await p.waitForFunction((c) => document.getElementById("commitment").title === c, commitment);
-    const ko = await page("ko-KR");
-    await joinAs(ko, id, `early-ko-${RUN}`);
     await ko.waitForSelector("#pre-view:not(.hidden)");
     check((await text(ko, "#pre-view")).includes("판매 시작까지") && (await text(ko, "#pre-note")).includes("무작위 순서"),
       "the countdown in Korean");
