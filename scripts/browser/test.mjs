@@ -242,7 +242,9 @@ const scenarios = {
     await p.screenshot({ path: join(SHOTS, "11-pre-queue.png"), fullPage: true });
     await ko.screenshot({ path: join(SHOTS, "11b-pre-queue-ko.png"), fullPage: true });
 
-    // The opening: the draw, then the drawn place.
+    // The opening: a moment of "drawing", then the drawn place.
+    await p.waitForFunction(() => /drawing the order/.test(document.getElementById("status-message").textContent),
+      undefined, { timeout: 15000 });
     await p.waitForSelector("#draw-box:not(.hidden)", { timeout: 20000 });
     const draw = await http("GET", `${GATEWAY}/api/v1/queue/${id}/draw`);
     check(draw.drawn && draw.entrants.length === 4, `four entrants drawn (${JSON.stringify(draw)})`);
