@@ -132,6 +132,7 @@ export function concert(defaults) {
   const admin = __ENV.ADMIN_TOKEN;
   let concertId = envNum("CONCERT_ID", 0);
   let created = false;
+  let seats = 0;
   if (!concertId) {
     if (!admin) throw new Error("set CONCERT_ID, or ADMIN_TOKEN so that the scenario can create a concert");
     const schedules = [];
@@ -142,6 +143,8 @@ export function concert(defaults) {
       schedules.push({ startsAt, seatCount: envNum("SEATS", d.seats), price: envNum("PRICE", d.price) });
     }
     const body = { name: `k6 ${__ENV.RUN_ID || new Date().toISOString()}`.slice(0, 200), schedules };
+    if (d.opensAt) body.opensAt = d.opensAt;
+    seats = count * envNum("SEATS", d.seats);
     const res = http.post(`${API}/api/v1/admin/concerts`, JSON.stringify(body),
       { headers: bearer(admin), tags: { step: "setup" } });
     if (res.status !== 201) throw new Error(`creating the concert: ${res.status} ${res.body}`);
@@ -155,9 +158,9 @@ export function concert(defaults) {
       { headers: bearer(admin), tags: { step: "setup" } });
     if (res.status !== 200) throw new Error(`setting the queue of concert ${concertId}: ${res.status} ${res.body}`);
   }
-  console.log(`concert ${concertId}${created ? " (created)" : ""}` +
+  console.log(`concert ${concertId}${created ? ` (created${d.opensAt ? `, sale opening ${d.opensAt}` : ""})` : ""}` +
     (settings ? `, queue ${JSON.stringify(settings)}` : ", queue settings unchanged"));
-  return { concertId, created, settings };
+  return { concertId, created, settings, seats };
 }
 
 function fmtMs(ms) {
