@@ -14,6 +14,7 @@ pub enum ErrorCode {
     InvalidBody,
     MalformedJson,
     InvalidPath,
+    InvalidQuery,
     InvalidSettings,
     InvalidQueueToken,
     InvalidIdentityToken,
@@ -36,11 +37,12 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::InvalidUserId,
         Self::InvalidBody,
         Self::MalformedJson,
         Self::InvalidPath,
+        Self::InvalidQuery,
         Self::InvalidSettings,
         Self::InvalidQueueToken,
         Self::InvalidIdentityToken,
@@ -69,6 +71,7 @@ impl ErrorCode {
             Self::InvalidBody => "INVALID_BODY",
             Self::MalformedJson => "MALFORMED_JSON",
             Self::InvalidPath => "INVALID_PATH",
+            Self::InvalidQuery => "INVALID_QUERY",
             Self::InvalidSettings => "INVALID_SETTINGS",
             Self::InvalidQueueToken => "INVALID_QUEUE_TOKEN",
             Self::InvalidIdentityToken => "INVALID_IDENTITY_TOKEN",
@@ -98,6 +101,7 @@ impl ErrorCode {
             | Self::InvalidBody
             | Self::MalformedJson
             | Self::InvalidPath
+            | Self::InvalidQuery
             | Self::InvalidSettings => StatusCode::BAD_REQUEST,
             Self::InvalidQueueToken
             | Self::InvalidIdentityToken
@@ -125,6 +129,7 @@ impl ErrorCode {
             }
             Self::MalformedJson => "the body is not JSON",
             Self::InvalidPath => "a path parameter is not of its type",
+            Self::InvalidQuery => "a query parameter is not of its type",
             Self::InvalidSettings => "a setting is out of its range (the detail names it)",
             Self::InvalidQueueToken => "no queue token, or one this gateway did not seal",
             Self::InvalidIdentityToken => {

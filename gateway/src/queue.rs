@@ -191,6 +191,11 @@ pub struct OpenConcert {
     pub paused: bool,
     pub waiting: u64,
     pub active: u64,
+    /// When the sale opens (a sale with a pre-queue).
+    pub opens_at_ms: Option<i64>,
+    /// The pre-queue has been drawn (or there was none).
+    pub drawn: bool,
+    pub closed: Option<Closure>,
 }
 
 #[cfg(test)]

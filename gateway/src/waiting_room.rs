@@ -18,7 +18,7 @@ use crate::{
     error::{ErrorCode, GatewayError, Result},
     queue::{
         batch::{Batcher, JoinCall, StatusCall},
-        draw::{self, PublishedDraw},
+        draw::{KnownDraw, KnownDraws},
         store,
         view::LineViews,
         Closure, Joined, OpenConcert, Pace, Place, QueueStats, Standing,
@@ -83,6 +83,7 @@ pub struct WaitingRoom {
     joins: Batcher<JoinCall>,
     statuses: Batcher<StatusCall>,
     line_views: Arc<LineViews>,
+    draws: KnownDraws,
     join_limiter: Arc<RateLimiter>,
     queue_tokens: QueueTokens,
     signing_key: SigningKey,
@@ -104,6 +105,7 @@ impl WaitingRoom {
             redis,
             keys,
             line_views,
+            draws: KnownDraws::default(),
             join_limiter,
             queue_tokens,
             signing_key,
@@ -211,8 +213,9 @@ impl WaitingRoom {
 
     /// The draw of a concert's pre-queue as published: the commitment, and after the
     /// opening the seed and the order; 404 when its sale had no pre-queue.
-    pub async fn published_draw(&self, concert: ConcertId) -> Result<PublishedDraw> {
-        draw::published(&self.redis, &self.keys, concert)
+    pub async fn published_draw(&self, concert: ConcertId) -> Result<Arc<KnownDraw>> {
+        self.draws
+            .get(&self.redis, &self.keys, concert)
             .await?
             .ok_or(GatewayError::NotFound(
                 ErrorCode::DrawNotFound,

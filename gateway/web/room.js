@@ -197,7 +197,7 @@
   }
 
   // Once the sale opened, a fan who was in the pre-queue finds their drawn place in the
-  // published draw (fetched once; the answer is kept for refreshes).
+  // published draw (asked once; the answer is kept for refreshes).
   async function findDrawnPlace() {
     const user = localStorage.getItem(preKey);
     if (!user) return;
@@ -208,11 +208,11 @@
     if (s.drawLookup || !(window.crypto && crypto.subtle)) return;
     s.drawLookup = true;
     try {
-      const r = await gw(drawUrl);
-      if (r.status !== 200 || !r.body.drawn) throw new Error("not drawn yet");
+      // One fan's place (`?entrant=`), not the whole published order.
       const entrant = await entrantId(user);
-      const place = r.body.entrants.indexOf(entrant) + 1;
-      const found = { user, entrant, place, of: r.body.entrants.length };
+      const r = await gw(`${drawUrl}?entrant=${entrant}`);
+      if (r.status !== 200 || !r.body.drawn) throw new Error("not drawn yet");
+      const found = { user, entrant, place: r.body.place || 0, of: r.body.count };
       localStorage.setItem(drawKey, JSON.stringify(found));
       showDrawnPlace(found);
     } catch (e) {

@@ -6,7 +6,10 @@
 //! the entrants at the head of the line exactly once however many gateways drew. The seed,
 //! secret until then, is published with the entrant ids in drawn order ([`published`]).
 
-use std::sync::LazyLock;
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, PoisonError, RwLock},
+};
 
 use redis::Script;
 use shared::{
@@ -135,4 +138,70 @@ pub async fn published(
         commitment,
         revealed,
     }))
+}
+
+/// A revealed draw, indexed by entrant, as this gateway keeps it.
+#[derive(Debug)]
+pub struct KnownDraw {
+    pub published: PublishedDraw,
+    places: HashMap<[u8; 32], u64>,
+}
+
+impl KnownDraw {
+    /// The drawn place (from 1) of `entrant`, if it was in the draw.
+    pub fn place_of(&self, entrant: &[u8; 32]) -> Option<u64> {
+        self.places.get(entrant).copied()
+    }
+}
+
+/// Revealed draws, kept in memory once read: a draw never changes once made, and at an
+/// opening every fan of the pre-queue asks for their place at about the same time.
+#[derive(Debug, Default)]
+pub struct KnownDraws {
+    draws: RwLock<HashMap<ConcertId, Arc<KnownDraw>>>,
+}
+
+/// Revealed draws kept at most (concerts whose sale opened lately).
+const KNOWN_DRAWS: usize = 64;
+
+impl KnownDraws {
+    /// The draw of `concert_id`: a revealed one from memory, else as Redis has it now.
+    pub async fn get(
+        &self,
+        redis: &Pool,
+        keys: &Keys,
+        concert_id: ConcertId,
+    ) -> Result<Option<Arc<KnownDraw>>> {
+        if let Some(known) = self
+            .draws
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&concert_id)
+        {
+            return Ok(Some(known.clone()));
+        }
+        let Some(published) = published(redis, keys, concert_id).await? else {
+            return Ok(None);
+        };
+        let places = published
+            .revealed
+            .as_ref()
+            .map(|r| {
+                r.entrants
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (*id, i as u64 + 1))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let known = Arc::new(KnownDraw { published, places });
+        if known.published.revealed.is_some() {
+            let mut draws = self.draws.write().unwrap_or_else(PoisonError::into_inner);
+            if draws.len() >= KNOWN_DRAWS {
+                draws.clear();
+            }
+            draws.insert(concert_id, known.clone());
+        }
+        Ok(Some(known))
+    }
 }

@@ -431,7 +431,9 @@ pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Ve
     let mut pipe = redis::pipe();
     for id in &ids {
         let k = keys.concert(id.get());
-        pipe.cmd("HMGET").arg(k.config()).arg("name").arg("paused");
+        pipe.cmd("HMGET")
+            .arg(k.config())
+            .arg(&["name", "paused", "opensAt", "drawn", "closed"]);
         pipe.cmd("ZCARD").arg(k.queue());
         pipe.cmd("ZCARD").arg(k.active());
     }
@@ -453,12 +455,21 @@ pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Ve
         .into_iter()
         .zip(rows)
         .filter(|(_, (fields, _, _))| fields.first().is_some_and(Option::is_some))
-        .map(|(concert_id, (fields, waiting, active))| OpenConcert {
-            concert_id,
-            name: fields.first().cloned().flatten().unwrap_or_default(),
-            paused: fields.get(1).cloned().flatten().as_deref() == Some("1"),
-            waiting,
-            active,
+        .map(|(concert_id, (fields, waiting, active))| {
+            let field = |i: usize| fields.get(i).cloned().flatten();
+            let opens_at_ms = field(2)
+                .and_then(|o| o.parse::<i64>().ok())
+                .filter(|o| *o > 0);
+            OpenConcert {
+                concert_id,
+                name: field(0).unwrap_or_default(),
+                paused: field(1).as_deref() == Some("1"),
+                waiting,
+                active,
+                opens_at_ms,
+                drawn: opens_at_ms.is_none() || field(3).as_deref() == Some("1"),
+                closed: field(4).as_deref().map(Closure::parse),
+            }
         })
         .collect())
 }

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, State},
-    http::{request::Parts, StatusCode},
+    extract::{rejection::QueryRejection, ConnectInfo, FromRequestParts, Query, State},
+    http::{header, request::Parts, StatusCode},
     Json,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -320,6 +320,17 @@ pub enum SaleState {
     Closed,
 }
 
+impl SaleState {
+    fn of(closed: Option<Closure>, drawn: bool) -> Self {
+        match closed {
+            Some(Closure::SoldOut) => Self::SoldOut,
+            Some(Closure::Closed) => Self::Closed,
+            None if !drawn => Self::PreQueue,
+            None => Self::Open,
+        }
+    }
+}
+
 problems!(QueueStatsProblems: InvalidPath, ConcertNotFound, ServiceUnavailable);
 
 /// Queue numbers
@@ -340,12 +351,7 @@ pub async fn get_queue_stats(
             / 10.0,
         estimated_wait_seconds_at_back: stats.pace.estimated_wait_secs(stats.waiting),
         paused: stats.pace.paused,
-        state: match stats.closed {
-            Some(Closure::SoldOut) => SaleState::SoldOut,
-            Some(Closure::Closed) => SaleState::Closed,
-            None if !stats.drawn => SaleState::PreQueue,
-            None => SaleState::Open,
-        },
+        state: SaleState::of(stats.closed, stats.drawn),
         opens_at: stats.opens_at_ms.map(rfc3339),
         seats_left: stats.sellable,
     }))
@@ -370,16 +376,33 @@ pub struct DrawResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, format = DateTime)]
     drawn_at: Option<String>,
-    /// Only once drawn: every entrant's id, hex `SHA-256("<concertId>:<userId>")`, in drawn
-    /// order (the first was placed first in line). The order is that of the keys
-    /// `SHA-256(seed ‖ entrant id)` (the id's 32 bytes), lowest first; `scripts/verify-draw`
-    /// checks it.
+    /// Only once drawn: how many entrants were drawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    count: Option<u64>,
+    /// Only once drawn and without `?entrant=`: every entrant's id, hex
+    /// `SHA-256("<concertId>:<userId>")`, in drawn order (the first was placed first in line).
+    /// The order is that of the keys `SHA-256(seed ‖ entrant id)` (the id's 32 bytes), lowest
+    /// first; `scripts/verify-draw` checks it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     entrants: Option<Vec<String>>,
+    /// Only once drawn and with `?entrant=`: that entrant's drawn place (from 1), `null` when
+    /// it was not in the draw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = true)]
+    place: Option<Option<u64>>,
 }
 
-problems!(DrawProblems: InvalidPath, DrawNotFound, ServiceUnavailable);
+/// One entrant's place instead of the whole order.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DrawQuery {
+    /// An entrant id (64 hex characters): answer its place rather than every entrant.
+    entrant: Option<String>,
+}
+
+problems!(DrawProblems: InvalidPath, InvalidQuery, DrawNotFound, ServiceUnavailable);
 
 /// A sale's pre-queue draw
 ///
@@ -387,34 +410,57 @@ problems!(DrawProblems: InvalidPath, DrawNotFound, ServiceUnavailable);
 /// entrants in drawn order, so anyone can check the order (`scripts/verify-draw`) and a fan
 /// can find their own place by their entrant id.
 #[utoipa::path(get, path = "/api/v1/queue/{concertId}/draw", tag = "queue",
-    params(("concertId" = ConcertId, Path, description = "The concert's id")),
+    params(("concertId" = ConcertId, Path, description = "The concert's id"), DrawQuery),
     responses((status = 200, description = "The draw, as far as it is public", body = DrawResponse), DrawProblems))]
 pub async fn get_draw(
     State(state): State<AppState>,
     ApiPath(concert_id): ApiPath<i64>,
-) -> Result<Json<DrawResponse>> {
+    query: std::result::Result<Query<DrawQuery>, QueryRejection>,
+) -> Result<([(header::HeaderName, &'static str); 1], Json<DrawResponse>)> {
+    let Query(DrawQuery { entrant }) =
+        query.map_err(|e| GatewayError::Invalid(ErrorCode::InvalidQuery, e.body_text().into()))?;
+    let entrant = entrant
+        .map(|hex| {
+            shared::draw::from_hex(&hex.to_ascii_lowercase()).ok_or(GatewayError::Invalid(
+                ErrorCode::InvalidQuery,
+                "`entrant` is 64 hex characters".into(),
+            ))
+        })
+        .transpose()?;
     let concert_id = ConcertId::new(concert_id).map_err(|_| {
         GatewayError::NotFound(
             ErrorCode::DrawNotFound,
             "this concert's sale has no pre-queue draw",
         )
     })?;
-    let draw = state.room.published_draw(concert_id).await?;
-    let revealed = draw.revealed;
-    Ok(Json(DrawResponse {
+    let known = state.room.published_draw(concert_id).await?;
+    let draw = &known.published;
+    let revealed = draw.revealed.as_ref();
+    // A made draw never changes: caches may keep it.
+    let cache = if revealed.is_some() {
+        "public, max-age=3600, immutable"
+    } else {
+        "no-cache"
+    };
+    let body = DrawResponse {
         concert_id,
         opens_at: rfc3339(draw.opens_at_ms),
-        commitment: draw.commitment,
+        commitment: draw.commitment.clone(),
         drawn: revealed.is_some(),
-        drawn_at: revealed.as_ref().map(|r| rfc3339(r.drawn_at_ms)),
-        entrants: revealed.as_ref().map(|r| {
+        drawn_at: revealed.map(|r| rfc3339(r.drawn_at_ms)),
+        seed: revealed.map(|r| r.seed.clone()),
+        count: revealed.map(|r| r.entrants.len() as u64),
+        entrants: revealed.filter(|_| entrant.is_none()).map(|r| {
             r.entrants
                 .iter()
                 .map(|id| shared::draw::to_hex(id))
                 .collect()
         }),
-        seed: revealed.map(|r| r.seed),
-    }))
+        place: revealed
+            .and(entrant)
+            .map(|entrant| known.place_of(&entrant)),
+    };
+    Ok(([(header::CACHE_CONTROL, cache)], Json(body)))
 }
 
 /// A concert id from a path: a number that is no concert id has no open queue either (404,
@@ -433,6 +479,11 @@ pub struct OpenConcertResponse {
     paused: bool,
     waiting: u64,
     active: u64,
+    #[schema(inline)]
+    state: SaleState,
+    /// When the sale opens (a sale with a pre-queue).
+    #[schema(format = DateTime)]
+    opens_at: Option<String>,
 }
 
 /// The open concerts, lowest ids first.
@@ -466,6 +517,8 @@ pub async fn list_open_concerts(
             .into_iter()
             .map(|c| OpenConcertResponse {
                 concert_id: c.concert_id,
+                state: SaleState::of(c.closed, c.drawn),
+                opens_at: c.opens_at_ms.map(rfc3339),
                 name: c.name,
                 paused: c.paused,
                 waiting: c.waiting,

@@ -70,6 +70,9 @@ async fn pages_and_their_config_are_served() {
         "/waiting-room/1",
         "/assets/room.js",
         "/assets/app.css",
+        "/assets/account.js",
+        "/assets/tickets.js",
+        "/my-tickets",
         "/docs",
     ] {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
