@@ -1,7 +1,7 @@
-//! The sale and the reservations it confirmed. The sale is one transaction of two statements:
-//! the first takes the idempotency key's advisory lock and the user's wallet row lock (so a
-//! user's sales are serialised and the ticket limit holds), the second counts the user's
-//! tickets of the concert and writes the
+//! The sale and the reservations it confirmed. The sale is one statement (its own
+//! transaction, one round trip) that takes the idempotency key's advisory lock and the user's
+//! wallet row lock (so a user's sales run one at a time and the ticket limit holds), counts
+//! the user's tickets of the concert, and writes the
 //! conditional debit, the reservation, the tickets (the `tickets_schedule_seat_key`
 //! constraint is the fence against selling a seat twice, whatever Redis says), the payment,
 //! its ledger entry and the stored response: all of it commits, or nothing does. Prices and
@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::ids::{ConcertId, UserId};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -77,62 +77,28 @@ type Outcome = (
 #[derive(Debug)]
 pub struct SellError {
     pub error: sqlx::Error,
-    /// False only when the commit itself failed and may have committed (a lost connection).
+    /// See [`wrote_nothing`]; otherwise a lost connection may have committed.
     pub wrote_nothing: bool,
 }
 
-impl SellError {
-    fn before_commit(error: sqlx::Error) -> Self {
-        Self {
-            error,
-            wrote_nothing: true,
-        }
-    }
-}
-
-/// Writes `sale` in one transaction: the first statement takes the key's advisory lock and
-/// locks the user's wallet row (`FOR UPDATE`), so the user's sales run one at a time; the
-/// second, the sale itself, counts the user's tickets of the concert in a snapshot taken after
-/// that lock (so it sees every sale of the user that committed before), and writes only within
-/// the ticket limit. Two sessions or two api instances cannot get around the limit.
+/// Writes `sale` in one statement (its own transaction, one round trip). An `Err` may or may
+/// not have committed; see [`SellError::wrote_nothing`].
 pub async fn sell(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, SellError> {
-    let mut tx = conn.begin().await.map_err(SellError::before_commit)?;
-    // The key's lock first, without waiting: a duplicate learns at once that its twin runs.
-    let key_free: bool = sqlx::query_scalar(
-        "WITH key AS (
-             SELECT pg_try_advisory_xact_lock($2) AS ok
-         ), wallet AS (
-             SELECT user_id FROM wallets WHERE user_id = $1 AND (SELECT ok FROM key) FOR UPDATE
-         )
-         SELECT (SELECT ok FROM key) AND (SELECT count(*) FROM wallet) >= 0",
-    )
-    .bind(sale.user.as_str())
-    .bind(sale.key.lock_id(sale.user.as_str()))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(SellError::before_commit)?;
-    if !key_free {
-        return Ok(Sale::KeyBusy);
-    }
-    let sold = sell_statement(&mut tx, sale)
-        .await
-        .map_err(SellError::before_commit)?;
-    if matches!(sold, Sale::Sold) {
-        tx.commit().await.map_err(|error| SellError {
-            wrote_nothing: wrote_nothing(&error),
-            error,
-        })?;
-    }
-    // Anything else wrote nothing: the transaction rolls back when dropped.
-    Ok(sold)
+    sell_statement(conn, sale).await.map_err(|error| SellError {
+        wrote_nothing: wrote_nothing(&error),
+        error,
+    })
 }
 
-/// The sale statement, in the transaction that holds the user's wallet lock.
 async fn sell_statement(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<Sale, sqlx::Error> {
     let r = sale.reservation;
     let expires_at =
         DateTime::<Utc>::from_timestamp_millis(r.expires_at_ms).unwrap_or(sale.paid_at);
     let seat_ids: Vec<i64> = r.seats.iter().map(|s| s.id).collect();
+    // The user's sales run one at a time: with the key's lock, the statement locks the
+    // user's wallet row (`FOR UPDATE`) and only then counts their tickets of the concert,
+    // with `tickets_owned`, whose query sees every sale committed before that lock (see its
+    // migration), so two sessions or api instances cannot both sell past the limit.
     // The seats are read from `seats`, with their schedule's concert: a seat id of another
     // schedule or concert, or a price that is not the api's, matches no row or breaks the sum,
     // and nothing is written. The key's advisory lock is taken first; the debit, and
@@ -153,9 +119,10 @@ async fn sell_statement(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<S
              SELECT count(*) = cardinality($8::bigint[]) AND count(*) > 0
                     AND COALESCE(sum(price), 0) = $3 AS ok
              FROM seat
+         ), wallet AS MATERIALIZED (
+             SELECT user_id FROM wallets WHERE user_id = $1 AND (SELECT ok FROM lock) FOR UPDATE
          ), owned AS (
-             SELECT count(*) AS n FROM reservations r JOIN tickets t ON t.reservation_id = r.id
-             WHERE r.user_id = $1 AND r.concert_id = $4
+             SELECT COALESCE((SELECT tickets_owned($1, $4) FROM wallet), 0) AS n
          ), within AS (
              SELECT (SELECT n FROM owned) + cardinality($8::bigint[]) <= $15 AS ok
          ), debit AS (
@@ -228,8 +195,8 @@ async fn sell_statement(conn: &mut PgConnection, sale: &NewSale<'_>) -> Result<S
     })
 }
 
-/// Errors of a commit after which Postgres certainly wrote nothing: no connection, or the
-/// statement cancelled (`statement_timeout`). After any other, the commit may have happened.
+/// Errors after which Postgres certainly wrote nothing: no connection, or the statement
+/// cancelled (`statement_timeout`). After any other, a lost connection may have committed.
 pub fn wrote_nothing(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
