@@ -39,6 +39,24 @@ async fn used_memory(conn: &mut Conn) -> anyhow::Result<i64> {
     Ok(line["used_memory:".len()..].trim().parse()?)
 }
 
+/// Waits until Redis has freed what earlier UNLINKs handed to its background thread, so
+/// `used_memory` measures what is there.
+async fn settle(conn: &mut Conn) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+        let pending = info
+            .lines()
+            .find_map(|l| l.strip_prefix("lazyfree_pending_objects:"))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 async fn delete_prefix(conn: &mut Conn, keys: &Keys) -> anyhow::Result<()> {
     let found: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}*", keys.prefix()))
@@ -53,7 +71,10 @@ async fn delete_prefix(conn: &mut Conn, keys: &Keys) -> anyhow::Result<()> {
 /// Microseconds Redis has spent in EVALSHA calls so far (INFO commandstats): the draw
 /// script's time, when nothing else runs scripts meanwhile.
 async fn script_usec(conn: &mut Conn) -> anyhow::Result<i64> {
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await?;
     Ok(info
         .lines()
         .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
@@ -127,6 +148,7 @@ async fn bench_draw() -> anyhow::Result<serde_json::Value> {
     let mut draw_ms = Vec::new();
     let (mut script_ms, mut order_ms) = (Vec::new(), Vec::new());
     let mut bytes_per_user = 0.0;
+    let mut keys_bytes = 0i64;
     let mut draw_bytes = 0;
     for run in 1..=runs {
         let concert = run as i64;
@@ -153,6 +175,7 @@ async fn bench_draw() -> anyhow::Result<serde_json::Value> {
             .query_async(&mut conn)
             .await
             .unwrap_or(());
+        settle(&mut conn).await?;
         let before = used_memory(&mut conn).await?;
         fill_pre_queue(&mut conn, &keys, concert, entrants).await?;
         // The sale opens (the opening has passed: the draw is due).
@@ -175,7 +198,7 @@ async fn bench_draw() -> anyhow::Result<serde_json::Value> {
         script_ms.push((script_usec(&mut conn).await? - script_before) as f64 / 1000.0);
         // The gateway's share: the entrant ids and keys hashed and sorted (shared::draw), as
         // draw() does with what it read.
-        let mut entrants: Vec<(String, [u8; 32])> = (0..entrants)
+        let mut ordered: Vec<(String, [u8; 32])> = (0..entrants)
             .map(|i| format!("fan-{concert}-{i:08}"))
             .map(|u| {
                 let id = shared::draw::entrant_id(concert, &u);
@@ -183,7 +206,7 @@ async fn bench_draw() -> anyhow::Result<serde_json::Value> {
             })
             .collect();
         let ordering = Instant::now();
-        shared::draw::order(&shared::draw::new_seed(), &mut entrants);
+        shared::draw::order(&shared::draw::new_seed(), &mut ordered);
         order_ms.push(ordering.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             placed == Some(entrants as u64),
@@ -201,8 +224,28 @@ async fn bench_draw() -> anyhow::Result<serde_json::Value> {
             "after the draw: {waiting} waiting, pre-queue still there: {pre}"
         );
         if run == 1 {
+            settle(&mut conn).await?;
             let after = used_memory(&mut conn).await?;
             bytes_per_user = (after - before) as f64 / entrants as f64;
+            // The same from the concert's own keys (MEMORY USAGE, exact): what other clients of
+            // a shared Redis do meanwhile does not move it.
+            for key in [
+                k.config(),
+                k.queue(),
+                k.queue_gaps(),
+                k.draw(),
+                k.unsold(),
+                k.pre_queue(),
+            ] {
+                let used: Option<i64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(&key)
+                    .arg("SAMPLES")
+                    .arg(0)
+                    .query_async(&mut conn)
+                    .await?;
+                keys_bytes += used.unwrap_or(0);
+            }
             draw_bytes = redis::cmd("STRLEN")
                 .arg(k.draw())
                 .query_async::<i64>(&mut conn)
@@ -223,6 +266,7 @@ async fn bench_draw() -> anyhow::Result<serde_json::Value> {
         "orderMs": order_ms.iter().map(|x| round2(*x)).collect::<Vec<_>>(),
         "redisBytesPerWaitingUserAfterDraw": bytes_per_user.round(),
         "publishedOrderBytesPerUser": draw_bytes as f64 / entrants as f64,
+        "keysBytesPerWaitingUserAfterDraw": (keys_bytes as f64 / entrants as f64).round(),
     }))
 }
 
