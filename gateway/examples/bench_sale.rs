@@ -167,6 +167,7 @@ async fn bench_draw() -> anyhow::Result<serde_json::Value> {
                 opens_at_ms: Some(opens_at),
                 seed: Some(shared::draw::new_seed()),
                 unsold: vec![(concert, 100_000)],
+                ..Default::default()
             },
         )
         .await?;

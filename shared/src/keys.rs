@@ -57,7 +57,9 @@ impl ConcertKeys {
     /// `opensAt` in ms, absent or 0 for a queue open from its creation) and queue state (`seq`,
     /// `lastTick`, `rate`, `rateAt`, `admitted`; the draw's `commit`, `seed` (secret until
     /// `drawn`), `drawn`, `drawnAt`, `drawCount`, `preSeq`; `sellable`, the seats left to hold
-    /// at the last tick; `closed`, `SOLD_OUT` or `CLOSED` once the queue closed). Its existence
+    /// at the last tick; `closed`, `SOLD_OUT` or `CLOSED` once the queue closed; `seqLimit`,
+    /// the counter's lease; `admittedThrough`, the highest sequence admitted; after Redis lost
+    /// the queue, `lostBelow` and `admittedBefore`, see `queue_config::Resume`). Its existence
     /// means the concert has a queue; `closed` that it admits and takes nobody any more.
     pub fn config(&self) -> String {
         self.key("cfg")
@@ -92,6 +94,12 @@ impl ConcertKeys {
     /// seats ([`Self::held_seats`]) it says how many seats are still sellable.
     pub fn unsold(&self) -> String {
         self.key("unsold")
+    }
+
+    /// Set of the users whose place came back from their queue token after Redis lost the
+    /// line (a place comes back once).
+    pub fn healed(&self) -> String {
+        self.key("healed")
     }
 
     /// Sorted set of the arrival sequences given up by people who left the line (member and
@@ -158,6 +166,7 @@ mod tests {
             k.draw(),
             k.pending(),
             k.unsold(),
+            k.healed(),
         ] {
             assert!(key.starts_with("t:{c:42}:"), "{key}");
         }

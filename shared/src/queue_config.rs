@@ -22,6 +22,22 @@ pub struct Opening {
     pub seed: Option<Seed>,
     /// Seats not sold yet, per schedule that has not started: `(schedule id, seats)`.
     pub unsold: Vec<(i64, i64)>,
+    /// The arrival counter's lease: the gateway hands out sequences below it only (see
+    /// [`extend_lease`]). `None`: no limit (a queue without a durable copy, as in tests).
+    pub seq_limit: Option<u64>,
+    /// A queue opened again after Redis lost it, from its durable copy.
+    pub resume: Option<Resume>,
+}
+
+/// Where a queue Redis lost resumes from (its durable copy in Postgres).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The lease the counter had: every sequence handed out before the loss is below it, and
+    /// the counter goes on from it.
+    pub lost_below: u64,
+    /// The highest sequence admitted before the loss, as last copied: places up to it were
+    /// admitted and do not come back to the line.
+    pub admitted_before: u64,
 }
 
 /// Opens the queue of `concert_id`, or fills in what Redis lost of it (idempotent: run-time
@@ -54,6 +70,14 @@ where
             .arg(draw::to_hex(&draw::commitment(seed))),
         _ => script.arg("").arg(""),
     };
+    match opening.seq_limit {
+        Some(limit) => script.arg(limit),
+        None => script.arg(""),
+    };
+    match opening.resume {
+        Some(r) => script.arg(r.lost_below).arg(r.admitted_before),
+        None => script.arg("").arg(""),
+    };
     for (schedule_id, seats) in &opening.unsold {
         script.arg(schedule_id).arg(seats);
     }
@@ -64,4 +88,32 @@ where
         .query_async::<()>(conn)
         .await?;
     Ok(created == 1)
+}
+
+static EXTEND_LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local cur = tonumber(redis.call('HGET', KEYS[1], 'seqLimit') or '0') \
+         if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(ARGV[1]) > cur then \
+           redis.call('HSET', KEYS[1], 'seqLimit', ARGV[1]) return 1 end return 0",
+    )
+});
+
+/// Raises the arrival counter's lease of an open queue to `seq_limit` (never lowers it). The
+/// api writes the lease to Postgres first: every sequence the gateway hands out is then
+/// below a lease Postgres knows, and a queue Redis lost resumes above all of them.
+pub async fn extend_lease<C>(
+    conn: &mut C,
+    keys: &Keys,
+    concert_id: i64,
+    seq_limit: u64,
+) -> redis::RedisResult<bool>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let raised: i64 = EXTEND_LEASE
+        .key(keys.concert(concert_id).config())
+        .arg(seq_limit)
+        .invoke_async(conn)
+        .await?;
+    Ok(raised == 1)
 }

@@ -32,7 +32,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- A closed queue takes nobody: its line goes at once (everyone in it is told why by the
 -- config's `closed`), the rest (sessions still running, the published draw) stays a while.
 local function close()
-  redis.call('DEL', KEYS[2], KEYS[5], KEYS[6], KEYS[8])
+  redis.call('DEL', KEYS[2], KEYS[5], KEYS[6], KEYS[8], ARGV[3] .. 'healed')
   for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[7], ARGV[3] .. 'draw'}) do
     redis.call('EXPIRE', key, ARGV[4], 'NX')
   end
@@ -97,6 +97,7 @@ if #no_shows > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now) end
 local waiting = redis.call('ZCARD', KEYS[2])
 local active = redis.call('ZCARD', KEYS[3])
 local admitted = 0
+local admitted_through = nil
 local paused = c[5] == '1'
 if not paused and not undrawn and waiting > 0 then
   local n = math.min(tonumber(c[1]), tonumber(c[3]) - active)
@@ -124,6 +125,7 @@ if not paused and not undrawn and waiting > 0 then
       if activation > 0 then redis.call('ZADD', KEYS[6], unpack(deadlines)) end
     end
     admitted = #popped / 2
+    if admitted > 0 then admitted_through = popped[#popped] end
   end
 end
 -- Gaps below the head can no longer lie between anyone and the head.
@@ -140,6 +142,12 @@ end
 -- estimate uses the configured pace), and after a pause, an empty line or a gap it goes on
 -- from where it was with one tick's weight.
 local fields = {'lastTick', tick}
+-- The highest sequence admitted, which the api copies to Postgres: after a loss of Redis's
+-- data, places up to it do not come back to the line.
+if admitted_through then
+  fields[#fields + 1] = 'admittedThrough'
+  fields[#fields + 1] = admitted_through
+end
 if sellable >= 0 then
   fields[#fields + 1] = 'sellable'
   fields[#fields + 1] = sellable

@@ -16,12 +16,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if opens_at == 0 or now < opens_at then return {-1, 0} end
 
 local CHUNK = 1000 -- arguments per call stay far below Lua's stack limit
+-- After the opening nobody enters the pre-queue (join.lua queues them), so a pre-queue as
+-- large as the one read is the one read: only when some entrant left since is each checked.
+local unchanged = redis.call('ZCARD', KEYS[2]) == #ARGV - 1
 local ids, placed, args, a = {}, 0, {}, 0
 for i = 2, #ARGV, CHUNK do
   local last = math.min(i + CHUNK - 1, #ARGV)
-  local still = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, i, last))
+  local still = unchanged or redis.call('ZMSCORE', KEYS[2], unpack(ARGV, i, last))
   for j = i, last do
-    if still[j - i + 1] then
+    if unchanged or still[j - i + 1] then
       placed = placed + 1
       args[a + 1], args[a + 2] = placed, ARGV[j]
       a = a + 2
@@ -47,6 +50,6 @@ for s = placed + 1, entries do
 end
 if #gaps > 0 then redis.call('ZADD', KEYS[4], unpack(gaps)) end
 redis.call('SET', KEYS[5], table.concat(ids))
-redis.call('DEL', KEYS[2])
+redis.call('UNLINK', KEYS[2])
 redis.call('HSET', KEYS[1], 'drawn', 1, 'drawnAt', now, 'drawCount', placed)
 return {1, placed}

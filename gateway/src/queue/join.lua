@@ -9,6 +9,7 @@
 -- and the rule); this script reads many users' sessions at once, so it reads them itself.
 -- ARGV: user ids, in arrival order, each once (the gateway folds repeats)
 -- Returns {-1} for an unknown concert, {-2, reason} for a closed one (SOLD_OUT or CLOSED),
+--   {-4} when the counter's lease is used up (the api extends it; the joins are retried),
 --   before the opening {-3, opensAt, firstEntry, then for each user already in the pre-queue:
 --   index (1-based), entry number}: every other user got a new entry, the j-th (from 0)
 --   firstEntry + j; else
@@ -21,7 +22,7 @@
 --   position firstPosition + j. A storm of new users thus answers six values, not four per
 --   user.
 local cfg = redis.call('HMGET', KEYS[1], 'admitPerTick', 'tickMillis', 'paused', 'rate', 'seq',
-                      'opensAt', 'closed', 'drawn', 'preSeq')
+                      'opensAt', 'closed', 'drawn', 'preSeq', 'seqLimit')
 if not cfg[1] then return {-1} end
 if cfg[7] then return {-2, cfg[7]} end
 local n = #ARGV
@@ -118,6 +119,10 @@ if k > 0 then
     local back = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2] or '0')
     if back > last then last = back end
   end
+  -- Sequences stay below the lease Postgres knows (`seqLimit`, extended by the api), so a
+  -- queue Redis loses resumes above every sequence in anyone's token.
+  local limit = tonumber(cfg[10] or '')
+  if limit and last + k >= limit then return {-4} end
   if last > tonumber(cfg[5] or '0') then redis.call('HSET', KEYS[1], 'seq', last) end
   local first_seq = redis.call('HINCRBY', KEYS[1], 'seq', k) - k + 1
   local CHUNK = 500 -- arguments per call stay far below Lua's stack limit

@@ -18,13 +18,14 @@ use super::{
     is_pre_queue, view::LineView, Closure, Joined, OpenConcert, Pace, Place, QueueStats, Standing,
     PRE_QUEUE_TICKETS,
 };
-use crate::error::Result;
+use crate::error::{GatewayError, Result};
 
 static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("join.lua")));
 static LEAVE: LazyLock<Script> = LazyLock::new(|| session::script(include_str!("leave.lua")));
 static STATS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("stats.lua")));
 static SETTINGS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settings.lua")));
 static OPENING: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("opening.lua")));
+static HEAL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("heal.lua")));
 
 /// Joins `user_id` to the queue of `concert_id` (a batch of one; see [`join_batch`]).
 pub async fn join(
@@ -129,6 +130,7 @@ pub async fn status_batch(
     let gone = || sale.closed.map_or(Standing::Expired, Standing::Closed);
     let mut standings = Vec::with_capacity(tickets.len());
     let mut to_rank = Vec::new();
+    let mut to_heal = Vec::new();
     for (i, (_, ticket)) in tickets.iter().enumerate() {
         let seq = seqs.get(i).copied().flatten().map(|s| s as u64);
         let session = Session::from_replies(
@@ -159,7 +161,14 @@ pub async fn status_batch(
             }
         };
         let standing = if !is_pre_queue(*ticket) {
-            of_place(*ticket, &mut to_rank)
+            let standing = of_place(*ticket, &mut to_rank);
+            // A place from before Redis lost the line, neither in line nor in session now:
+            // it may come back (see heal.lua).
+            let t = ticket.get();
+            if standing == Standing::Expired && t < sale.lost_below && t > sale.admitted_before {
+                to_heal.push(i);
+            }
+            standing
         } else if !sale.drawn {
             let entry = entries.get(i).copied().flatten().map(|e| e as u64);
             match sale.closed {
@@ -184,6 +193,20 @@ pub async fn status_batch(
             }
         };
         standings.push(standing);
+    }
+    if !to_heal.is_empty() {
+        let mut call = HEAL.key(k.config());
+        call.key(k.queue()).key(k.sessions()).key(k.healed());
+        for i in &to_heal {
+            call.arg(users[*i]).arg(tickets[*i].1);
+        }
+        let back: Vec<i64> = call.invoke_async(&mut conn).await?;
+        for (i, back) in to_heal.into_iter().zip(back) {
+            if back == 1 {
+                to_rank.push(i);
+                tracing::debug!(concert.id = concert_id.get(), ticket = %tickets[i].1, "a place Redis lost came back");
+            }
+        }
     }
     if !to_rank.is_empty() {
         let mut pipe = redis::pipe();
@@ -229,6 +252,11 @@ fn join_answers(reply: &[redis::Value], n: usize) -> Result<Vec<Joined>> {
     let malformed = || anyhow::anyhow!("join.lua answered {} values for {n} users", reply.len());
     match reply.first().and_then(|v| int::<i64>(v).ok()) {
         Some(-1) if reply.len() == 1 => return Ok(vec![Joined::UnknownConcert; n]),
+        Some(-4) if reply.len() == 1 => {
+            return Err(GatewayError::Unavailable(
+                "the queue's arrival counter is being extended".into(),
+            ))
+        }
         Some(-2) if reply.len() == 2 => {
             let reason: String = redis::from_redis_value(&reply[1])?;
             return Ok(vec![Joined::Closed(Closure::parse(&reason)); n]);

@@ -62,6 +62,11 @@ pub struct Sale {
     /// Pre-queue entrants the draw placed (sequences `1..=drawn_count`).
     pub drawn_count: u64,
     pub closed: Option<Closure>,
+    /// After Redis lost the line: every sequence below this was handed out before the loss
+    /// (0: no loss). Places from before it come back from fans' tokens (`heal.lua`).
+    pub lost_below: u64,
+    /// After a loss: the highest sequence admitted before it (such places do not come back).
+    pub admitted_before: u64,
 }
 
 /// The replies to [`LineView::read`]'s commands, in order.
@@ -83,6 +88,8 @@ impl LineView {
                 "drawCount",
                 "closed",
                 "sellable",
+                "lostBelow",
+                "admittedBefore",
             ])
             .cmd("ZRANGE")
             .arg(k.queue())
@@ -99,8 +106,8 @@ impl LineView {
 
     /// The view from its reads; `None` when the concert has no open queue.
     pub fn from_reads((cfg, head, length, gaps): LineReads) -> Result<Option<Self>> {
-        let [Some(admit), Some(tick), paused, rate, seq, opens_at, drawn, drawn_count, closed, sellable] =
-            <[Option<String>; 10]>::try_from(cfg)
+        let [Some(admit), Some(tick), paused, rate, seq, opens_at, drawn, drawn_count, closed, sellable, lost_below, admitted_before] =
+            <[Option<String>; 12]>::try_from(cfg)
                 .map_err(|_| anyhow::anyhow!("HMGET answered the wrong number of fields"))?
         else {
             return Ok(None);
@@ -112,6 +119,8 @@ impl LineView {
             drawn: opens_at_ms <= 0 || drawn.as_deref() == Some("1"),
             drawn_count: number(drawn_count).unwrap_or(0).max(0) as u64,
             closed: closed.as_deref().map(Closure::parse),
+            lost_below: number(lost_below).unwrap_or(0).max(0) as u64,
+            admitted_before: number(admitted_before).unwrap_or(0).max(0) as u64,
         };
         let head = head
             .get(1)
@@ -151,6 +160,12 @@ impl LineView {
     pub fn position(&self, ticket: TicketId) -> Option<u64> {
         let ticket = ticket.get();
         if self.head == 0 || ticket < self.head {
+            return None;
+        }
+        // Places that came back after a loss are ahead of the arithmetic (their sequences are
+        // not contiguous, and fans who never come back leave holes nobody recorded): while
+        // any is in line, positions are ranks, asked of Redis.
+        if self.head < self.sale.lost_below {
             return None;
         }
         if !self.gaps_complete && self.gaps.last().is_none_or(|g| *g <= ticket) {

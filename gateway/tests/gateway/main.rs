@@ -5,6 +5,7 @@ mod helpers;
 mod identity;
 mod openapi;
 mod queue;
+mod recovery;
 mod sale;
 mod system;
 mod tokens;

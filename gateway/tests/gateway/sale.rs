@@ -24,6 +24,7 @@ fn opening(in_ms: i64, seed: [u8; 32], unsold: Vec<(i64, i64)>) -> Opening {
         opens_at_ms: Some(now_ms() + in_ms),
         seed: Some(seed),
         unsold,
+        ..Default::default()
     }
 }
 

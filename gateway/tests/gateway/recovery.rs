@@ -1,0 +1,144 @@
+//! When Redis loses a concert's line: places come back from the queue tokens fans present
+//! (issue 25), against real Redis. The api's part (the durable copy, the re-open) is tested in
+//! the api; here the queue is re-opened as the api re-opens it.
+
+use serde_json::Value;
+use shared::queue_config::{Opening, Resume};
+
+use crate::helpers::{queue_settings, TestApp};
+
+/// Loses every key of concert `id` (a flush, a restart without persistence), then re-opens
+/// it as the api's reconciler does from its durable copy.
+async fn lose_and_reopen(app: &TestApp, id: i64, lost_below: u64, admitted_before: u64) {
+    let mut conn = app.redis.get().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", app.keys.concert(id).prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let resume = Opening {
+        seq_limit: Some(lost_below + 1_000),
+        resume: Some(Resume {
+            lost_below,
+            admitted_before,
+        }),
+        ..Default::default()
+    };
+    app.open_sale(id, queue_settings(2, 100, 600), &resume)
+        .await;
+    app.state
+        .room
+        .line_views()
+        .forget(crate::helpers::concert(id));
+}
+
+#[tokio::test]
+async fn waiting_fans_get_their_places_back_in_their_order_and_only_once() {
+    let app = TestApp::spawn().await;
+    app.open_sale(
+        1,
+        queue_settings(2, 100, 600),
+        &Opening {
+            seq_limit: Some(1_000),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for i in 1..=8 {
+        tokens.push(app.join_ok(&format!("fan-{i}"), 1).await.0);
+    }
+    // Fans 1 and 2 are admitted before the loss (the api copied admittedThrough = 2).
+    app.tick(1).await;
+    assert_eq!(app.status_ok(&tokens[0]).await["status"], "ACTIVE");
+    lose_and_reopen(&app, 1, 1_000, 2).await;
+
+    // A newcomer after the loss queues behind everyone who comes back.
+    let (newcomer, body) = app.join_ok("newcomer", 1).await;
+    assert_eq!(body["position"], 1, "nobody has come back yet");
+
+    // Fans 6, 4 and 7 come back, in that order: their places keep the original order.
+    for (fan, position) in [(6, 1), (4, 1), (7, 3)] {
+        let body = app.status_ok(&tokens[fan - 1]).await;
+        assert_eq!(body["status"], "WAITING", "fan {fan}: {body}");
+        assert_eq!(body["position"], position, "fan {fan}");
+    }
+    assert_eq!(
+        app.status_ok(&tokens[5]).await["position"],
+        2,
+        "fan 6 behind fan 4"
+    );
+    assert_eq!(
+        app.status_ok(&newcomer).await["position"],
+        4,
+        "the newcomer behind the three who came back, not behind the places nobody claimed"
+    );
+
+    // Admitted before the loss: the line moved past it, it does not come back.
+    assert_eq!(app.status_ok(&tokens[1]).await["status"], "EXPIRED");
+
+    // Back once: a place given up after coming back stays given up.
+    assert_eq!(app.leave(&tokens[6]).await.status(), 204);
+    assert_eq!(app.status_ok(&tokens[6]).await["status"], "EXPIRED");
+
+    // Admission follows the restored order, then the newcomer.
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        app.tick(1).await;
+        for (name, token) in [
+            ("fan-4", &tokens[3]),
+            ("fan-6", &tokens[5]),
+            ("newcomer", &newcomer),
+        ] {
+            let s: Value = app.status_ok(token).await;
+            if s["status"] == "ACTIVE" && !order.contains(&name) {
+                order.push(name);
+            }
+        }
+    }
+    assert_eq!(order, ["fan-4", "fan-6", "newcomer"]);
+}
+
+#[tokio::test]
+async fn a_token_brings_back_only_its_own_concerts_place() {
+    let app = TestApp::spawn().await;
+    for id in [1, 2] {
+        app.open_concert(id, queue_settings(2, 100, 600)).await;
+    }
+    let (one, _) = app.join_ok("fan", 1).await;
+    let (two, _) = app.join_ok("fan", 2).await;
+    lose_and_reopen(&app, 1, 1_000, 0).await;
+    assert_eq!(app.status_ok(&one).await["status"], "WAITING");
+    // Concert 2 lost nothing: its place is simply there, and concert 1's token changed nothing in it.
+    assert_eq!(app.status_ok(&two).await["position"], 1);
+    let stats: Value = app.stats(2).await.json().await.unwrap();
+    assert_eq!(stats["waiting"], 1);
+}
+
+#[tokio::test]
+async fn the_counter_stops_at_its_lease_until_the_api_extends_it() {
+    let app = TestApp::spawn().await;
+    app.open_sale(
+        1,
+        queue_settings(2, 100, 600),
+        &Opening {
+            seq_limit: Some(3),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.join_ok("a", 1).await;
+    app.join_ok("b", 1).await;
+    let res = app.join("c", 1).await;
+    assert_eq!(res.status(), 503, "sequence 3 is not below the lease");
+    let mut conn = app.redis.get().await.unwrap();
+    shared::queue_config::extend_lease(&mut conn, &app.keys, 1, 100)
+        .await
+        .unwrap();
+    assert_eq!(app.join("c", 1).await.status(), 201);
+}
