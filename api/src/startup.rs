@@ -154,8 +154,15 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 async fn reconcile_queues(state: &AppState) {
     match catalog::reopen_queues(state.catalog()).await {
         Ok(done) => {
-            if done.reopened > 0 {
-                tracing::warn!(reopened = done.reopened, "re-opened concert queues missing from Redis, paused: set their settings and resume them (PUT /api/v1/admin/queues/{{id}})");
+            let resumed = done.reopened - done.reopened_paused;
+            if resumed > 0 {
+                tracing::warn!(
+                    reopened = resumed,
+                    "re-opened concert queues missing from Redis with their last settings and pause state; their counters resume above every sequence handed out"
+                );
+            }
+            if done.reopened_paused > 0 {
+                tracing::warn!(reopened = done.reopened_paused, "re-opened concert queues missing from Redis that have no durable copy (created before it existed), paused: set their settings and resume them (PUT /api/v1/admin/queues/{{id}})");
             }
             if done.reseeded > 0 {
                 tracing::info!(

@@ -13,7 +13,7 @@ use shared::{
     config::QueueSettings,
     ids::{ConcertId, UserId},
     keys::Keys,
-    queue_config::Opening,
+    queue_config::{Opening, Resume},
     redis_pool::Pool,
 };
 use sqlx::PgPool;
@@ -336,6 +336,21 @@ pub async fn create_concert(to: Catalog<'_>, new: &NewConcert) -> Result<Created
             seat_ids,
         });
     }
+    // The queue's durable copy, with the settings it opens with and its first lease.
+    sqlx::query(
+        "INSERT INTO queue_states (concert_id, admit_per_tick, tick_millis, max_active,
+                                   session_ttl_seconds, paused, seq_lease)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(concert_id)
+    .bind(int4(to.queue_defaults.admit_per_tick))
+    .bind(int4(to.queue_defaults.tick_millis))
+    .bind(int4(to.queue_defaults.max_active))
+    .bind(int4(to.queue_defaults.session_ttl_seconds))
+    .bind(to.queue_defaults.paused)
+    .bind(int8(SEQ_LEASE))
+    .execute(&mut *tx)
+    .await?;
     let now = Utc::now();
     let opening = Opening {
         opens_at_ms: new.opens_at.map(|t| t.timestamp_millis()),
@@ -348,6 +363,8 @@ pub async fn create_concert(to: Catalog<'_>, new: &NewConcert) -> Result<Created
             .filter(|(s, _)| s.starts_at > now)
             .map(|(s, c)| (c.schedule_id, i64::from(s.seat_count)))
             .collect(),
+        seq_limit: Some(SEQ_LEASE),
+        resume: None,
     };
     let mut conn = to.redis.get().await?;
     let opened = shared::queue_config::open_queue(
@@ -508,19 +525,80 @@ pub async fn close_concert(
     }))
 }
 
+/// How many arrival sequences one lease of a queue's counter covers (Redis's `seqLimit`,
+/// Postgres's `queue_states.seq_lease`). The reconciler extends a lease once half of it is
+/// used, every 5 s, so only 500,000 joins in 5 s could use one up; and a loss skips at most a
+/// lease or two of sequences, far below the pre-queue's tickets at 2^40.
+pub const SEQ_LEASE: u64 = 1_000_000;
+
+/// A setting as an `INT` column (the settings' bounds keep them far below `i32::MAX`).
+fn int4(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// A sequence as a `BIGINT` column (sequences stay far below `i64::MAX`).
+fn int8(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 /// What one round of [`reopen_queues`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reconciled {
-    /// Queues Redis lost, opened again (paused).
+    /// Queues Redis lost, opened again: from their durable copy (last settings and pause
+    /// state, the counter above every sequence handed out), or paused on the defaults.
     pub reopened: usize,
-    /// Open queues whose unsold-seat counts Redis lost in part, filled in.
+    /// Of `reopened`, those of concerts without a durable copy (created before it existed):
+    /// opened paused on the defaults, as their settings were lost with the data.
+    pub reopened_paused: usize,
+    /// Open queues whose unsold-seat counts (or settings) Redis lost in part, filled in.
     pub reseeded: usize,
     /// Concerts closed: sold out, ended, or closed by the gateway (copied into Postgres).
     pub closed: usize,
+    /// Queues whose settings or state (admitted through, lease) were copied into Postgres.
+    pub copied: usize,
+    /// Arrival counter leases extended in Redis.
+    pub extended: usize,
 }
 
-/// An open concert as the reconciler reads it: its opening, and per schedule that has not
-/// started, its id and unsold seats.
+/// A queue's durable copy (`queue_states`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct QueueState {
+    settings: QueueSettings,
+    seq_lease: u64,
+    admitted_through: u64,
+}
+
+/// A `queue_states` row as read (every column `None` for a concert without one).
+#[derive(Debug, sqlx::FromRow)]
+struct QueueStateRow {
+    admit_per_tick: Option<i32>,
+    tick_millis: Option<i32>,
+    max_active: Option<i32>,
+    session_ttl_seconds: Option<i32>,
+    paused: Option<bool>,
+    seq_lease: Option<i64>,
+    admitted_through: Option<i64>,
+}
+
+impl QueueStateRow {
+    fn state(&self) -> Option<QueueState> {
+        let n = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
+        Some(QueueState {
+            settings: QueueSettings {
+                admit_per_tick: n(self.admit_per_tick)?,
+                tick_millis: n(self.tick_millis)?,
+                max_active: n(self.max_active)?,
+                session_ttl_seconds: n(self.session_ttl_seconds)?,
+                paused: self.paused?,
+            },
+            seq_lease: u64::try_from(self.seq_lease?).ok()?,
+            admitted_through: u64::try_from(self.admitted_through?).ok()?,
+        })
+    }
+}
+
+/// An open concert as the reconciler reads it: its opening, per schedule that has not
+/// started its id and unsold seats, and its queue's durable copy.
 #[derive(Debug, sqlx::FromRow)]
 struct OpenConcert {
     id: i64,
@@ -529,6 +607,8 @@ struct OpenConcert {
     draw_seed: Option<Vec<u8>>,
     on_sale: Vec<i64>,
     unsold: Vec<i64>,
+    #[sqlx(flatten)]
+    queue: QueueStateRow,
 }
 
 impl OpenConcert {
@@ -545,25 +625,196 @@ impl OpenConcert {
                 .copied()
                 .zip(self.unsold.iter().copied())
                 .collect(),
+            ..Opening::default()
         }
     }
 }
 
-/// Keeps the queues of open concerts (`closed_at IS NULL`) as Postgres says they should be;
-/// run at start-up and every few seconds. One round trip reads a thousand queues (settings,
-/// close, unsold counts) and one more keeps them in the open set; only what is wrong is
-/// written:
+/// The fields of a queue's config the reconciler reads, in this order.
+const QUEUE_FIELDS: [&str; 11] = [
+    "name",
+    "closed",
+    "admitPerTick",
+    "tickMillis",
+    "maxActive",
+    "sessionTtl",
+    "paused",
+    "seq",
+    "seqLimit",
+    "admittedThrough",
+    "opensAt",
+];
+
+/// A queue as Redis has it ([`QUEUE_FIELDS`]).
+#[derive(Debug)]
+struct LiveQueue {
+    /// The queue exists (`name` is set by every opening).
+    exists: bool,
+    closed: Option<String>,
+    /// The settings, when all of them are there and well-formed.
+    settings: Option<QueueSettings>,
+    /// The last sequence handed out.
+    seq: u64,
+    seq_limit: Option<u64>,
+    admitted_through: Option<u64>,
+    opens_at_ms: Option<i64>,
+}
+
+impl LiveQueue {
+    fn parse(v: &[Option<String>]) -> Self {
+        let field = |i: usize| v.get(i).and_then(|f| f.as_deref());
+        let n32 = |i: usize| field(i).and_then(|s| s.parse::<u32>().ok());
+        let n64 = |i: usize| field(i).and_then(|s| s.parse::<u64>().ok());
+        let settings = (|| {
+            Some(QueueSettings {
+                admit_per_tick: n32(2)?,
+                tick_millis: n32(3)?,
+                max_active: n32(4)?,
+                session_ttl_seconds: n32(5)?,
+                paused: match field(6)? {
+                    "1" => true,
+                    "0" => false,
+                    _ => return None,
+                },
+            })
+        })();
+        Self {
+            exists: field(0).is_some(),
+            closed: field(1).map(str::to_owned),
+            settings,
+            seq: n64(7).unwrap_or(0),
+            seq_limit: n64(8),
+            admitted_through: n64(9),
+            opens_at_ms: field(10).and_then(|s| s.parse::<i64>().ok()),
+        }
+    }
+}
+
+/// The rows of `queue_states` one round writes (one statement), column by column.
+#[derive(Debug, Default)]
+struct StateWrites {
+    ids: Vec<i64>,
+    admit_per_tick: Vec<i32>,
+    tick_millis: Vec<i32>,
+    max_active: Vec<i32>,
+    session_ttl_seconds: Vec<i32>,
+    paused: Vec<bool>,
+    seq_lease: Vec<i64>,
+    admitted_through: Vec<i64>,
+}
+
+impl StateWrites {
+    fn push(&mut self, concert_id: i64, state: &QueueState) {
+        let s = &state.settings;
+        self.ids.push(concert_id);
+        self.admit_per_tick.push(int4(s.admit_per_tick));
+        self.tick_millis.push(int4(s.tick_millis));
+        self.max_active.push(int4(s.max_active));
+        self.session_ttl_seconds.push(int4(s.session_ttl_seconds));
+        self.paused.push(s.paused);
+        self.seq_lease.push(int8(state.seq_lease));
+        self.admitted_through.push(int8(state.admitted_through));
+    }
+
+    /// Writes the rows (creating those of concerts without one); a lease and the admitted
+    /// sequence never go down, whatever another api instance wrote meanwhile.
+    async fn write(&self, db: &PgPool) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO queue_states AS q (concert_id, admit_per_tick, tick_millis, max_active,
+                                            session_ttl_seconds, paused, seq_lease, admitted_through)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::INT[], $3::INT[], $4::INT[], $5::INT[],
+                                  $6::BOOLEAN[], $7::BIGINT[], $8::BIGINT[])
+             ON CONFLICT (concert_id) DO UPDATE SET
+                 admit_per_tick = EXCLUDED.admit_per_tick,
+                 tick_millis = EXCLUDED.tick_millis,
+                 max_active = EXCLUDED.max_active,
+                 session_ttl_seconds = EXCLUDED.session_ttl_seconds,
+                 paused = EXCLUDED.paused,
+                 seq_lease = GREATEST(q.seq_lease, EXCLUDED.seq_lease),
+                 admitted_through = GREATEST(q.admitted_through, EXCLUDED.admitted_through),
+                 updated_at = now()",
+        )
+        .bind(&self.ids)
+        .bind(&self.admit_per_tick)
+        .bind(&self.tick_millis)
+        .bind(&self.max_active)
+        .bind(&self.session_ttl_seconds)
+        .bind(&self.paused)
+        .bind(&self.seq_lease)
+        .bind(&self.admitted_through)
+        .execute(db)
+        .await?;
+        Ok(())
+    }
+}
+
+/// What the durable copy of a queue Redis has should be, and the lease to give Redis: the
+/// settings and pause state as Redis has them (an admin changes them through the gateway),
+/// the highest sequence admitted, and a lease extended once half of it is used (above the
+/// counter, the stored lease and Redis's limit, so above every sequence handed out).
+fn copy_of(
+    live: &LiveQueue,
+    row: Option<&QueueState>,
+    defaults: &QueueSettings,
+) -> (QueueState, Option<u64>) {
+    let stored_lease = row.map_or(0, |r| r.seq_lease);
+    let limit = live.seq_limit.unwrap_or(0);
+    let extend = live
+        .seq_limit
+        .is_none_or(|l| live.seq.saturating_add(SEQ_LEASE / 2) >= l);
+    let seq_lease = if extend {
+        live.seq
+            .saturating_add(SEQ_LEASE)
+            .max(stored_lease.saturating_add(SEQ_LEASE))
+            .max(limit)
+    } else {
+        // A Postgres restored from an older backup learns the lease Redis runs on.
+        stored_lease.max(limit)
+    };
+    let state = QueueState {
+        settings: live
+            .settings
+            .or(row.map(|r| r.settings))
+            .unwrap_or(*defaults),
+        seq_lease,
+        admitted_through: live
+            .admitted_through
+            .unwrap_or(0)
+            .max(row.map_or(0, |r| r.admitted_through)),
+    };
+    (state, extend.then_some(seq_lease))
+}
+
+/// Keeps the queues of open concerts (`closed_at IS NULL`) as Postgres says they should be,
+/// and Postgres's durable copy of them as Redis runs them; run at start-up and every few
+/// seconds. One Postgres query reads the open concerts with their copies, one round trip
+/// reads a thousand queues (settings, state, close, unsold counts) and one more keeps them in
+/// the open set; only what changed is written (one statement per thousand queues):
 /// - a close the gateway made in Redis (sold out) is copied into Postgres;
 /// - a concert whose every schedule has started is closed (`CLOSED`), one with no unsold seat
 ///   left in a schedule that has not started is closed (`SOLD_OUT`), from Postgres's tickets;
-/// - a queue Redis lost is opened again with its opening and seed from Postgres and its unsold
-///   counts from the tickets, **paused**: its settings were lost with the data, and a sale must
-///   not resume (or start early) on the defaults before an admin has set them and resumed it;
+/// - settings and pause state an admin changed (through the gateway), the highest sequence
+///   admitted, and an opening moved before the sale opened are copied into Postgres;
+/// - the arrival counter's lease is extended once half of it is used;
+/// - a queue Redis lost is opened again with its opening and seed from Postgres, its unsold
+///   counts from the tickets, its last settings and pause state from its copy, and its
+///   counter resuming at its lease (above every sequence handed out: see below). A concert
+///   without a copy (created before it existed) comes back **paused** on the defaults, as
+///   before: its settings were lost with the data;
 /// - unsold counts Redis lost are filled in, and those of started schedules removed.
+///
+/// The lease is written to Postgres before Redis's `seqLimit` is raised to it, and the
+/// gateway hands out sequences below `seqLimit` only: so every sequence ever handed out is
+/// below a lease Postgres knows, and a lost queue's counter, resuming from it, never gives a
+/// new fan a sequence already in someone's queue token. Re-opening raises the stored lease
+/// first for the same reason.
 ///
 /// Closed concerts are never read, so never opened again.
 pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
-    let settings = QueueSettings {
+    let paused_defaults = QueueSettings {
         paused: true,
         ..*to.queue_defaults
     };
@@ -572,14 +823,17 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
     let concerts: Vec<OpenConcert> = sqlx::query_as(
         "SELECT c.id, c.name, c.opens_at, c.draw_seed,
                 COALESCE(array_agg(s.id ORDER BY s.id) FILTER (WHERE s.starts_at > now()), '{}') AS on_sale,
-                COALESCE(array_agg(s.total_seats - sold.n ORDER BY s.id) FILTER (WHERE s.starts_at > now()), '{}') AS unsold
+                COALESCE(array_agg(s.total_seats - sold.n ORDER BY s.id) FILTER (WHERE s.starts_at > now()), '{}') AS unsold,
+                q.admit_per_tick, q.tick_millis, q.max_active, q.session_ttl_seconds, q.paused,
+                q.seq_lease, q.admitted_through
          FROM concerts c
          JOIN schedules s ON s.concert_id = c.id
+         LEFT JOIN queue_states q ON q.concert_id = c.id
          CROSS JOIN LATERAL (
              SELECT count(*) AS n FROM tickets t WHERE t.schedule_id = s.id AND s.starts_at > now()
          ) sold
          WHERE c.closed_at IS NULL
-         GROUP BY c.id ORDER BY c.id",
+         GROUP BY c.id, q.concert_id ORDER BY c.id",
     )
     .fetch_all(to.db)
     .await?;
@@ -588,7 +842,7 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         let mut pipe = redis::pipe();
         for c in chunk {
             let k = to.keys.concert(c.id);
-            pipe.cmd("HMGET").arg(k.config()).arg("name").arg("closed");
+            pipe.cmd("HMGET").arg(k.config()).arg(&QUEUE_FIELDS[..]);
             pipe.cmd("HKEYS").arg(k.unsold());
         }
         let replies: Vec<redis::Value> = {
@@ -598,11 +852,15 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         let mut keep_open = Vec::with_capacity(chunk.len());
         let mut stale = redis::pipe();
         let mut any_stale = false;
+        let mut copies = StateWrites::default();
+        let mut extensions: Vec<(i64, u64)> = Vec::new();
+        let mut moved: (Vec<i64>, Vec<DateTime<Utc>>) = (Vec::new(), Vec::new());
+        let mut lost: Vec<&OpenConcert> = Vec::new();
         for (c, reply) in chunk.iter().zip(replies.chunks(2)) {
-            let (name, closed): (Option<String>, Option<String>) =
-                redis::from_redis_value(&reply[0])?;
+            let fields: Vec<Option<String>> = redis::from_redis_value(&reply[0])?;
+            let live = LiveQueue::parse(&fields);
             let counted: Vec<i64> = redis::from_redis_value(&reply[1])?;
-            let reason = if let Some(r) = closed.as_deref() {
+            let reason = if let Some(r) = live.closed.as_deref() {
                 // The gateway closed it (or a close stopped half-way): Postgres follows.
                 Some(CloseReason::parse(r).unwrap_or(CloseReason::Closed))
             } else if c.on_sale.is_empty() {
@@ -635,10 +893,34 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
                     .ignore();
                 any_stale = true;
             }
+            if !live.exists {
+                lost.push(c);
+                continue;
+            }
+            let row = c.queue.state();
+            let (copy, extend) = copy_of(&live, row.as_ref(), &paused_defaults);
+            if row != Some(copy) {
+                copies.push(c.id, &copy);
+            }
+            if let Some(lease) = extend {
+                extensions.push((c.id, lease));
+            }
+            // `opening.lua` moves only an opening still ahead, before the draw: a time Redis
+            // has that Postgres does not is such a move.
+            if let (Some(at), Some(ms)) = (c.opens_at, live.opens_at_ms) {
+                if ms > 0 && ms != at.timestamp_millis() {
+                    if let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) {
+                        moved.0.push(c.id);
+                        moved.1.push(t);
+                    }
+                }
+            }
             let missing = c.on_sale.iter().any(|id| !counted.contains(id));
-            if name.is_none() || missing {
+            if missing || live.settings.is_none() {
+                // Filled in with HSETNX: what Redis still has stays.
+                let settings = row.map_or(paused_defaults, |r| r.settings);
                 let mut conn = to.redis.get().await?;
-                if shared::queue_config::open_queue(
+                shared::queue_config::open_queue(
                     &mut conn,
                     to.keys,
                     c.id,
@@ -646,15 +928,37 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
                     &settings,
                     &c.opening(),
                 )
-                .await?
-                {
-                    done.reopened += 1;
-                } else {
-                    done.reseeded += 1;
-                }
+                .await?;
+                done.reseeded += 1;
             } else {
                 keep_open.push(c.id);
             }
+        }
+        // Postgres first: a lease is in Postgres before Redis hands out sequences under it.
+        copies.write(to.db).await?;
+        done.copied += copies.ids.len();
+        if !moved.0.is_empty() {
+            sqlx::query(
+                "UPDATE concerts c SET opens_at = m.opens_at
+                 FROM UNNEST($1::BIGINT[], $2::TIMESTAMPTZ[]) AS m (id, opens_at)
+                 WHERE c.id = m.id AND c.opens_at IS NOT NULL AND c.closed_at IS NULL",
+            )
+            .bind(&moved.0)
+            .bind(&moved.1)
+            .execute(to.db)
+            .await?;
+        }
+        if !extensions.is_empty() {
+            let mut conn = to.redis.get().await?;
+            for (concert_id, lease) in extensions {
+                if shared::queue_config::extend_lease(&mut conn, to.keys, concert_id, lease).await?
+                {
+                    done.extended += 1;
+                }
+            }
+        }
+        if !lost.is_empty() {
+            reopen_lost(to, &lost, &paused_defaults, &mut done).await?;
         }
         // Every open queue is in the open set (a cut append-only file can keep a queue's
         // settings and lose its entry, and the schedulers find queues through the set).
@@ -672,4 +976,77 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         }
     }
     Ok(done)
+}
+
+/// Opens again the queues Redis lost, from their durable copies: the stored leases are raised
+/// first (one statement), then each queue resumes its counter at its old lease (above every
+/// sequence handed out) under the raised one, with its last settings and pause state.
+async fn reopen_lost(
+    to: Catalog<'_>,
+    lost: &[&OpenConcert],
+    paused_defaults: &QueueSettings,
+    done: &mut Reconciled,
+) -> Result<()> {
+    let ids: Vec<i64> = lost.iter().map(|c| c.id).collect();
+    let rows: Vec<(i64, QueueStateRow)> = sqlx::query_as::<_, RaisedRow>(
+        "UPDATE queue_states SET seq_lease = seq_lease + $2, updated_at = now()
+         WHERE concert_id = ANY($1)
+         RETURNING concert_id, admit_per_tick, tick_millis, max_active, session_ttl_seconds,
+                   paused, seq_lease, admitted_through",
+    )
+    .bind(&ids)
+    .bind(int8(SEQ_LEASE))
+    .fetch_all(to.db)
+    .await?
+    .into_iter()
+    .map(|r| (r.concert_id, r.queue))
+    .collect();
+    let raised: HashMap<i64, QueueState> = rows
+        .iter()
+        .filter_map(|(id, row)| Some((*id, row.state()?)))
+        .collect();
+    let mut conn = to.redis.get().await?;
+    for c in lost {
+        let mut opening = c.opening();
+        let settings = match raised.get(&c.id) {
+            Some(state) => {
+                // Another instance may have raised the lease too: the counter resumes under
+                // the lease this round raised it to, above every sequence handed out.
+                opening.seq_limit = Some(state.seq_lease);
+                opening.resume = Some(Resume {
+                    lost_below: state.seq_lease.saturating_sub(SEQ_LEASE),
+                    admitted_before: state.admitted_through,
+                });
+                state.settings
+            }
+            None => *paused_defaults,
+        };
+        let created = shared::queue_config::open_queue(
+            &mut conn, to.keys, c.id, &c.name, &settings, &opening,
+        )
+        .await?;
+        if created {
+            done.reopened += 1;
+            if opening.resume.is_none() {
+                done.reopened_paused += 1;
+            }
+            tracing::info!(
+                concert.id = c.id,
+                paused = settings.paused,
+                resumed_from = opening.resume.map(|r| r.lost_below),
+                "concert queue missing from Redis opened again"
+            );
+        } else {
+            done.reseeded += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A `queue_states` row whose lease [`reopen_lost`] raised.
+#[derive(Debug, sqlx::FromRow)]
+struct RaisedRow {
+    concert_id: i64,
+    #[sqlx(flatten)]
+    queue: QueueStateRow,
 }

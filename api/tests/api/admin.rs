@@ -159,7 +159,7 @@ async fn a_queue_lost_by_redis_is_opened_again_by_itself(db: PgPool) {
         .unwrap();
     assert_eq!(
         paused.as_deref(),
-        Some("1"),
-        "a queue whose settings were lost comes back paused, not on the defaults"
+        Some("0"),
+        "a queue comes back with its pause state from its durable copy (it was running)"
     );
 }

@@ -8,5 +8,6 @@ mod helpers;
 mod identity;
 mod money;
 mod openapi;
+mod recovery;
 mod sale;
 mod system;

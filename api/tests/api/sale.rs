@@ -255,7 +255,8 @@ async fn the_reconciler_closes_sold_out_and_ended_concerts_and_never_reopens_the
     reconcile(&app).await;
     assert!(config(&app, sold_out.id).await.is_empty());
     assert!(config(&app, ended.id).await.is_empty());
-    assert_eq!(config(&app, open.id).await["paused"], "1");
+    // It was running: it comes back running (its durable copy).
+    assert_eq!(config(&app, open.id).await["paused"], "0");
     let members: Vec<i64> = redis::cmd("SMEMBERS")
         .arg(app.keys.open_concerts())
         .query_async(&mut conn)
@@ -320,7 +321,10 @@ async fn a_queue_lost_by_redis_comes_back_with_its_commitment_and_counts(db: PgP
         assert_eq!(after[field], before[field], "{field}");
     }
     assert_eq!(after["commit"], created["drawCommitment"].as_str().unwrap());
-    assert_eq!(after["paused"], "1");
+    assert_eq!(
+        after["paused"], "0",
+        "its pause state from its durable copy"
+    );
     assert_eq!(unsold(&app, c.id).await, HashMap::from([(c.schedule(), 4)]));
 }
 

@@ -1,0 +1,332 @@
+//! The durable copy of each queue (`queue_states`): the reconciler copies the settings, pause
+//! state and admitted sequence Redis runs on into Postgres, extends the arrival counter's
+//! lease (Postgres first), and opens a queue Redis lost again with its last settings and pause
+//! state, its counter resuming above every sequence ever handed out.
+
+use std::collections::HashMap;
+
+use api::store::catalog::{reopen_queues, Catalog, Reconciled, SEQ_LEASE};
+use chrono::{Duration, SecondsFormat, Utc};
+use serde_json::json;
+use shared::config::QueueSettings;
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, ADMIN};
+
+/// One round of the reconciler, as `startup.rs` runs it every few seconds (the app's own
+/// rounds run too: every check here holds whichever round did the work).
+async fn reconcile(app: &TestApp) -> Reconciled {
+    let defaults = QueueSettings {
+        admit_per_tick: 10,
+        tick_millis: 100,
+        max_active: 100,
+        session_ttl_seconds: 600,
+        paused: false,
+    };
+    reopen_queues(Catalog {
+        db: &app.db,
+        redis: &app.redis,
+        keys: &app.keys,
+        queue_defaults: &defaults,
+    })
+    .await
+    .unwrap()
+}
+
+async fn config(app: &TestApp, concert_id: i64) -> HashMap<String, String> {
+    let mut conn = app.redis.get().await.unwrap();
+    redis::cmd("HGETALL")
+        .arg(app.keys.concert(concert_id).config())
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+fn num(cfg: &HashMap<String, String>, field: &str) -> u64 {
+    cfg.get(field)
+        .unwrap_or_else(|| panic!("{field} missing from {cfg:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// Changes fields of the queue's config as the gateway does (its admin PUT, its ticks).
+async fn hset(app: &TestApp, concert_id: i64, fields: &[(&str, &str)]) {
+    let mut conn = app.redis.get().await.unwrap();
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(app.keys.concert(concert_id).config());
+    for (f, v) in fields {
+        cmd.arg(f).arg(v);
+    }
+    let _: i64 = cmd.query_async(&mut conn).await.unwrap();
+}
+
+/// Hands out `n` arrival sequences as joins do; the last one.
+async fn hand_out(app: &TestApp, concert_id: i64, n: u64) -> u64 {
+    let mut conn = app.redis.get().await.unwrap();
+    redis::cmd("HINCRBY")
+        .arg(app.keys.concert(concert_id).config())
+        .arg("seq")
+        .arg(n)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Redis loses one concert's queue.
+async fn lose(app: &TestApp, concert_id: i64) {
+    let k = app.keys.concert(concert_id);
+    let mut conn = app.redis.get().await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(k.config())
+        .arg(k.unsold())
+        .arg(k.queue())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
+struct Row {
+    admit_per_tick: i32,
+    tick_millis: i32,
+    max_active: i32,
+    session_ttl_seconds: i32,
+    paused: bool,
+    seq_lease: i64,
+    admitted_through: i64,
+}
+
+async fn row(app: &TestApp, concert_id: i64) -> Option<Row> {
+    sqlx::query_as(
+        "SELECT admit_per_tick, tick_millis, max_active, session_ttl_seconds, paused,
+                seq_lease, admitted_through
+         FROM queue_states WHERE concert_id = $1",
+    )
+    .bind(concert_id)
+    .fetch_optional(&app.db)
+    .await
+    .unwrap()
+}
+
+const LEASE: i64 = SEQ_LEASE as i64;
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_new_concert_has_a_durable_copy_and_a_leased_counter(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    assert_eq!(
+        row(&app, c.id).await,
+        Some(Row {
+            admit_per_tick: 10,
+            tick_millis: 100,
+            max_active: 100,
+            session_ttl_seconds: 600,
+            paused: false,
+            seq_lease: LEASE,
+            admitted_through: 0,
+        })
+    );
+    assert_eq!(num(&config(&app, c.id).await, "seqLimit"), SEQ_LEASE);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn settings_changed_in_redis_are_copied_and_a_lost_queue_comes_back_with_them(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let running = app.create_concert(&[3], 1_000).await;
+    let paused = app.create_concert(&[3], 1_000).await;
+    // An admin changes the settings through the gateway; the line moves.
+    let settings = [
+        ("admitPerTick", "7"),
+        ("tickMillis", "250"),
+        ("maxActive", "33"),
+        ("sessionTtl", "120"),
+    ];
+    hset(&app, running.id, &settings).await;
+    hset(
+        &app,
+        running.id,
+        &[("paused", "0"), ("admittedThrough", "5")],
+    )
+    .await;
+    hset(&app, paused.id, &settings).await;
+    hset(
+        &app,
+        paused.id,
+        &[("paused", "1"), ("admittedThrough", "2")],
+    )
+    .await;
+    hand_out(&app, running.id, 12).await;
+    hand_out(&app, paused.id, 4).await;
+    reconcile(&app).await;
+    let copied = |paused: bool, admitted_through: i64| Row {
+        admit_per_tick: 7,
+        tick_millis: 250,
+        max_active: 33,
+        session_ttl_seconds: 120,
+        paused,
+        seq_lease: LEASE,
+        admitted_through,
+    };
+    assert_eq!(row(&app, running.id).await, Some(copied(false, 5)));
+    assert_eq!(row(&app, paused.id).await, Some(copied(true, 2)));
+    // A copy already there is not written again.
+    let at: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT updated_at FROM queue_states WHERE concert_id = $1")
+            .bind(running.id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    reconcile(&app).await;
+    let again: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT updated_at FROM queue_states WHERE concert_id = $1")
+            .bind(running.id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(at, again);
+
+    // Redis loses both queues: they come back by themselves, as they were.
+    app.flush_redis().await;
+    reconcile(&app).await;
+    for (c, paused, admitted) in [(&running, "0", "5"), (&paused, "1", "2")] {
+        let cfg = config(&app, c.id).await;
+        for (field, value) in settings {
+            assert_eq!(cfg[field], value, "{field}");
+        }
+        assert_eq!(cfg["paused"], paused);
+        assert_eq!(num(&cfg, "lostBelow"), SEQ_LEASE, "the old lease");
+        assert_eq!(
+            num(&cfg, "seq"),
+            SEQ_LEASE - 1,
+            "the counter goes on from it"
+        );
+        assert_eq!(cfg["admittedBefore"], admitted);
+        assert_eq!(num(&cfg, "seqLimit"), 2 * SEQ_LEASE, "under a new lease");
+        let r = row(&app, c.id).await.unwrap();
+        assert_eq!(r.seq_lease, 2 * LEASE, "Postgres knows the new lease");
+        assert_eq!(r.paused, paused == "1");
+    }
+    let members: Vec<i64> = {
+        let mut conn = app.redis.get().await.unwrap();
+        redis::cmd("SMEMBERS")
+            .arg(app.keys.open_concerts())
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(members.len(), 2);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_arrival_counter_never_goes_back(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    // Below half the lease, nothing moves.
+    hand_out(&app, c.id, SEQ_LEASE / 2 - 1).await;
+    reconcile(&app).await;
+    assert_eq!(row(&app, c.id).await.unwrap().seq_lease, LEASE);
+    assert_eq!(num(&config(&app, c.id).await, "seqLimit"), SEQ_LEASE);
+
+    // Past half the lease: the lease is extended, in Postgres as far as in Redis at least.
+    let handed_out = hand_out(&app, c.id, 10).await;
+    assert!(handed_out >= SEQ_LEASE / 2);
+    reconcile(&app).await;
+    let lease = row(&app, c.id).await.unwrap().seq_lease as u64;
+    assert!(lease > handed_out + SEQ_LEASE / 2, "{lease}");
+    let limit = num(&config(&app, c.id).await, "seqLimit");
+    assert!(limit > SEQ_LEASE, "Redis's limit rose: {limit}");
+    assert!(
+        limit <= lease,
+        "Redis hands out only below a lease Postgres knows"
+    );
+
+    // Sequences handed out up to the new limit, then Redis loses the queue.
+    let last = hand_out(&app, c.id, limit - 1 - handed_out).await;
+    assert_eq!(last, limit - 1);
+    lose(&app, c.id).await;
+    reconcile(&app).await;
+    let cfg = config(&app, c.id).await;
+    assert_eq!(num(&cfg, "lostBelow"), lease);
+    assert!(
+        num(&cfg, "seq") >= last,
+        "the counter resumes above every sequence"
+    );
+    let next = hand_out(&app, c.id, 1).await;
+    assert!(next > last, "{next} > {last}");
+    let new_lease = row(&app, c.id).await.unwrap().seq_lease as u64;
+    assert_eq!(new_lease, lease + SEQ_LEASE);
+    assert_eq!(num(&cfg, "seqLimit"), new_lease);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_concert_without_a_copy_gets_one_or_comes_back_paused(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    // Two concerts created before the copy existed: no row, no lease.
+    let running = app.create_concert(&[3], 1_000).await;
+    let lost = app.create_concert(&[3], 1_000).await;
+    sqlx::query("DELETE FROM queue_states")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let mut conn = app.redis.get().await.unwrap();
+    let _: i64 = redis::cmd("HDEL")
+        .arg(app.keys.concert(running.id).config())
+        .arg("seqLimit")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    hset(&app, running.id, &[("admitPerTick", "3")]).await;
+    let handed_out = hand_out(&app, running.id, 40).await;
+    lose(&app, lost.id).await;
+    reconcile(&app).await;
+    // The running queue gets a copy of what it runs on, and a lease above its counter.
+    let r = row(&app, running.id).await.unwrap();
+    assert_eq!(r.admit_per_tick, 3);
+    assert!(!r.paused);
+    assert!(r.seq_lease as u64 > handed_out);
+    assert_eq!(
+        num(&config(&app, running.id).await, "seqLimit"),
+        r.seq_lease as u64
+    );
+    // The lost one comes back as before: the defaults, paused; then it gets its copy.
+    let cfg = config(&app, lost.id).await;
+    assert_eq!(cfg["paused"], "1");
+    assert!(!cfg.contains_key("lostBelow"));
+    reconcile(&app).await;
+    let r = row(&app, lost.id).await.unwrap();
+    assert!(r.paused);
+    assert_eq!(
+        num(&config(&app, lost.id).await, "seqLimit"),
+        r.seq_lease as u64
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_opening_moved_before_the_sale_is_copied(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let opens_at = Utc::now() + Duration::hours(1);
+    let body = json!({
+        "name": "Moved",
+        "schedules": [{"startsAt": "2027-01-01T19:00:00Z", "seatCount": 2, "price": 1_000}],
+        "opensAt": opens_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let res = app.create_concert_raw(&body, Some(ADMIN)).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<serde_json::Value>().await.unwrap()["concertId"]
+        .as_i64()
+        .unwrap();
+    let moved = (opens_at + Duration::hours(2)).timestamp_millis();
+    hset(&app, id, &[("opensAt", &moved.to_string())]).await;
+    reconcile(&app).await;
+    let at: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT opens_at FROM concerts WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(at.timestamp_millis(), moved);
+    // A lost queue comes back with the moved opening.
+    app.flush_redis().await;
+    reconcile(&app).await;
+    assert_eq!(num(&config(&app, id).await, "opensAt"), moved as u64);
+}
