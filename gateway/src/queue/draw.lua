@@ -2,9 +2,11 @@
 -- The gateway read the pre-queue and ordered it by the draw's keys (shared/src/draw.rs); this
 -- script applies that order, exactly once however many gateways drew: the first call sets
 -- `drawn`, later ones find it set and change nothing. Entrants who left the pre-queue since
--- it was read are skipped; their places, and those of everyone who left before, become gaps
--- (see queue/view.rs), so the sequences after the pre-queue's stay where join.lua put them.
--- KEYS: 1 config hash, 2 pre-queue, 3 waiting queue, 4 gaps, 5 the published order
+-- it was read are skipped. The drawn places are the sequences just below the first one
+-- handed out after the opening (`preSeq`, the last entry number, and down), so the line stays
+-- contiguous whatever entry numbers went unused; `drawFirst` and `drawCount` name them.
+-- KEYS: 1 config hash, 2 pre-queue, 3 waiting queue, 4 gaps (unused since places are
+--       contiguous; kept so the key list names every key of the line), 5 the published order
 -- ARGV: 1 the entrant ids (32 bytes each) in drawn order, concatenated; 2.. the user ids in
 --       the same order
 -- Returns {applied (1, 0 already drawn, -1 too early or no such queue), entrants placed}
@@ -19,37 +21,36 @@ local CHUNK = 1000 -- arguments per call stay far below Lua's stack limit
 -- After the opening nobody enters the pre-queue (join.lua queues them), so a pre-queue as
 -- large as the one read is the one read: only when some entrant left since is each checked.
 local unchanged = redis.call('ZCARD', KEYS[2]) == #ARGV - 1
-local ids, placed, args, a = {}, 0, {}, 0
-for i = 2, #ARGV, CHUNK do
-  local last = math.min(i + CHUNK - 1, #ARGV)
-  local still = unchanged or redis.call('ZMSCORE', KEYS[2], unpack(ARGV, i, last))
-  for j = i, last do
-    if unchanged or still[j - i + 1] then
-      placed = placed + 1
-      args[a + 1], args[a + 2] = placed, ARGV[j]
-      a = a + 2
-      ids[placed] = string.sub(ARGV[1], 32 * (j - 2) + 1, 32 * (j - 1))
-      if a == 2 * CHUNK then
-        redis.call('ZADD', KEYS[3], unpack(args, 1, a))
-        a = 0
+local still = {}
+local kept = #ARGV - 1
+if not unchanged then
+  kept = 0
+  for i = 2, #ARGV, CHUNK do
+    local last = math.min(i + CHUNK - 1, #ARGV)
+    local scores = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, i, last))
+    for j = i, last do
+      if scores[j - i + 1] then
+        still[j] = true
+        kept = kept + 1
       end
     end
   end
 end
-if a > 0 then redis.call('ZADD', KEYS[3], unpack(args, 1, a)) end
--- Places between the drawn and the first arrival after the opening were never taken.
-local entries = tonumber(c[3] or '0')
-local gaps = {}
-for s = placed + 1, entries do
-  gaps[#gaps + 1] = s
-  gaps[#gaps + 1] = s
-  if #gaps == 2 * CHUNK then
-    redis.call('ZADD', KEYS[4], unpack(gaps))
-    gaps = {}
+local first = tonumber(c[3] or '0') - kept + 1
+local ids, placed, args, a = {}, 0, {}, 0
+for j = 2, #ARGV do
+  if unchanged or still[j] then
+    args[a + 1], args[a + 2] = first + placed, ARGV[j]
+    a, placed = a + 2, placed + 1
+    ids[placed] = string.sub(ARGV[1], 32 * (j - 2) + 1, 32 * (j - 1))
+    if a == 2 * CHUNK then
+      redis.call('ZADD', KEYS[3], unpack(args, 1, a))
+      a = 0
+    end
   end
 end
-if #gaps > 0 then redis.call('ZADD', KEYS[4], unpack(gaps)) end
+if a > 0 then redis.call('ZADD', KEYS[3], unpack(args, 1, a)) end
 redis.call('SET', KEYS[5], table.concat(ids))
 redis.call('UNLINK', KEYS[2])
-redis.call('HSET', KEYS[1], 'drawn', 1, 'drawnAt', now, 'drawCount', placed)
+redis.call('HSET', KEYS[1], 'drawn', 1, 'drawnAt', now, 'drawFirst', first, 'drawCount', placed)
 return {1, placed}

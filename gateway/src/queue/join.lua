@@ -46,7 +46,12 @@ if now < opens_at then
     end
   end
   if k > 0 then
-    local first = redis.call('HINCRBY', KEYS[1], 'preSeq', k) - k + 1
+    -- Entry numbers come from the arrival counter, so they keep to its lease too, and the
+    -- sequences after the opening follow them.
+    local limit = tonumber(cfg[10] or '')
+    if limit and tonumber(cfg[5] or '0') + k >= limit then return {-4} end
+    local first = redis.call('HINCRBY', KEYS[1], 'seq', k) - k + 1
+    redis.call('HSET', KEYS[1], 'preSeq', first + k - 1)
     local args, a, j = {}, 0, 0
     for i = 1, n do
       if not entries[i] then

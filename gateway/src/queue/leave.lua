@@ -3,7 +3,8 @@
 -- outlives its session). Runs after the session rule (shared/src/session.lua, prepended by
 -- `shared::session::script`).
 -- A pre-queue entry (a ticket from ARGV[4] on) is given up from the pre-queue; once drawn, it
--- names the user's drawn place (a sequence up to the config's `drawCount`) or its session.
+-- names the user's drawn place (a sequence the draw gave, from `drawFirst` for `drawCount`) or
+-- its session.
 -- KEYS: 1 waiting queue, 2 active, 3 sessions, 4 gaps (sequences given up; see queue/view.rs),
 --       5 the user's open hold (value: reservation id), 6 pre-queue, 7 config hash
 -- ARGV: 1 user id, 2 ticket id, 3 the concert's key prefix: the hold's reservation hash
@@ -43,9 +44,10 @@ if tonumber(ticket) >= tonumber(ARGV[4]) then
     return 1
   end
   -- Drawn since: the drawn place, or the session it turned into.
-  local drawn = tonumber(redis.call('HGET', KEYS[7], 'drawCount') or '0')
+  local d = redis.call('HMGET', KEYS[7], 'drawFirst', 'drawCount')
+  local first = tonumber(d[1] or '0')
   local place = tonumber(seq or redis.call('HGET', KEYS[3], user) or '0')
-  if place < 1 or place > drawn then return 0 end
+  if first < 1 or place < first or place >= first + tonumber(d[2] or '0') then return 0 end
   ticket = tostring(place)
 end
 if seq and tonumber(seq) == tonumber(ticket) then

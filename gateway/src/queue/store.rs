@@ -180,7 +180,8 @@ pub async fn status_batch(
             }
         } else {
             // Drawn: the user's place (or the session it became) among the drawn places.
-            let drawn = |t: u64| (1..=sale.drawn_count).contains(&t);
+            let drawn =
+                |t: u64| (sale.drawn_first..sale.drawn_first + sale.drawn_count).contains(&t);
             match seq
                 .filter(|s| drawn(*s))
                 .or(session.ticket.map(|t| t.get()).filter(|t| drawn(*t)))

@@ -59,7 +59,8 @@ pub struct Sale {
     pub opens_at_ms: i64,
     /// The pre-queue has been drawn (or there was none).
     pub drawn: bool,
-    /// Pre-queue entrants the draw placed (sequences `1..=drawn_count`).
+    /// The draw placed its entrants at sequences `drawn_first..drawn_first + drawn_count`.
+    pub drawn_first: u64,
     pub drawn_count: u64,
     pub closed: Option<Closure>,
     /// After Redis lost the line: every sequence below this was handed out before the loss
@@ -90,6 +91,7 @@ impl LineView {
                 "sellable",
                 "lostBelow",
                 "admittedBefore",
+                "drawFirst",
             ])
             .cmd("ZRANGE")
             .arg(k.queue())
@@ -106,8 +108,8 @@ impl LineView {
 
     /// The view from its reads; `None` when the concert has no open queue.
     pub fn from_reads((cfg, head, length, gaps): LineReads) -> Result<Option<Self>> {
-        let [Some(admit), Some(tick), paused, rate, seq, opens_at, drawn, drawn_count, closed, sellable, lost_below, admitted_before] =
-            <[Option<String>; 12]>::try_from(cfg)
+        let [Some(admit), Some(tick), paused, rate, seq, opens_at, drawn, drawn_count, closed, sellable, lost_below, admitted_before, drawn_first] =
+            <[Option<String>; 13]>::try_from(cfg)
                 .map_err(|_| anyhow::anyhow!("HMGET answered the wrong number of fields"))?
         else {
             return Ok(None);
@@ -117,6 +119,7 @@ impl LineView {
         let sale = Sale {
             opens_at_ms,
             drawn: opens_at_ms <= 0 || drawn.as_deref() == Some("1"),
+            drawn_first: number(drawn_first).unwrap_or(0).max(0) as u64,
             drawn_count: number(drawn_count).unwrap_or(0).max(0) as u64,
             closed: closed.as_deref().map(Closure::parse),
             lost_below: number(lost_below).unwrap_or(0).max(0) as u64,
