@@ -32,12 +32,13 @@ pub enum ErrorCode {
     RateLimited,
     InternalError,
     ServiceUnavailable,
+    QueueRestoring,
     Overloaded,
     Timeout,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::InvalidUserId,
         Self::InvalidBody,
         Self::MalformedJson,
@@ -60,6 +61,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::InternalError,
         Self::ServiceUnavailable,
+        Self::QueueRestoring,
         Self::Overloaded,
         Self::Timeout,
     ];
@@ -89,6 +91,7 @@ impl ErrorCode {
             Self::RateLimited => "RATE_LIMITED",
             Self::InternalError => "INTERNAL_ERROR",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::QueueRestoring => "QUEUE_RESTORING",
             Self::Overloaded => "OVERLOADED",
             Self::Timeout => "TIMEOUT",
         }
@@ -114,7 +117,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ServiceUnavailable | Self::Overloaded | Self::Timeout => {
+            Self::ServiceUnavailable | Self::QueueRestoring | Self::Overloaded | Self::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -158,6 +161,11 @@ impl ErrorCode {
             }
             Self::InternalError => "an unexpected error (logged by the gateway)",
             Self::ServiceUnavailable => "Redis is unreachable (see `/health/ready`)",
+            Self::QueueRestoring => {
+                "the concert's queue is not in Redis (it lost its data): the api opens it again \
+                 within seconds, and the place comes back at the next poll; retry after \
+                 `Retry-After`"
+            }
             Self::Overloaded => "more than `MAX_IN_FLIGHT` requests in flight",
             Self::Timeout => "the request took longer than `REQUEST_TIMEOUT_MS`",
         }
@@ -184,6 +192,9 @@ pub enum GatewayError {
     RateLimited { retry_after_secs: u64 },
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+    /// The queue a token names is missing from Redis (lost, not yet opened again).
+    #[error("queue being restored")]
+    Restoring,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -202,6 +213,7 @@ impl GatewayError {
                 retry_after_secs: *retry_after_secs,
             },
             Self::Unavailable(cause) => Self::Unavailable(cause.clone()),
+            Self::Restoring => Self::Restoring,
             Self::Unexpected(e) => Self::Unexpected(anyhow::anyhow!("{e:#}")),
         }
     }
@@ -258,6 +270,11 @@ impl IntoResponse for GatewayError {
                 )
                 .retry_after(1)
             }
+            Self::Restoring => problem(
+                ErrorCode::QueueRestoring,
+                "this concert's queue is being restored; your place comes back when it is",
+            )
+            .retry_after(1),
             Self::Unexpected(e) => {
                 tracing::error!(error = ?e, "unexpected error");
                 problem(ErrorCode::InternalError, "an unexpected error occurred")

@@ -33,7 +33,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- config's `closed`), the rest (sessions still running, the published draw) stays a while.
 local function close()
   redis.call('DEL', KEYS[2], KEYS[5], KEYS[6], KEYS[8], ARGV[3] .. 'healed')
-  for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[7], ARGV[3] .. 'draw'}) do
+  -- The config stays (a few fields): a poll long after still reads SOLD_OUT or CLOSED, and a
+  -- queue missing from Redis means one that was lost.
+  for _, key in ipairs({KEYS[3], KEYS[4], KEYS[7], ARGV[3] .. 'draw'}) do
     redis.call('EXPIRE', key, ARGV[4], 'NX')
   end
   return {-2, 0, 0, 0, 0, 0, 0, 0}

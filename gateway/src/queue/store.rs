@@ -89,8 +89,8 @@ pub async fn join_batch(
 /// Where each `(user id, ticket id)` of one concert stands: one `MULTI`/`EXEC` of plain reads
 /// (a status poll changes nothing, so it needs no script): the concert's [`LineView`] and
 /// each ticket's place, pre-queue entry, session (read by the session rule,
-/// [`shared::session`]) and pending activation. One answer per ticket, in the same order;
-/// every ticket of an unknown concert counts as expired. Polls the view can answer on its own
+/// [`shared::session`]) and pending activation. One answer per ticket, in the same order; a
+/// concert with no queue in Redis is [`GatewayError::Restoring`] for all (lost, not closed). Polls the view can answer on its own
 /// do not come here (see `queue/view.rs`).
 pub async fn status_batch(
     redis: &Pool,
@@ -123,7 +123,8 @@ pub async fn status_batch(
     let (cfg, head, length, gaps, seqs, expiries, sessions, entries, pending, time): Reads =
         pipe.query_async(&mut conn).await?;
     let Some(view) = LineView::from_reads((cfg, head, length, gaps))? else {
-        return Ok(vec![Standing::Expired; tickets.len()]);
+        // Lost with Redis's data (a closed queue keeps its config): opened again shortly.
+        return Err(GatewayError::Restoring);
     };
     let now_ms = (time.0 * 1000 + time.1 / 1000) as i64;
     let sale = view.sale;

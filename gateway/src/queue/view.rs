@@ -235,7 +235,7 @@ impl LineViews {
 
     /// Where `ticket` of `concert_id` stands by the concert's view (read first if it is
     /// missing or older than `max_age`); `None` when Redis must be asked. A concert with no
-    /// open queue leaves every ticket expired.
+    /// queue in Redis is [`GatewayError::Restoring`].
     pub async fn standing(
         &self,
         redis: &Pool,
@@ -264,10 +264,12 @@ impl LineViews {
                 return Err(e.replicate());
             }
         };
-        Ok(match view {
-            None => Some(Standing::Expired),
-            Some(view) => view.standing(ticket, self.front(&view.pace)),
-        })
+        match view {
+            // A token's queue that Redis no longer has was lost, not closed (a closed queue
+            // keeps its config): the api opens it again within seconds.
+            None => Err(GatewayError::Restoring),
+            Some(view) => Ok(view.standing(ticket, self.front(&view.pace))),
+        }
     }
 
     /// Drops a concert's view: the next poll reads the line again. Called after whatever

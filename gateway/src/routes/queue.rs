@@ -255,6 +255,7 @@ impl FromRequestParts<AppState> for QueueTicket {
 }
 
 problems!(QueueTokenProblems: InvalidQueueToken, ServiceUnavailable);
+problems!(QueueStatusProblems: InvalidQueueToken, QueueRestoring, ServiceUnavailable);
 
 /// Where a queue token stands
 ///
@@ -264,7 +265,7 @@ problems!(QueueTokenProblems: InvalidQueueToken, ServiceUnavailable);
 /// When the answer carries a `queueToken`, use it from then on.
 #[utoipa::path(get, path = "/api/v1/queue/status", tag = "queue",
     security(("queueToken" = [])),
-    responses((status = 200, description = "Where the place stands", body = QueueStatusResponse), QueueTokenProblems))]
+    responses((status = 200, description = "Where the place stands", body = QueueStatusResponse), QueueStatusProblems))]
 pub async fn get_queue_status(
     State(state): State<AppState>,
     QueueTicket(place): QueueTicket,

@@ -5,11 +5,16 @@
 use serde_json::Value;
 use shared::queue_config::{Opening, Resume};
 
-use crate::helpers::{queue_settings, TestApp};
+use crate::helpers::{assert_problem, queue_settings, TestApp};
 
 /// Loses every key of concert `id` (a flush, a restart without persistence), then re-opens
 /// it as the api's reconciler does from its durable copy.
 async fn lose_and_reopen(app: &TestApp, id: i64, lost_below: u64, admitted_before: u64) {
+    lose(app, id).await;
+    reopen(app, id, lost_below, admitted_before).await;
+}
+
+async fn lose(app: &TestApp, id: i64) {
     let mut conn = app.redis.get().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}*", app.keys.concert(id).prefix()))
@@ -21,6 +26,13 @@ async fn lose_and_reopen(app: &TestApp, id: i64, lost_below: u64, admitted_befor
         .query_async(&mut conn)
         .await
         .unwrap();
+    app.state
+        .room
+        .line_views()
+        .forget(crate::helpers::concert(id));
+}
+
+async fn reopen(app: &TestApp, id: i64, lost_below: u64, admitted_before: u64) {
     let resume = Opening {
         seq_limit: Some(lost_below + 1_000),
         resume: Some(Resume {
@@ -56,7 +68,11 @@ async fn waiting_fans_get_their_places_back_in_their_order_and_only_once() {
     // Fans 1 and 2 are admitted before the loss (the api copied admittedThrough = 2).
     app.tick(1).await;
     assert_eq!(app.status_ok(&tokens[0]).await["status"], "ACTIVE");
-    lose_and_reopen(&app, 1, 1_000, 2).await;
+    lose(&app, 1).await;
+    // Until the api opens the queue again, a poll is told to come back, not that it lost.
+    let restoring = assert_problem(app.status(&tokens[5]).await, 503, "QUEUE_RESTORING").await;
+    assert!(restoring["detail"].is_string());
+    reopen(&app, 1, 1_000, 2).await;
 
     // A newcomer after the loss queues behind everyone who comes back.
     let (newcomer, body) = app.join_ok("newcomer", 1).await;

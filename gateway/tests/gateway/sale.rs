@@ -243,11 +243,17 @@ async fn the_last_sale_closes_the_queue_and_tells_the_line_sold_out() {
         .unwrap();
     assert!(!exists, "the line is gone");
     let ttl: i64 = redis::cmd("TTL")
+        .arg(k.active())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the sessions expire");
+    let kept: i64 = redis::cmd("TTL")
         .arg(k.config())
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(ttl > 0, "the rest expires");
+    assert_eq!(kept, -1, "the config stays: late polls still read SOLD_OUT");
 }
 
 #[tokio::test]
