@@ -6,9 +6,12 @@
 //! - [`checkout`]: pay a held reservation, from the session check to the confirmation.
 //! - [`wallet`]: the balance and charging it.
 //! - [`tickets`]: the caller's tickets.
+//!
+//! [`sessions`] is a step the booking ones share: a session Redis lost comes back.
 
 pub mod checkout;
 pub mod concerts;
 pub mod reservations;
+pub mod sessions;
 pub mod tickets;
 pub mod wallet;

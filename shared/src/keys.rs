@@ -102,6 +102,12 @@ impl ConcertKeys {
         self.key("healed")
     }
 
+    /// Set of the users whose session came back from their access token after Redis lost it
+    /// (a session comes back once; see `session_restore.lua`).
+    pub fn healed_sessions(&self) -> String {
+        self.key("healedSess")
+    }
+
     /// Sorted set of the arrival sequences given up by people who left the line (member and
     /// score = the sequence), trimmed below the head at each tick. With it a place's position
     /// is its sequence minus the head's, less the gaps between: no per-place `ZRANK`.

@@ -6,6 +6,7 @@
 //! Admission starts sessions (`admit.lua`, in bulk), a payment (`confirm.lua`) or a leave
 //! (`leave.lua`) ends one, the scheduler sweeps expired ones. The scripts that check or end a
 //! single session use [`LUA`], this rule written in Lua; everything in Rust reads it here.
+//! A session Redis lost comes back from the fan's access token ([`restore`]).
 
 use redis::Pipeline;
 
@@ -20,6 +21,38 @@ pub const LUA: &str = include_str!("session.lua");
 /// `LUA` followed by `script`: the source of a script that uses the rule.
 pub fn script(script: &str) -> redis::Script {
     redis::Script::new(&format!("{LUA}{script}"))
+}
+
+static RESTORE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| script(include_str!("session_restore.lua")));
+
+/// Brings back the session of an access token (`user`, `ticket`, expiring at
+/// `expires_at_ms`, the token's `exp`) that Redis lost, in one step (`session_restore.lua`):
+/// only for a ticket handed out before the loss (below the config's `lostBelow`), a user
+/// with no session now, once per user and concert, and while fewer sessions than
+/// `maxActive` are running. True when it came back. The caller checks first that the
+/// session was not used for a payment: Redis cannot know.
+pub async fn restore<C>(
+    conn: &mut C,
+    k: &ConcertKeys,
+    user: &UserId,
+    ticket: TicketId,
+    expires_at_ms: i64,
+) -> redis::RedisResult<bool>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let restored: i64 = RESTORE
+        .key(k.config())
+        .key(k.active())
+        .key(k.sessions())
+        .key(k.healed_sessions())
+        .arg(user.as_str())
+        .arg(ticket)
+        .arg(expires_at_ms)
+        .invoke_async(conn)
+        .await?;
+    Ok(restored == 1)
 }
 
 /// One user's session as Redis has it.

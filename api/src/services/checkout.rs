@@ -24,6 +24,7 @@ use crate::{
     config::Settings,
     domain::{IdempotencyKey, RequestHash, ReservationStatus, StoredResponse},
     error::{ApiError, Result},
+    services::sessions,
     state::AppState,
     store::{
         self,
@@ -124,7 +125,7 @@ async fn read(state: &AppState, caller: &Caller, reservation_id: Uuid) -> Result
         reservation_id,
     )
     .await?;
-    if !active {
+    if !active && !sessions::restore_lost(state, caller).await? {
         return Err(ApiError::session_not_active());
     }
     let Some(reservation) = reservation else {

@@ -9,6 +9,7 @@ use crate::{
     auth::{AccountCaller, Caller},
     domain::{reservation_id, ReservationStatus, SeatSelection},
     error::{ApiError, Result},
+    services::sessions,
     state::AppState,
     store::{
         catalog::{self, Seat},
@@ -79,19 +80,18 @@ pub async fn hold(
         return Err(ApiError::ticket_limit(limit, owned));
     }
     let reservation_id = reservation_id::new(concert_id);
-    let outcome = holds::hold_seats(
-        &state.redis,
-        &state.keys,
-        &NewHold {
-            concert_id,
-            schedule_id,
-            who: caller.session(),
-            reservation_id,
-            seats: &seats,
-            ttl_ms: u64::from(state.settings.hold_ttl_seconds) * 1000,
-        },
-    )
-    .await?;
+    let new_hold = NewHold {
+        concert_id,
+        schedule_id,
+        who: caller.session(),
+        reservation_id,
+        seats: &seats,
+        ttl_ms: u64::from(state.settings.hold_ttl_seconds) * 1000,
+    };
+    let mut outcome = holds::hold_seats(&state.redis, &state.keys, &new_hold).await?;
+    if outcome == HoldOutcome::SessionNotActive && sessions::restore_lost(state, caller).await? {
+        outcome = holds::hold_seats(&state.redis, &state.keys, &new_hold).await?;
+    }
     match outcome {
         HoldOutcome::Held { expires_at_ms } => Ok(Reservation {
             id: reservation_id,

@@ -283,3 +283,22 @@ pub async fn find_tickets(db: &PgPool, user: &UserId) -> Result<Vec<OwnedTicket>
     .fetch_all(db)
     .await?)
 }
+
+/// Whether `user` paid for a reservation of `concert_id` at or after `since`: a payment ends
+/// the session that made it, so a session begun before such a payment must not come back.
+pub async fn paid_since(
+    db: &PgPool,
+    user: &UserId,
+    concert_id: ConcertId,
+    since: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM payments p JOIN reservations r ON r.id = p.reservation_id
+                        WHERE p.user_id = $1 AND r.concert_id = $2 AND p.paid_at >= $3)",
+    )
+    .bind(user.as_str())
+    .bind(concert_id.get())
+    .bind(since)
+    .fetch_one(db)
+    .await?)
+}

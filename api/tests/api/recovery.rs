@@ -7,11 +7,13 @@ use std::collections::HashMap;
 
 use api::store::catalog::{reopen_queues, Catalog, Reconciled, SEQ_LEASE};
 use chrono::{Duration, SecondsFormat, Utc};
-use serde_json::json;
+use serde_json::{json, Value};
 use shared::config::QueueSettings;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, ADMIN};
+use shared::{ids::TicketId, session};
+
+use crate::helpers::{assert_problem, user_id, TestApp, ADMIN};
 
 /// One round of the reconciler, as `startup.rs` runs it every few seconds (the app's own
 /// rounds run too: every check here holds whichever round did the work).
@@ -329,4 +331,206 @@ async fn an_opening_moved_before_the_sale_is_copied(db: PgPool) {
     app.flush_redis().await;
     reconcile(&app).await;
     assert_eq!(num(&config(&app, id).await, "opensAt"), moved as u64);
+}
+
+// Sessions Redis lost come back from the access tokens fans present.
+
+/// An admitted fan as the gateway leaves one: a session of `ticket` until the token's `exp`.
+async fn admitted(app: &TestApp, user: &str, concert_id: i64, ticket: u64) -> (String, i64) {
+    let exp = Utc::now().timestamp() + 600;
+    let mut pipe = redis::pipe();
+    session::start(
+        &mut pipe,
+        &app.keys.concert(concert_id),
+        &user_id(user),
+        TicketId::new(ticket),
+        exp * 1000,
+    );
+    let mut conn = app.redis.get().await.unwrap();
+    let () = pipe.query_async(&mut conn).await.unwrap();
+    (app.token(user, concert_id, TicketId::new(ticket), exp), exp)
+}
+
+/// The session of `user` as Redis has it: expiry (ms) and ticket.
+async fn session_of(app: &TestApp, user: &str, concert_id: i64) -> (Option<i64>, Option<String>) {
+    let k = app.keys.concert(concert_id);
+    let mut conn = app.redis.get().await.unwrap();
+    redis::pipe()
+        .cmd("ZSCORE")
+        .arg(k.active())
+        .arg(user)
+        .cmd("HGET")
+        .arg(k.sessions())
+        .arg(user)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Redis loses everything; the reconciler brings the queues back (`lostBelow` = the lease).
+async fn lose_everything(app: &TestApp) {
+    app.flush_redis().await;
+    reconcile(app).await;
+    assert_eq!(
+        num(&config(app, app_concert(app).await).await, "lostBelow"),
+        SEQ_LEASE
+    );
+}
+
+async fn app_concert(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT max(id) FROM concerts")
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn refused(res: reqwest::Response) {
+    assert_problem(res, 403, "SESSION_NOT_ACTIVE").await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_lost_session_comes_back_until_the_tokens_expiry_and_the_booking_goes_on(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    let (alice, exp) = admitted(&app, "alice", c.id, 5).await;
+    let (bob, _) = admitted(&app, "bob", c.id, 6).await;
+    let (carol, _) = admitted(&app, "carol", c.id, 7).await;
+    app.charge_ok(&alice, 10_000).await;
+    lose_everything(&app).await;
+
+    // Each booking request brings its session back and goes on: schedules, a seat map, a hold.
+    assert_eq!(app.schedules(&alice, c.id).await.status(), 200);
+    assert_eq!(
+        session_of(&app, "alice", c.id).await,
+        (Some(exp * 1000), Some("5".into())),
+        "until the token's expiry, for its ticket"
+    );
+    assert_eq!(app.seats(&bob, c.id, c.schedule()).await.status(), 200);
+    let held = app.hold_ok(&carol, c.schedule(), &c.seats()[..1]).await;
+    assert!(!held.is_empty());
+    // The restored session books and pays as any other; the payment ends it.
+    let rid = app.hold_ok(&alice, c.schedule(), &c.seats()[1..2]).await;
+    assert_eq!(app.pay(&alice, &rid, Some("p1")).await.status(), 201);
+    assert_eq!(session_of(&app, "alice", c.id).await, (None, None));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_payment_through_a_restored_session_can_come_first(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    let (alice, _) = admitted(&app, "alice", c.id, 5).await;
+    app.charge_ok(&alice, 10_000).await;
+    let rid = app.hold_ok(&alice, c.schedule(), &c.seats()[..1]).await;
+    lose_everything(&app).await;
+    // The session comes back on the payment; the hold was lost with Redis.
+    assert_problem(
+        app.pay(&alice, &rid, Some("p1")).await,
+        404,
+        "RESERVATION_NOT_FOUND",
+    )
+    .await;
+    assert_eq!(session_of(&app, "alice", c.id).await.1, Some("5".into()));
+    // The seat is free again: the fan holds it again.
+    let again = app.hold_ok(&alice, c.schedule(), &c.seats()[..1]).await;
+    assert_eq!(app.pay(&alice, &again, Some("p2")).await.status(), 201);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn only_a_session_from_before_the_loss_comes_back(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    // A token of a ticket at or above lostBelow was never handed out before the loss.
+    let exp = Utc::now().timestamp() + 600;
+    let late = app.token("late", c.id, TicketId::new(SEQ_LEASE), exp);
+    // A queue that was not lost brings no session back.
+    let (never, _) = admitted(&app, "never", c.id, 3).await;
+    app.end_session("never", c.id).await;
+    refused(app.schedules(&never, c.id).await).await;
+    lose_everything(&app).await;
+    refused(app.schedules(&late, c.id).await).await;
+    assert_eq!(session_of(&app, "late", c.id).await, (None, None));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_session_comes_back_once(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    let (alice, _) = admitted(&app, "alice", c.id, 5).await;
+    lose_everything(&app).await;
+    assert_eq!(app.schedules(&alice, c.id).await.status(), 200);
+    // She leaves (or the session ends otherwise): the token does not bring it back again.
+    app.end_session("alice", c.id).await;
+    refused(app.schedules(&alice, c.id).await).await;
+    refused(app.hold(&alice, c.schedule(), &c.seats()[..1]).await).await;
+    assert_eq!(session_of(&app, "alice", c.id).await, (None, None));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_session_now_is_not_replaced_by_an_old_token(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    let (old, _) = admitted(&app, "alice", c.id, 5).await;
+    lose_everything(&app).await;
+    // Admitted again after the loss, with a new ticket.
+    let (new, _) = admitted(&app, "alice", c.id, SEQ_LEASE + 1).await;
+    refused(app.schedules(&old, c.id).await).await;
+    assert_eq!(app.schedules(&new, c.id).await.status(), 200);
+    assert_eq!(
+        session_of(&app, "alice", c.id).await.1,
+        Some((SEQ_LEASE + 1).to_string())
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_session_used_for_a_payment_does_not_come_back(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    let (alice, _) = admitted(&app, "alice", c.id, 5).await;
+    app.charge_ok(&alice, 10_000).await;
+    let rid = app.hold_ok(&alice, c.schedule(), &c.seats()[..1]).await;
+    assert_eq!(app.pay(&alice, &rid, Some("p1")).await.status(), 201);
+    lose_everything(&app).await;
+    refused(app.schedules(&alice, c.id).await).await;
+    refused(app.hold(&alice, c.schedule(), &c.seats()[1..2]).await).await;
+    assert_eq!(session_of(&app, "alice", c.id).await, (None, None));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_session_comes_back_only_within_the_room(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[10], 1_000).await;
+    let (alice, _) = admitted(&app, "alice", c.id, 5).await;
+    let (bob, _) = admitted(&app, "bob", c.id, 6).await;
+    lose_everything(&app).await;
+    hset(&app, c.id, &[("maxActive", "2")]).await;
+    // A fan admitted after the loss, and one whose session has expired (not counted).
+    admitted(&app, "carol", c.id, SEQ_LEASE).await;
+    let mut conn = app.redis.get().await.unwrap();
+    let _: i64 = redis::cmd("ZADD")
+        .arg(app.keys.concert(c.id).active())
+        .arg(Utc::now().timestamp_millis() - 1_000)
+        .arg("gone")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(app.schedules(&alice, c.id).await.status(), 200);
+    // The room is full: Bob stays out, and can come back once there is space.
+    refused(app.seats(&bob, c.id, c.schedule()).await).await;
+    assert_eq!(session_of(&app, "bob", c.id).await, (None, None));
+    app.end_session("carol", c.id).await;
+    assert_eq!(app.schedules(&bob, c.id).await.status(), 200);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_token_brings_back_only_its_own_concerts_session(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let a = app.create_concert(&[10], 1_000).await;
+    let b = app.create_concert(&[10], 1_000).await;
+    let (alice, _) = admitted(&app, "alice", a.id, 5).await;
+    lose_everything(&app).await;
+    assert_problem(app.schedules(&alice, b.id).await, 403, "WRONG_CONCERT").await;
+    assert_eq!(session_of(&app, "alice", b.id).await, (None, None));
+    assert_eq!(session_of(&app, "alice", a.id).await, (None, None));
+    let body: Value = app.schedules(&alice, a.id).await.json().await.unwrap();
+    assert_eq!(body["schedules"].as_array().unwrap().len(), 1);
 }
