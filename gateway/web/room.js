@@ -16,7 +16,7 @@
   const drawKey = `tix.draw.${concertId}`;
   const s = { api: "", queueToken: localStorage.getItem(tokenKey), access: null, first: null, schedule: null,
     selected: new Set(), reservation: null, pollTimer: null, countdown: null, backoff: 1000,
-    opensTimer: null, sessionTimer: null, sessionOver: false, drawLookup: false, commitmentShown: false };
+    opensTimer: null, sessionTimer: null, sessionOver: false, drawLookup: false, commitmentShown: false, restoreTried: false };
 
   const views = ["join-view", "pre-view", "wait-view", "book-view", "confirmation", "final-view"];
   const show = (view) => {
@@ -125,6 +125,15 @@
       finish("soldOut");
     } else if (st.status === "CLOSED") {
       finish("closed");
+    } else if (!s.restoreTried && sessionStorage.getItem(`${tokenKey}.access`)) {
+      // Redis may have lost the session: a booking request with the access token of before
+      // brings it back once (the api restores it until the token's expiry), and the status
+      // says ACTIVE again. A token that has expired, or a session that really ended, stays ended.
+      s.restoreTried = true;
+      s.access = sessionStorage.getItem(`${tokenKey}.access`);
+      api(`/api/v1/concerts/${concertId}/schedules`)
+        .then((r) => (r.status === 200 ? poll() : finish("expired")))
+        .catch(() => finish("expired"));
     } else {
       finish("expired");
     }

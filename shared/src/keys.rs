@@ -173,6 +173,7 @@ mod tests {
             k.pending(),
             k.unsold(),
             k.healed(),
+            k.healed_sessions(),
         ] {
             assert!(key.starts_with("t:{c:42}:"), "{key}");
         }
