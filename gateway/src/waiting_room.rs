@@ -3,7 +3,11 @@
 //! Join: the address's rate (checked first by the handler), the batched join, the sealed place. Status: the line view, else a
 //! batched read; an access token once admitted. Leave and new settings drop the line view.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{
+    collections::HashSet,
+    net::IpAddr,
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use chrono::Utc;
 use shared::{
@@ -84,6 +88,9 @@ pub struct WaitingRoom {
     statuses: Batcher<StatusCall>,
     line_views: Arc<LineViews>,
     draws: KnownDraws,
+    /// Concerts this gateway has seen a queue of (a join succeeded): a join that then finds
+    /// none meets a queue Redis lost, not an unknown concert.
+    seen: RwLock<HashSet<ConcertId>>,
     join_limiter: Arc<RateLimiter>,
     queue_tokens: QueueTokens,
     signing_key: SigningKey,
@@ -106,6 +113,7 @@ impl WaitingRoom {
             keys,
             line_views,
             draws: KnownDraws::default(),
+            seen: RwLock::default(),
             join_limiter,
             queue_tokens,
             signing_key,
@@ -134,6 +142,9 @@ impl WaitingRoom {
     /// checked the join rate ([`Self::check_join_rate`]).
     pub async fn join(&self, user: UserId, concert: ConcertId) -> Result<Entry> {
         let (created, ticket_id, standing) = match self.joins.call(concert, user.clone()).await? {
+            Joined::UnknownConcert if self.has_seen(concert) => {
+                return Err(GatewayError::Restoring)
+            }
             Joined::UnknownConcert => return Err(GatewayError::concert_not_found()),
             Joined::Closed(closure) => return Err(GatewayError::closed(closure)),
             Joined::PreQueue {
@@ -160,6 +171,12 @@ impl WaitingRoom {
                 },
             ),
         };
+        if !self.has_seen(concert) {
+            self.seen
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(concert);
+        }
         let place = Place {
             concert_id: concert,
             ticket_id,
@@ -170,6 +187,13 @@ impl WaitingRoom {
             answer: self.answer(&place, standing).await?,
             queue_token: self.queue_tokens.seal(&place),
         })
+    }
+
+    fn has_seen(&self, concert: ConcertId) -> bool {
+        self.seen
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&concert)
     }
 
     /// The place a queue token names, if this gateway sealed it.

@@ -182,7 +182,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 problems!(JoinQueueProblems: InvalidBody, MalformedJson, InvalidIdentityToken,
-    IdentityTokenExpired, ConcertNotFound, SoldOut, QueueClosed, BodyTooLarge, UnsupportedMediaType, RateLimited,
+    IdentityTokenExpired, ConcertNotFound, SoldOut, QueueClosed, QueueRestoring, BodyTooLarge, UnsupportedMediaType, RateLimited,
     ServiceUnavailable);
 
 /// Join a concert's waiting queue

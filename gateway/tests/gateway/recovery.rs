@@ -72,6 +72,9 @@ async fn waiting_fans_get_their_places_back_in_their_order_and_only_once() {
     // Until the api opens the queue again, a poll is told to come back, not that it lost.
     let restoring = assert_problem(app.status(&tokens[5]).await, 503, "QUEUE_RESTORING").await;
     assert!(restoring["detail"].is_string());
+    // A join meanwhile too: this gateway has seen the concert's queue, so it was lost.
+    assert_problem(app.join("early-bird", 1).await, 503, "QUEUE_RESTORING").await;
+    assert_problem(app.join("early-bird", 77).await, 404, "CONCERT_NOT_FOUND").await;
     reopen(&app, 1, 1_000, 2).await;
 
     // A newcomer after the loss queues behind everyone who comes back.
