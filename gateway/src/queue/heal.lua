@@ -1,25 +1,34 @@
 -- heal.lua: brings back places in line that Redis lost, from the queue tokens fans present.
--- After a loss the api re-opens the queue with `lostBelow` (every sequence handed out before
--- the loss is below it) and `admittedBefore` (the highest sequence admitted before it, as
--- last copied to Postgres). A token's place comes back at its own sequence, so everyone who
--- comes back keeps their order, when it is from before the loss, was not admitted before it,
--- and has not come back already (`healed`); a user in line or with a session now has theirs.
--- KEYS: 1 config hash, 2 waiting queue, 3 sessions, 4 healed users (set)
--- ARGV: pairs of user id, ticket id
--- Returns one 1 (back in line) or 0 per pair
-local c = redis.call('HMGET', KEYS[1], 'lostBelow', 'admittedBefore', 'closed')
+-- After a loss the api re-opens the queue with `lostBelow` (every sequence and pre-queue entry
+-- number handed out before the loss is below it) and `admittedBefore` (the highest sequence
+-- admitted before it, as last copied to Postgres). A token's place comes back at its own
+-- sequence, so everyone who comes back keeps their order, when it is from before the loss,
+-- was not admitted before it, and has not come back already (`healed`); a user in line or
+-- with a session now has theirs. A pre-queue entry comes back into the pre-queue while the
+-- sale has not opened (after the opening its drawn place is not known here).
+-- KEYS: 1 config hash, 2 waiting queue, 3 sessions, 4 healed users (set), 5 pre-queue
+-- ARGV: triples of user id, sequence or entry number, kind ('q' a place, 'p' a pre-queue entry)
+-- Returns one 1 (back) or 0 per triple
+local c = redis.call('HMGET', KEYS[1], 'lostBelow', 'admittedBefore', 'closed', 'opensAt', 'drawn')
 local lost_below = tonumber(c[1] or '0')
 local before = tonumber(c[2] or '0')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local before_opening = now < tonumber(c[4] or '0') and c[5] ~= '1'
 local out = {}
-for i = 1, #ARGV, 2 do
-  local user, ticket = ARGV[i], tonumber(ARGV[i + 1])
+for i = 1, #ARGV, 3 do
+  local user, n, kind = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local back = 0
-  if not c[3] and ticket < lost_below and ticket > before
-      and not redis.call('ZSCORE', KEYS[2], user)
-      and not redis.call('HGET', KEYS[3], user)
-      and redis.call('SADD', KEYS[4], user) == 1 then
-    redis.call('ZADD', KEYS[2], ticket, user)
-    back = 1
+  if not c[3] and n < lost_below and not redis.call('HGET', KEYS[3], user) then
+    if kind == 'q' and n > before and not redis.call('ZSCORE', KEYS[2], user)
+        and redis.call('SADD', KEYS[4], user) == 1 then
+      redis.call('ZADD', KEYS[2], n, user)
+      back = 1
+    elseif kind == 'p' and before_opening and not redis.call('ZSCORE', KEYS[5], user)
+        and redis.call('SADD', KEYS[4], user) == 1 then
+      redis.call('ZADD', KEYS[5], n, user)
+      back = 1
+    end
   end
   out[#out + 1] = back
 end

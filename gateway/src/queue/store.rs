@@ -172,12 +172,19 @@ pub async fn status_batch(
             standing
         } else if !sale.drawn {
             let entry = entries.get(i).copied().flatten().map(|e| e as u64);
+            let number = ticket.get() - PRE_QUEUE_TICKETS;
             match sale.closed {
                 Some(closure) => Standing::Closed(closure),
-                None if entry == Some(ticket.get() - PRE_QUEUE_TICKETS) => Standing::PreQueue {
+                None if entry == Some(number) => Standing::PreQueue {
                     opens_at_ms: sale.opens_at_ms,
                 },
-                None => Standing::Expired,
+                None => {
+                    // An entry from before Redis lost the pre-queue may come back.
+                    if number < sale.lost_below {
+                        to_heal.push(i);
+                    }
+                    Standing::Expired
+                }
             }
         } else {
             // Drawn: the user's place (or the session it became) among the drawn places.
@@ -198,15 +205,32 @@ pub async fn status_batch(
     }
     if !to_heal.is_empty() {
         let mut call = HEAL.key(k.config());
-        call.key(k.queue()).key(k.sessions()).key(k.healed());
+        call.key(k.queue())
+            .key(k.sessions())
+            .key(k.healed())
+            .key(k.pre_queue());
         for i in &to_heal {
-            call.arg(users[*i]).arg(tickets[*i].1);
+            let ticket = tickets[*i].1;
+            match is_pre_queue(ticket) {
+                true => call
+                    .arg(users[*i])
+                    .arg(ticket.get() - PRE_QUEUE_TICKETS)
+                    .arg("p"),
+                false => call.arg(users[*i]).arg(ticket).arg("q"),
+            };
         }
         let back: Vec<i64> = call.invoke_async(&mut conn).await?;
         for (i, back) in to_heal.into_iter().zip(back) {
-            if back == 1 {
+            if back != 1 {
+                continue;
+            }
+            tracing::debug!(concert.id = concert_id.get(), ticket = %tickets[i].1, "a place Redis lost came back");
+            if is_pre_queue(tickets[i].1) {
+                standings[i] = Standing::PreQueue {
+                    opens_at_ms: sale.opens_at_ms,
+                };
+            } else {
                 to_rank.push(i);
-                tracing::debug!(concert.id = concert_id.get(), ticket = %tickets[i].1, "a place Redis lost came back");
             }
         }
     }

@@ -161,3 +161,36 @@ async fn the_counter_stops_at_its_lease_until_the_api_extends_it() {
         .unwrap();
     assert_eq!(app.join("c", 1).await.status(), 201);
 }
+
+#[tokio::test]
+async fn a_pre_queue_entry_comes_back_while_the_sale_has_not_opened() {
+    let app = TestApp::spawn().await;
+    let opens_at = chrono::Utc::now().timestamp_millis() + 60_000;
+    let sale = |resume: Option<Resume>| Opening {
+        opens_at_ms: Some(opens_at),
+        seed: Some([3; 32]),
+        seq_limit: Some(1_000),
+        resume,
+        ..Default::default()
+    };
+    app.open_sale(1, queue_settings(2, 100, 600), &sale(None))
+        .await;
+    let (early, body) = app.join_ok("early", 1).await;
+    assert_eq!(body["status"], "PRE_QUEUE");
+    lose(&app, 1).await;
+    app.open_sale(
+        1,
+        queue_settings(2, 100, 600),
+        &sale(Some(Resume {
+            lost_below: 1_000,
+            admitted_before: 0,
+        })),
+    )
+    .await;
+    assert_eq!(app.status_ok(&early).await["status"], "PRE_QUEUE");
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(stats["waiting"], 1, "back in the pre-queue, to be drawn");
+    // Once: given up after it came back, it stays given up.
+    assert_eq!(app.leave(&early).await.status(), 204);
+    assert_eq!(app.status_ok(&early).await["status"], "EXPIRED");
+}
