@@ -117,3 +117,41 @@ where
         .await?;
     Ok(raised == 1)
 }
+
+static RESUME: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+         local lost_below = tonumber(ARGV[1]) \
+         local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') \
+         local limit = tonumber(redis.call('HGET', KEYS[1], 'seqLimit') or '0') \
+         local through = tonumber(redis.call('HGET', KEYS[1], 'admittedThrough') or '0') \
+         redis.call('HSET', KEYS[1], 'lostBelow', lost_below, 'admittedBefore', ARGV[2], \
+                    'seq', math.max(seq, lost_below - 1), 'seqLimit', math.max(limit, tonumber(ARGV[3])), \
+                    'admittedThrough', math.max(through, tonumber(ARGV[2]))) \
+         return 1",
+    )
+});
+
+/// Resumes an open queue that lost its last writes while keeping its config (a failover):
+/// as a queue opened again after a whole loss ([`Resume`]), its counter goes on from
+/// `lost_below` under `seq_limit`, and places and sessions from before come back from fans'
+/// tokens. False when the queue is gone altogether.
+pub async fn resume_in_place<C>(
+    conn: &mut C,
+    keys: &Keys,
+    concert_id: i64,
+    resume: Resume,
+    seq_limit: u64,
+) -> redis::RedisResult<bool>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let resumed: i64 = RESUME
+        .key(keys.concert(concert_id).config())
+        .arg(resume.lost_below)
+        .arg(resume.admitted_before)
+        .arg(seq_limit)
+        .invoke_async(conn)
+        .await?;
+    Ok(resumed == 1)
+}

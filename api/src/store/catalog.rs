@@ -558,6 +558,8 @@ pub struct Reconciled {
     pub copied: usize,
     /// Arrival counter leases extended in Redis.
     pub extended: usize,
+    /// Queues Redis kept but cut short (their counter went back), resumed as lost ones.
+    pub resumed_in_place: usize,
 }
 
 /// A queue's durable copy (`queue_states`).
@@ -566,6 +568,8 @@ struct QueueState {
     settings: QueueSettings,
     seq_lease: u64,
     admitted_through: u64,
+    /// The highest sequence seen handed out.
+    seq_seen: u64,
 }
 
 /// A `queue_states` row as read (every column `None` for a concert without one).
@@ -578,6 +582,7 @@ struct QueueStateRow {
     paused: Option<bool>,
     seq_lease: Option<i64>,
     admitted_through: Option<i64>,
+    seq_seen: Option<i64>,
 }
 
 impl QueueStateRow {
@@ -593,6 +598,7 @@ impl QueueStateRow {
             },
             seq_lease: u64::try_from(self.seq_lease?).ok()?,
             admitted_through: u64::try_from(self.admitted_through?).ok()?,
+            seq_seen: u64::try_from(self.seq_seen.unwrap_or(0)).unwrap_or(0),
         })
     }
 }
@@ -701,6 +707,7 @@ struct StateWrites {
     paused: Vec<bool>,
     seq_lease: Vec<i64>,
     admitted_through: Vec<i64>,
+    seq_seen: Vec<i64>,
 }
 
 impl StateWrites {
@@ -714,6 +721,7 @@ impl StateWrites {
         self.paused.push(s.paused);
         self.seq_lease.push(int8(state.seq_lease));
         self.admitted_through.push(int8(state.admitted_through));
+        self.seq_seen.push(int8(state.seq_seen));
     }
 
     /// Writes the rows (creating those of concerts without one); a lease and the admitted
@@ -724,9 +732,10 @@ impl StateWrites {
         }
         sqlx::query(
             "INSERT INTO queue_states AS q (concert_id, admit_per_tick, tick_millis, max_active,
-                                            session_ttl_seconds, paused, seq_lease, admitted_through)
+                                            session_ttl_seconds, paused, seq_lease, admitted_through,
+                                            seq_seen)
              SELECT * FROM UNNEST($1::BIGINT[], $2::INT[], $3::INT[], $4::INT[], $5::INT[],
-                                  $6::BOOLEAN[], $7::BIGINT[], $8::BIGINT[])
+                                  $6::BOOLEAN[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[])
              ON CONFLICT (concert_id) DO UPDATE SET
                  admit_per_tick = EXCLUDED.admit_per_tick,
                  tick_millis = EXCLUDED.tick_millis,
@@ -735,6 +744,7 @@ impl StateWrites {
                  paused = EXCLUDED.paused,
                  seq_lease = GREATEST(q.seq_lease, EXCLUDED.seq_lease),
                  admitted_through = GREATEST(q.admitted_through, EXCLUDED.admitted_through),
+                 seq_seen = GREATEST(q.seq_seen, EXCLUDED.seq_seen),
                  updated_at = now()",
         )
         .bind(&self.ids)
@@ -745,6 +755,7 @@ impl StateWrites {
         .bind(&self.paused)
         .bind(&self.seq_lease)
         .bind(&self.admitted_through)
+        .bind(&self.seq_seen)
         .execute(db)
         .await?;
         Ok(())
@@ -784,6 +795,7 @@ fn copy_of(
             .admitted_through
             .unwrap_or(0)
             .max(row.map_or(0, |r| r.admitted_through)),
+        seq_seen: live.seq.max(row.map_or(0, |r| r.seq_seen)),
     };
     (state, extend.then_some(seq_lease))
 }
@@ -825,7 +837,7 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
                 COALESCE(array_agg(s.id ORDER BY s.id) FILTER (WHERE s.starts_at > now()), '{}') AS on_sale,
                 COALESCE(array_agg(s.total_seats - sold.n ORDER BY s.id) FILTER (WHERE s.starts_at > now()), '{}') AS unsold,
                 q.admit_per_tick, q.tick_millis, q.max_active, q.session_ttl_seconds, q.paused,
-                q.seq_lease, q.admitted_through
+                q.seq_lease, q.admitted_through, q.seq_seen
          FROM concerts c
          JOIN schedules s ON s.concert_id = c.id
          LEFT JOIN queue_states q ON q.concert_id = c.id
@@ -856,6 +868,7 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         let mut extensions: Vec<(i64, u64)> = Vec::new();
         let mut moved: (Vec<i64>, Vec<DateTime<Utc>>) = (Vec::new(), Vec::new());
         let mut lost: Vec<&OpenConcert> = Vec::new();
+        let mut cut: Vec<&OpenConcert> = Vec::new();
         for (c, reply) in chunk.iter().zip(replies.chunks(2)) {
             let fields: Vec<Option<String>> = redis::from_redis_value(&reply[0])?;
             let live = LiveQueue::parse(&fields);
@@ -898,6 +911,14 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
                 continue;
             }
             let row = c.queue.state();
+            // A counter or an admission mark below what was seen: Redis kept the queue but
+            // lost its last writes (a failover). It resumes as a lost queue does.
+            if row.as_ref().is_some_and(|r| {
+                live.seq < r.seq_seen || live.admitted_through.unwrap_or(0) < r.admitted_through
+            }) {
+                cut.push(c);
+                continue;
+            }
             let (copy, extend) = copy_of(&live, row.as_ref(), &paused_defaults);
             if row != Some(copy) {
                 copies.push(c.id, &copy);
@@ -960,6 +981,9 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         if !lost.is_empty() {
             reopen_lost(to, &lost, &paused_defaults, &mut done).await?;
         }
+        if !cut.is_empty() {
+            resume_cut(to, &cut, &mut done).await?;
+        }
         // Every open queue is in the open set (a cut append-only file can keep a queue's
         // settings and lose its entry, and the schedulers find queues through the set).
         if !keep_open.is_empty() {
@@ -988,23 +1012,7 @@ async fn reopen_lost(
     done: &mut Reconciled,
 ) -> Result<()> {
     let ids: Vec<i64> = lost.iter().map(|c| c.id).collect();
-    let rows: Vec<(i64, QueueStateRow)> = sqlx::query_as::<_, RaisedRow>(
-        "UPDATE queue_states SET seq_lease = seq_lease + $2, updated_at = now()
-         WHERE concert_id = ANY($1)
-         RETURNING concert_id, admit_per_tick, tick_millis, max_active, session_ttl_seconds,
-                   paused, seq_lease, admitted_through",
-    )
-    .bind(&ids)
-    .bind(int8(SEQ_LEASE))
-    .fetch_all(to.db)
-    .await?
-    .into_iter()
-    .map(|r| (r.concert_id, r.queue))
-    .collect();
-    let raised: HashMap<i64, QueueState> = rows
-        .iter()
-        .filter_map(|(id, row)| Some((*id, row.state()?)))
-        .collect();
+    let raised = raise_leases(to, &ids).await?;
     let mut conn = to.redis.get().await?;
     for c in lost {
         let mut opening = c.opening();
@@ -1038,6 +1046,51 @@ async fn reopen_lost(
             );
         } else {
             done.reseeded += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The stored leases of `ids`, raised by one lease (one statement): the queues resume their
+/// counters at the old lease, above every sequence handed out, under the raised one.
+async fn raise_leases(to: Catalog<'_>, ids: &[i64]) -> Result<HashMap<i64, QueueState>> {
+    let rows: Vec<RaisedRow> = sqlx::query_as(
+        "UPDATE queue_states SET seq_lease = seq_lease + $2, updated_at = now()
+         WHERE concert_id = ANY($1)
+         RETURNING concert_id, admit_per_tick, tick_millis, max_active, session_ttl_seconds,
+                   paused, seq_lease, admitted_through, seq_seen",
+    )
+    .bind(ids)
+    .bind(int8(SEQ_LEASE))
+    .fetch_all(to.db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.concert_id, r.queue.state()?)))
+        .collect())
+}
+
+/// Resumes the queues Redis kept but cut short (its counter or admission mark went back: the
+/// last writes were lost) as [`reopen_lost`] resumes lost ones: the counter from the old
+/// lease, places and sessions from before coming back from fans' tokens.
+async fn resume_cut(to: Catalog<'_>, cut: &[&OpenConcert], done: &mut Reconciled) -> Result<()> {
+    let ids: Vec<i64> = cut.iter().map(|c| c.id).collect();
+    let raised = raise_leases(to, &ids).await?;
+    let mut conn = to.redis.get().await?;
+    for (id, state) in raised {
+        let resume = Resume {
+            lost_below: state.seq_lease.saturating_sub(SEQ_LEASE),
+            admitted_before: state.admitted_through,
+        };
+        if shared::queue_config::resume_in_place(&mut conn, to.keys, id, resume, state.seq_lease)
+            .await?
+        {
+            done.resumed_in_place += 1;
+            tracing::warn!(
+                concert.id = id,
+                resumed_from = resume.lost_below,
+                "concert queue lost its last writes in Redis: resumed"
+            );
         }
     }
     Ok(())

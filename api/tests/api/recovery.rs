@@ -261,6 +261,45 @@ async fn the_arrival_counter_never_goes_back(db: PgPool) {
 }
 
 #[sqlx::test(migrations = "./migrations")]
+async fn a_queue_redis_kept_but_cut_short_resumes_as_a_lost_one(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3], 1_000).await;
+    let handed_out = hand_out(&app, c.id, 40).await;
+    hset(&app, c.id, &[("admittedThrough", "12")]).await;
+    reconcile(&app).await;
+    assert!(
+        !config(&app, c.id).await.contains_key("lostBelow"),
+        "nothing lost yet"
+    );
+
+    // A failover drops the last writes: the counter and the admission mark go back, the
+    // queue itself stays.
+    hset(&app, c.id, &[("seq", "25"), ("admittedThrough", "10")]).await;
+    reconcile(&app).await;
+    let cfg = config(&app, c.id).await;
+    assert_eq!(
+        num(&cfg, "lostBelow"),
+        SEQ_LEASE,
+        "every sequence handed out is below it"
+    );
+    assert_eq!(
+        num(&cfg, "admittedBefore"),
+        12,
+        "the admissions Postgres saw"
+    );
+    assert!(
+        num(&cfg, "seq") >= handed_out,
+        "the counter never hands a sequence out twice"
+    );
+    let lease = row(&app, c.id).await.unwrap().seq_lease as u64;
+    assert_eq!(lease, 2 * SEQ_LEASE);
+    assert_eq!(num(&cfg, "seqLimit"), lease);
+    // Resumed once: the next round sees nothing cut short.
+    reconcile(&app).await;
+    assert_eq!(row(&app, c.id).await.unwrap().seq_lease as u64, lease);
+}
+
+#[sqlx::test(migrations = "./migrations")]
 async fn a_concert_without_a_copy_gets_one_or_comes_back_paused(db: PgPool) {
     let app = TestApp::spawn(db).await;
     // Two concerts created before the copy existed: no row, no lease.
