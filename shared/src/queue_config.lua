@@ -21,8 +21,10 @@ end
 if ARGV[10] ~= '' then redis.call('HSETNX', KEYS[1], 'seqLimit', ARGV[10]) end
 if created and ARGV[11] ~= '' then
   local lost_below = tonumber(ARGV[11])
+  local t = redis.call('TIME')
   redis.call('HSET', KEYS[1], 'lostBelow', lost_below, 'seq', lost_below - 1,
-             'admittedBefore', ARGV[12], 'admittedThrough', ARGV[12])
+             'admittedBefore', ARGV[12], 'admittedThrough', ARGV[12],
+             'lostAt', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 end
 for i = 13, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
 if created then return 1 end

@@ -125,9 +125,11 @@ static RESUME: LazyLock<redis::Script> = LazyLock::new(|| {
          local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') \
          local limit = tonumber(redis.call('HGET', KEYS[1], 'seqLimit') or '0') \
          local through = tonumber(redis.call('HGET', KEYS[1], 'admittedThrough') or '0') \
+         local t = redis.call('TIME') \
          redis.call('HSET', KEYS[1], 'lostBelow', lost_below, 'admittedBefore', ARGV[2], \
                     'seq', math.max(seq, lost_below - 1), 'seqLimit', math.max(limit, tonumber(ARGV[3])), \
-                    'admittedThrough', math.max(through, tonumber(ARGV[2]))) \
+                    'admittedThrough', math.max(through, tonumber(ARGV[2])), \
+                    'lostAt', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) \
          return 1",
     )
 });

@@ -164,9 +164,8 @@ pub async fn status_batch(
         let standing = if !is_pre_queue(*ticket) {
             let standing = of_place(*ticket, &mut to_rank);
             // A place from before Redis lost the line, neither in line nor in session now:
-            // it may come back (see heal.lua).
-            let t = ticket.get();
-            if standing == Standing::Expired && t < sale.lost_below && t > sale.admitted_before {
+            // it may come back (heal.lua decides, for one admitted before the loss too).
+            if standing == Standing::Expired && ticket.get() < sale.lost_below {
                 to_heal.push(i);
             }
             standing

@@ -98,8 +98,13 @@ async fn waiting_fans_get_their_places_back_in_their_order_and_only_once() {
         "the newcomer behind the three who came back, not behind the places nobody claimed"
     );
 
-    // Admitted before the loss: the line moved past it, it does not come back.
-    assert_eq!(app.status_ok(&tokens[1]).await["status"], "EXPIRED");
+    // Admitted before the loss and never picked up: the session it had was lost with the data
+    // and could still run, so the place comes back, at the front.
+    let admitted = app.status_ok(&tokens[1]).await;
+    assert_eq!(
+        (admitted["status"].as_str(), admitted["position"].as_u64()),
+        (Some("WAITING"), Some(1))
+    );
 
     // Back once: a place given up after coming back stays given up.
     assert_eq!(app.leave(&tokens[6]).await.status(), 204);
@@ -110,6 +115,7 @@ async fn waiting_fans_get_their_places_back_in_their_order_and_only_once() {
     for _ in 0..3 {
         app.tick(1).await;
         for (name, token) in [
+            ("fan-2", &tokens[1]),
             ("fan-4", &tokens[3]),
             ("fan-6", &tokens[5]),
             ("newcomer", &newcomer),
@@ -120,7 +126,33 @@ async fn waiting_fans_get_their_places_back_in_their_order_and_only_once() {
             }
         }
     }
-    assert_eq!(order, ["fan-4", "fan-6", "newcomer"]);
+    assert_eq!(order, ["fan-2", "fan-4", "fan-6", "newcomer"]);
+}
+
+#[tokio::test]
+async fn a_place_admitted_before_the_loss_stays_out_once_its_session_would_have_ended() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(2, 100, 600)).await;
+    let (admitted, _) = app.join_ok("admitted", 1).await;
+    let (waiting, _) = app.join_ok("waiting", 1).await;
+    app.tick(1).await; // both admitted (2 a tick); the api copied admittedThrough = 2
+    lose_and_reopen(&app, 1, 1_000, 2).await;
+    // The loss was longer ago than a session lasts (600 s).
+    let mut conn = app.redis.get().await.unwrap();
+    let long_ago = chrono::Utc::now().timestamp_millis() - 601_000;
+    let _: () = redis::cmd("HSET")
+        .arg(app.keys.concert(1).config())
+        .arg("lostAt")
+        .arg(long_ago)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    app.state
+        .room
+        .line_views()
+        .forget(crate::helpers::concert(1));
+    assert_eq!(app.status_ok(&admitted).await["status"], "EXPIRED");
+    assert_eq!(app.status_ok(&waiting).await["status"], "EXPIRED");
 }
 
 #[tokio::test]
