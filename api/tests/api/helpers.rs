@@ -1,9 +1,13 @@
 //! `TestApp`: an api on port 0 with its own database and Redis prefix, a signing key to mint
 //! access tokens as the gateway would, and one helper per endpoint.
 
-use std::net::SocketAddr;
+use std::{collections::HashMap, net::SocketAddr};
 
-use api::{config::Settings, startup::Application};
+use api::{
+    config::Settings,
+    startup::Application,
+    store::catalog::{reopen_queues, Catalog, Reconciled},
+};
 use rand::Rng;
 use serde_json::{json, Value};
 use shared::redis_pool::Pool;
@@ -68,6 +72,27 @@ pub fn test_settings(signing_key: &SigningKey) -> Settings {
 }
 
 /// A concert created through the admin endpoint.
+/// The concert a create-concert response names.
+pub fn concert_of(body: &Value) -> Concert {
+    Concert {
+        id: body["concertId"].as_i64().unwrap(),
+        schedules: body["schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let seats = s["seatIds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_i64().unwrap())
+                    .collect();
+                (s["scheduleId"].as_i64().unwrap(), seats)
+            })
+            .collect(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Concert {
     pub id: i64,
@@ -167,23 +192,37 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), 201);
         let body: Value = res.json().await.unwrap();
-        Concert {
-            id: body["concertId"].as_i64().unwrap(),
-            schedules: body["schedules"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    let seats = s["seatIds"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|v| v.as_i64().unwrap())
-                        .collect();
-                    (s["scheduleId"].as_i64().unwrap(), seats)
-                })
-                .collect(),
-        }
+        concert_of(&body)
+    }
+
+    /// One round of the queue reconciler, as `startup.rs` runs it every few seconds (the
+    /// app's own rounds run too: a check holds whichever round did the work).
+    pub async fn reconcile(&self) -> Reconciled {
+        let defaults = QueueSettings {
+            admit_per_tick: 10,
+            tick_millis: 100,
+            max_active: 100,
+            session_ttl_seconds: 600,
+            paused: false,
+        };
+        reopen_queues(Catalog {
+            db: &self.db,
+            redis: &self.redis,
+            keys: &self.keys,
+            queue_defaults: &defaults,
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A concert's queue config hash in Redis.
+    pub async fn queue_config(&self, concert_id: i64) -> HashMap<String, String> {
+        let mut conn = self.redis.get().await.unwrap();
+        redis::cmd("HGETALL")
+            .arg(self.keys.concert(concert_id).config())
+            .query_async(&mut conn)
+            .await
+            .unwrap()
     }
 
     /// Admits `user_id` to `concert_id` as the gateway's scheduler would, and returns the

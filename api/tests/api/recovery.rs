@@ -5,44 +5,14 @@
 
 use std::collections::HashMap;
 
-use api::store::catalog::{reopen_queues, Catalog, Reconciled, SEQ_LEASE};
+use api::store::catalog::SEQ_LEASE;
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use shared::config::QueueSettings;
 use sqlx::PgPool;
 
 use shared::{ids::TicketId, session};
 
 use crate::helpers::{assert_problem, user_id, TestApp, ADMIN};
-
-/// One round of the reconciler, as `startup.rs` runs it every few seconds (the app's own
-/// rounds run too: every check here holds whichever round did the work).
-async fn reconcile(app: &TestApp) -> Reconciled {
-    let defaults = QueueSettings {
-        admit_per_tick: 10,
-        tick_millis: 100,
-        max_active: 100,
-        session_ttl_seconds: 600,
-        paused: false,
-    };
-    reopen_queues(Catalog {
-        db: &app.db,
-        redis: &app.redis,
-        keys: &app.keys,
-        queue_defaults: &defaults,
-    })
-    .await
-    .unwrap()
-}
-
-async fn config(app: &TestApp, concert_id: i64) -> HashMap<String, String> {
-    let mut conn = app.redis.get().await.unwrap();
-    redis::cmd("HGETALL")
-        .arg(app.keys.concert(concert_id).config())
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
 
 fn num(cfg: &HashMap<String, String>, field: &str) -> u64 {
     cfg.get(field)
@@ -128,7 +98,7 @@ async fn a_new_concert_has_a_durable_copy_and_a_leased_counter(db: PgPool) {
             admitted_through: 0,
         })
     );
-    assert_eq!(num(&config(&app, c.id).await, "seqLimit"), SEQ_LEASE);
+    assert_eq!(num(&app.queue_config(c.id).await, "seqLimit"), SEQ_LEASE);
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -159,7 +129,7 @@ async fn settings_changed_in_redis_are_copied_and_a_lost_queue_comes_back_with_t
     .await;
     hand_out(&app, running.id, 12).await;
     hand_out(&app, paused.id, 4).await;
-    reconcile(&app).await;
+    app.reconcile().await;
     let copied = |paused: bool, admitted_through: i64| Row {
         admit_per_tick: 7,
         tick_millis: 250,
@@ -178,7 +148,7 @@ async fn settings_changed_in_redis_are_copied_and_a_lost_queue_comes_back_with_t
             .fetch_one(&app.db)
             .await
             .unwrap();
-    reconcile(&app).await;
+    app.reconcile().await;
     let again: chrono::DateTime<Utc> =
         sqlx::query_scalar("SELECT updated_at FROM queue_states WHERE concert_id = $1")
             .bind(running.id)
@@ -189,9 +159,9 @@ async fn settings_changed_in_redis_are_copied_and_a_lost_queue_comes_back_with_t
 
     // Redis loses both queues: they come back by themselves, as they were.
     app.flush_redis().await;
-    reconcile(&app).await;
+    app.reconcile().await;
     for (c, paused, admitted) in [(&running, "0", "5"), (&paused, "1", "2")] {
-        let cfg = config(&app, c.id).await;
+        let cfg = app.queue_config(c.id).await;
         for (field, value) in settings {
             assert_eq!(cfg[field], value, "{field}");
         }
@@ -225,17 +195,17 @@ async fn the_arrival_counter_never_goes_back(db: PgPool) {
     let c = app.create_concert(&[3], 1_000).await;
     // Below half the lease, nothing moves.
     hand_out(&app, c.id, SEQ_LEASE / 2 - 1).await;
-    reconcile(&app).await;
+    app.reconcile().await;
     assert_eq!(row(&app, c.id).await.unwrap().seq_lease, LEASE);
-    assert_eq!(num(&config(&app, c.id).await, "seqLimit"), SEQ_LEASE);
+    assert_eq!(num(&app.queue_config(c.id).await, "seqLimit"), SEQ_LEASE);
 
     // Past half the lease: the lease is extended, in Postgres as far as in Redis at least.
     let handed_out = hand_out(&app, c.id, 10).await;
     assert!(handed_out >= SEQ_LEASE / 2);
-    reconcile(&app).await;
+    app.reconcile().await;
     let lease = row(&app, c.id).await.unwrap().seq_lease as u64;
     assert!(lease > handed_out + SEQ_LEASE / 2, "{lease}");
-    let limit = num(&config(&app, c.id).await, "seqLimit");
+    let limit = num(&app.queue_config(c.id).await, "seqLimit");
     assert!(limit > SEQ_LEASE, "Redis's limit rose: {limit}");
     assert!(
         limit <= lease,
@@ -246,8 +216,8 @@ async fn the_arrival_counter_never_goes_back(db: PgPool) {
     let last = hand_out(&app, c.id, limit - 1 - handed_out).await;
     assert_eq!(last, limit - 1);
     lose(&app, c.id).await;
-    reconcile(&app).await;
-    let cfg = config(&app, c.id).await;
+    app.reconcile().await;
+    let cfg = app.queue_config(c.id).await;
     assert_eq!(num(&cfg, "lostBelow"), lease);
     assert!(
         num(&cfg, "seq") >= last,
@@ -266,17 +236,17 @@ async fn a_queue_redis_kept_but_cut_short_resumes_as_a_lost_one(db: PgPool) {
     let c = app.create_concert(&[3], 1_000).await;
     let handed_out = hand_out(&app, c.id, 40).await;
     hset(&app, c.id, &[("admittedThrough", "12")]).await;
-    reconcile(&app).await;
+    app.reconcile().await;
     assert!(
-        !config(&app, c.id).await.contains_key("lostBelow"),
+        !app.queue_config(c.id).await.contains_key("lostBelow"),
         "nothing lost yet"
     );
 
     // A failover drops the last writes: the counter and the admission mark go back, the
     // queue itself stays.
     hset(&app, c.id, &[("seq", "25"), ("admittedThrough", "10")]).await;
-    reconcile(&app).await;
-    let cfg = config(&app, c.id).await;
+    app.reconcile().await;
+    let cfg = app.queue_config(c.id).await;
     assert_eq!(
         num(&cfg, "lostBelow"),
         SEQ_LEASE,
@@ -295,7 +265,7 @@ async fn a_queue_redis_kept_but_cut_short_resumes_as_a_lost_one(db: PgPool) {
     assert_eq!(lease, 2 * SEQ_LEASE);
     assert_eq!(num(&cfg, "seqLimit"), lease);
     // Resumed once: the next round sees nothing cut short.
-    reconcile(&app).await;
+    app.reconcile().await;
     assert_eq!(row(&app, c.id).await.unwrap().seq_lease as u64, lease);
 }
 
@@ -319,25 +289,25 @@ async fn a_concert_without_a_copy_gets_one_or_comes_back_paused(db: PgPool) {
     hset(&app, running.id, &[("admitPerTick", "3")]).await;
     let handed_out = hand_out(&app, running.id, 40).await;
     lose(&app, lost.id).await;
-    reconcile(&app).await;
+    app.reconcile().await;
     // The running queue gets a copy of what it runs on, and a lease above its counter.
     let r = row(&app, running.id).await.unwrap();
     assert_eq!(r.admit_per_tick, 3);
     assert!(!r.paused);
     assert!(r.seq_lease as u64 > handed_out);
     assert_eq!(
-        num(&config(&app, running.id).await, "seqLimit"),
+        num(&app.queue_config(running.id).await, "seqLimit"),
         r.seq_lease as u64
     );
     // The lost one comes back as before: the defaults, paused; then it gets its copy.
-    let cfg = config(&app, lost.id).await;
+    let cfg = app.queue_config(lost.id).await;
     assert_eq!(cfg["paused"], "1");
     assert!(!cfg.contains_key("lostBelow"));
-    reconcile(&app).await;
+    app.reconcile().await;
     let r = row(&app, lost.id).await.unwrap();
     assert!(r.paused);
     assert_eq!(
-        num(&config(&app, lost.id).await, "seqLimit"),
+        num(&app.queue_config(lost.id).await, "seqLimit"),
         r.seq_lease as u64
     );
 }
@@ -358,7 +328,7 @@ async fn an_opening_moved_before_the_sale_is_copied(db: PgPool) {
         .unwrap();
     let moved = (opens_at + Duration::hours(2)).timestamp_millis();
     hset(&app, id, &[("opensAt", &moved.to_string())]).await;
-    reconcile(&app).await;
+    app.reconcile().await;
     let at: chrono::DateTime<Utc> =
         sqlx::query_scalar("SELECT opens_at FROM concerts WHERE id = $1")
             .bind(id)
@@ -368,8 +338,8 @@ async fn an_opening_moved_before_the_sale_is_copied(db: PgPool) {
     assert_eq!(at.timestamp_millis(), moved);
     // A lost queue comes back with the moved opening.
     app.flush_redis().await;
-    reconcile(&app).await;
-    assert_eq!(num(&config(&app, id).await, "opensAt"), moved as u64);
+    app.reconcile().await;
+    assert_eq!(num(&app.queue_config(id).await, "opensAt"), moved as u64);
 }
 
 // Sessions Redis lost come back from the access tokens fans present.
@@ -409,9 +379,9 @@ async fn session_of(app: &TestApp, user: &str, concert_id: i64) -> (Option<i64>,
 /// Redis loses everything; the reconciler brings the queues back (`lostBelow` = the lease).
 async fn lose_everything(app: &TestApp) {
     app.flush_redis().await;
-    reconcile(app).await;
+    app.reconcile().await;
     assert_eq!(
-        num(&config(app, app_concert(app).await).await, "lostBelow"),
+        num(&app.queue_config(app_concert(app).await).await, "lostBelow"),
         SEQ_LEASE
     );
 }

@@ -4,36 +4,14 @@
 
 use std::collections::HashMap;
 
-use api::store::catalog::{reopen_queues, Catalog, Reconciled};
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use shared::config::QueueSettings;
 use sqlx::PgPool;
 
-use crate::helpers::{assert_invariants, assert_problem, Concert, TestApp, ADMIN};
+use crate::helpers::{assert_invariants, assert_problem, concert_of, TestApp, ADMIN};
 
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn concert_of(body: &Value) -> Concert {
-    Concert {
-        id: body["concertId"].as_i64().unwrap(),
-        schedules: body["schedules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let seats = s["seatIds"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_i64().unwrap())
-                    .collect();
-                (s["scheduleId"].as_i64().unwrap(), seats)
-            })
-            .collect(),
-    }
 }
 
 /// Creates a concert of `schedules` (`[(startsAt, seats)]`, 1,000 won a seat), asserting 201.
@@ -49,34 +27,6 @@ async fn create(app: &TestApp, schedules: &[(&str, u32)], opens_at: Option<&str>
     let res = app.create_concert_raw(&body, Some(ADMIN)).await;
     assert_eq!(res.status(), 201);
     res.json().await.unwrap()
-}
-
-/// One round of the reconciler, as `startup.rs` runs it every few seconds.
-async fn reconcile(app: &TestApp) -> Reconciled {
-    let defaults = QueueSettings {
-        admit_per_tick: 10,
-        tick_millis: 100,
-        max_active: 100,
-        session_ttl_seconds: 600,
-        paused: false,
-    };
-    reopen_queues(Catalog {
-        db: &app.db,
-        redis: &app.redis,
-        keys: &app.keys,
-        queue_defaults: &defaults,
-    })
-    .await
-    .unwrap()
-}
-
-async fn config(app: &TestApp, concert_id: i64) -> HashMap<String, String> {
-    let mut conn = app.redis.get().await.unwrap();
-    redis::cmd("HGETALL")
-        .arg(app.keys.concert(concert_id).config())
-        .query_async(&mut conn)
-        .await
-        .unwrap()
 }
 
 async fn unsold(app: &TestApp, concert_id: i64) -> HashMap<i64, i64> {
@@ -136,7 +86,7 @@ async fn a_concert_with_opens_at_commits_to_a_secret_seed(db: PgPool) {
         "the seed is never in an answer"
     );
 
-    let cfg = config(&app, c.id).await;
+    let cfg = app.queue_config(c.id).await;
     assert_eq!(cfg["opensAt"], opens_at.timestamp_millis().to_string());
     assert_eq!(cfg["commit"], commitment);
     assert_eq!(cfg["seed"], seed_hex, "the gateway draws with it");
@@ -149,7 +99,7 @@ async fn a_concert_with_opens_at_commits_to_a_secret_seed(db: PgPool) {
     let created = create(&app, &[("2027-01-01T19:00:00Z", 2)], None).await;
     let c = concert_of(&created);
     assert!(created["opensAt"].is_null() && created["drawCommitment"].is_null());
-    let cfg = config(&app, c.id).await;
+    let cfg = app.queue_config(c.id).await;
     assert_eq!(cfg["opensAt"], "0");
     assert!(!cfg.contains_key("commit") && !cfg.contains_key("seed"));
     assert_eq!(unsold(&app, c.id).await, HashMap::from([(c.schedule(), 2)]));
@@ -209,7 +159,7 @@ async fn a_sale_lowers_the_unsold_count_once(db: PgPool) {
         .unwrap();
     buy(&app, "bob", c.id, c.schedule(), &c.seats()[2..3]).await;
     assert!(unsold(&app, c.id).await.is_empty());
-    reconcile(&app).await;
+    app.reconcile().await;
     assert_eq!(
         unsold(&app, c.id).await,
         HashMap::from([(c.schedules[0].0, 2), (c.schedules[1].0, 4)]),
@@ -242,21 +192,21 @@ async fn the_reconciler_closes_sold_out_and_ended_concerts_and_never_reopens_the
         .await
         .unwrap();
 
-    reconcile(&app).await;
+    app.reconcile().await;
     assert_eq!(closed(&app, sold_out.id).await.as_deref(), Some("SOLD_OUT"));
-    assert_eq!(config(&app, sold_out.id).await["closed"], "SOLD_OUT");
+    assert_eq!(app.queue_config(sold_out.id).await["closed"], "SOLD_OUT");
     assert_eq!(closed(&app, ended.id).await.as_deref(), Some("CLOSED"));
-    assert_eq!(config(&app, ended.id).await["closed"], "CLOSED");
+    assert_eq!(app.queue_config(ended.id).await["closed"], "CLOSED");
     assert_eq!(closed(&app, open.id).await, None);
-    assert!(!config(&app, open.id).await.contains_key("closed"));
+    assert!(!app.queue_config(open.id).await.contains_key("closed"));
 
     // Redis loses everything: only the open concert comes back.
     app.flush_redis().await;
-    reconcile(&app).await;
-    assert!(config(&app, sold_out.id).await.is_empty());
-    assert!(config(&app, ended.id).await.is_empty());
+    app.reconcile().await;
+    assert!(app.queue_config(sold_out.id).await.is_empty());
+    assert!(app.queue_config(ended.id).await.is_empty());
     // It was running: it comes back running (its durable copy).
-    assert_eq!(config(&app, open.id).await["paused"], "0");
+    assert_eq!(app.queue_config(open.id).await["paused"], "0");
     let members: Vec<i64> = redis::cmd("SMEMBERS")
         .arg(app.keys.open_concerts())
         .query_async(&mut conn)
@@ -274,7 +224,7 @@ async fn the_reconciler_drops_the_counts_of_started_schedules(db: PgPool) {
         .execute(&app.db)
         .await
         .unwrap();
-    reconcile(&app).await;
+    app.reconcile().await;
     assert_eq!(
         unsold(&app, c.id).await,
         HashMap::from([(c.schedules[1].0, 3)])
@@ -294,12 +244,12 @@ async fn the_reconciler_copies_a_close_the_gateway_made(db: PgPool) {
         .query_async(&mut conn)
         .await
         .unwrap();
-    reconcile(&app).await;
+    app.reconcile().await;
     assert_eq!(closed(&app, c.id).await.as_deref(), Some("SOLD_OUT"));
     // The gateway lets the closed queue's keys expire; nothing opens it again.
     app.flush_redis().await;
-    reconcile(&app).await;
-    assert!(config(&app, c.id).await.is_empty());
+    app.reconcile().await;
+    assert!(app.queue_config(c.id).await.is_empty());
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -313,10 +263,10 @@ async fn a_queue_lost_by_redis_comes_back_with_its_commitment_and_counts(db: PgP
     )
     .await;
     let c = concert_of(&created);
-    let before = config(&app, c.id).await;
+    let before = app.queue_config(c.id).await;
     app.flush_redis().await;
-    reconcile(&app).await;
-    let after = config(&app, c.id).await;
+    app.reconcile().await;
+    let after = app.queue_config(c.id).await;
     for field in ["opensAt", "seed", "commit"] {
         assert_eq!(after[field], before[field], "{field}");
     }
@@ -353,7 +303,7 @@ async fn an_admin_closes_a_sale_once_and_for_good(db: PgPool) {
     let first: Value = res.json().await.unwrap();
     assert_eq!(first["concertId"], c.id);
     assert_eq!(first["closeReason"], "CLOSED");
-    assert_eq!(config(&app, c.id).await["closed"], "CLOSED");
+    assert_eq!(app.queue_config(c.id).await["closed"], "CLOSED");
     assert_eq!(closed(&app, c.id).await.as_deref(), Some("CLOSED"));
 
     let again: Value = close(c.id, Some(ADMIN))
@@ -364,8 +314,11 @@ async fn an_admin_closes_a_sale_once_and_for_good(db: PgPool) {
         .unwrap();
     assert_eq!(again, first, "idempotent: the first close stands");
     app.flush_redis().await;
-    reconcile(&app).await;
-    assert!(config(&app, c.id).await.is_empty(), "never opened again");
+    app.reconcile().await;
+    assert!(
+        app.queue_config(c.id).await.is_empty(),
+        "never opened again"
+    );
 }
 
 #[sqlx::test(migrations = "./migrations")]
