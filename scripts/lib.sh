@@ -84,6 +84,50 @@ start_redis() {
   wait_until 20 redis_answers || die "Redis did not come up (see $DATA/redis/redis.log)"
 }
 
+# A local Redis Cluster of three masters with one replica each, on loopback ports
+# $CLUSTER_PORT_BASE+1 .. +6 (default 7101-7106), without persistence (the tests own their
+# keyspace). Exports REDIS_CLUSTER_URLS. Started fresh every time; stop_started_services stops it.
+CLUSTER_PORT_BASE="${CLUSTER_PORT_BASE:-7100}"
+cluster_ports() { local i; for i in 1 2 3 4 5 6; do echo $((CLUSTER_PORT_BASE + i)); done; }
+cluster_ok() { redis-cli -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+start_redis_cluster() {
+  command -v redis-server >/dev/null || apt_install redis-server || die "redis-server is missing: apt-get install redis-server"
+  local port dir nodes=()
+  for port in $(cluster_ports); do
+    dir="$DATA/redis-cluster/$port"
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$dir"; mkdir -p "$dir"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
+      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+      --appendonly no --save "" --protected-mode yes >/dev/null
+    STARTED+=("redis:$dir/redis.pid")
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in $(cluster_ports); do
+    wait_until 20 redis-cli -p "$port" ping >/dev/null || die "cluster node $port did not come up"
+  done
+  log "creating a Redis Cluster of 3 masters and 3 replicas on ${nodes[*]}"
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$DATA/redis-cluster/create.log" 2>&1 ||
+    { cat "$DATA/redis-cluster/create.log" >&2; die "redis-cli --cluster create failed"; }
+  for port in $(cluster_ports); do
+    wait_until 30 cluster_ok "$port" || die "the cluster is not ok on $port"
+  done
+  local urls=()
+  for port in $(cluster_ports); do urls+=("redis://127.0.0.1:$port"); done
+  REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
+  export REDIS_CLUSTER_URLS
+}
+
+# The port of a master of the cluster, and of its replica: "master_port replica_port".
+cluster_master_and_replica() {
+  local first; first=$(cluster_ports | head -1)
+  redis-cli -p "$first" cluster nodes | awk '
+    $3 ~ /master/ && $3 !~ /fail/ { split($2, a, "[:@]"); port[$1] = a[2]; masters[++n] = $1 }
+    $3 ~ /slave/ { split($2, a, "[:@]"); replica[$4] = a[2] }
+    END { for (i = 1; i <= n; i++) if (masters[i] in replica) { print port[masters[i]], replica[masters[i]]; exit } }'
+}
+
 pg_bin() {
   local d
   for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do

@@ -115,6 +115,17 @@ pub struct RedisSettings {
         hide_env_values = true
     )]
     pub url: String,
+    /// Seed nodes of a Redis Cluster, comma-separated (`redis://10.0.0.1:6379,redis://...`);
+    /// when set, both binaries use the cluster (every key of a concert in its slot) and
+    /// `REDIS_URL` is ignored.
+    #[arg(
+        long = "redis-cluster-urls",
+        env = "REDIS_CLUSTER_URLS",
+        value_name = "REDIS_CLUSTER_URLS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub cluster_urls: Vec<String>,
     /// Prefix of every Redis key this deployment uses; the gateway and the api must agree.
     #[arg(
         long = "redis-prefix",
@@ -133,6 +144,18 @@ pub struct RedisSettings {
         value_parser = in_range::<usize>(1..=64)
     )]
     pub pool_size: usize,
+}
+
+/// The seed nodes in `REDIS_CLUSTER_URLS` (the tests and benchmarks build their settings by
+/// hand and run on a cluster when it is set).
+pub fn cluster_urls_from_env() -> Vec<String> {
+    std::env::var("REDIS_CLUSTER_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl RedisSettings {

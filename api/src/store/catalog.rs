@@ -384,15 +384,20 @@ pub async fn create_concert(to: Catalog<'_>, new: &NewConcert) -> Result<Created
         // The concert does not exist: its new, empty queue (or the part of it that was
         // written) must not stay open.
         let k = to.keys.concert(concert_id);
-        let closed: redis::RedisResult<()> = redis::pipe()
-            .cmd("DEL")
-            .arg(k.config())
-            .arg(k.unsold())
-            .cmd("SREM")
-            .arg(to.keys.open_concerts())
-            .arg(concert_id)
-            .query_async(&mut conn)
-            .await;
+        // Two commands, not one pipeline: the open set is in another cluster slot.
+        let closed: redis::RedisResult<()> = async {
+            redis::cmd("DEL")
+                .arg(k.config())
+                .arg(k.unsold())
+                .query_async::<()>(&mut conn)
+                .await?;
+            redis::cmd("SREM")
+                .arg(to.keys.open_concerts())
+                .arg(concert_id)
+                .query_async::<()>(&mut conn)
+                .await
+        }
+        .await;
         if let Err(redis_error) = closed {
             tracing::warn!(concert.id = concert_id, error = %redis_error, "could not close the queue of a concert whose creation failed");
         }
@@ -851,25 +856,34 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
     .await?;
     let mut done = Reconciled::default();
     for chunk in concerts.chunks(1000) {
-        let mut pipe = redis::pipe();
-        for c in chunk {
-            let k = to.keys.concert(c.id);
-            pipe.cmd("HMGET").arg(k.config()).arg(&QUEUE_FIELDS[..]);
-            pipe.cmd("HKEYS").arg(k.unsold());
-        }
-        let replies: Vec<redis::Value> = {
-            let mut conn = to.redis.get().await?;
-            pipe.query_async(&mut conn).await?
+        // One pipeline per concert (each in its own cluster slot), sent together: on one
+        // multiplexed connection they go out as one write.
+        let replies: Vec<Vec<redis::Value>> = {
+            let conn = to.redis.get().await?;
+            futures::future::try_join_all(chunk.iter().map(|c| {
+                let k = to.keys.concert(c.id);
+                let mut conn = conn.clone();
+                async move {
+                    redis::pipe()
+                        .cmd("HMGET")
+                        .arg(k.config())
+                        .arg(&QUEUE_FIELDS[..])
+                        .cmd("HKEYS")
+                        .arg(k.unsold())
+                        .query_async::<Vec<redis::Value>>(&mut conn)
+                        .await
+                }
+            }))
+            .await?
         };
         let mut keep_open = Vec::with_capacity(chunk.len());
-        let mut stale = redis::pipe();
-        let mut any_stale = false;
+        let mut stale: Vec<(i64, Vec<i64>)> = Vec::new();
         let mut copies = StateWrites::default();
         let mut extensions: Vec<(i64, u64)> = Vec::new();
         let mut moved: (Vec<i64>, Vec<DateTime<Utc>>) = (Vec::new(), Vec::new());
         let mut lost: Vec<&OpenConcert> = Vec::new();
         let mut cut: Vec<&OpenConcert> = Vec::new();
-        for (c, reply) in chunk.iter().zip(replies.chunks(2)) {
+        for (c, reply) in chunk.iter().zip(&replies) {
             let fields: Vec<Option<String>> = redis::from_redis_value(&reply[0])?;
             let live = LiveQueue::parse(&fields);
             let counted: Vec<i64> = redis::from_redis_value(&reply[1])?;
@@ -899,12 +913,7 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
                 .copied()
                 .collect();
             if !gone.is_empty() {
-                stale
-                    .cmd("HDEL")
-                    .arg(to.keys.concert(c.id).unsold())
-                    .arg(gone)
-                    .ignore();
-                any_stale = true;
+                stale.push((c.id, gone));
             }
             if !live.exists {
                 lost.push(c);
@@ -986,17 +995,22 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         }
         // Every open queue is in the open set (a cut append-only file can keep a queue's
         // settings and lose its entry, and the schedulers find queues through the set).
-        if !keep_open.is_empty() {
-            stale
-                .cmd("SADD")
-                .arg(to.keys.open_concerts())
-                .arg(keep_open)
-                .ignore();
-            any_stale = true;
-        }
-        if any_stale {
+        if !keep_open.is_empty() || !stale.is_empty() {
             let mut conn = to.redis.get().await?;
-            let () = stale.query_async(&mut conn).await?;
+            for (concert_id, gone) in stale {
+                redis::cmd("HDEL")
+                    .arg(to.keys.concert(concert_id).unsold())
+                    .arg(gone)
+                    .query_async::<()>(&mut conn)
+                    .await?;
+            }
+            if !keep_open.is_empty() {
+                redis::cmd("SADD")
+                    .arg(to.keys.open_concerts())
+                    .arg(keep_open)
+                    .query_async::<()>(&mut conn)
+                    .await?;
+            }
         }
     }
     Ok(done)

@@ -39,6 +39,7 @@ pub fn test_settings(signing_key: &SigningKey) -> Settings {
         database_pool_size: 32,
         redis: RedisSettings {
             url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            cluster_urls: shared::config::cluster_urls_from_env(),
             prefix: format!("test-{:016x}:", rand::thread_rng().gen::<u64>()),
             pool_size: 4,
         },

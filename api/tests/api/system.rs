@@ -29,7 +29,11 @@ async fn ready_is_200_with_both_dependencies_up(db: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn with_redis_unreachable_ready_is_503_and_booking_is_a_503_problem(db: PgPool) {
-    let app = TestApp::spawn_with(db, |s| s.redis.url = "redis://127.0.0.1:1".into()).await;
+    let app = TestApp::spawn_with(db, |s| {
+        s.redis.url = "redis://127.0.0.1:1".into();
+        s.redis.cluster_urls.clear();
+    })
+    .await;
     let res = app.get("/health/ready", None).await;
     assert_eq!(res.status(), 503);
     assert_eq!(

@@ -481,29 +481,25 @@ pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Ve
         .collect();
     ids.sort_unstable();
     ids.truncate(limit);
-    let mut pipe = redis::pipe();
-    for id in &ids {
-        let k = keys.concert(id.get());
-        pipe.cmd("HMGET")
-            .arg(k.config())
-            .arg(&["name", "paused", "opensAt", "drawn", "closed"]);
-        pipe.cmd("ZCARD").arg(k.queue());
-        pipe.cmd("ZCARD").arg(k.active());
-    }
-    let rows: Vec<(Vec<Option<String>>, u64, u64)> = if ids.is_empty() {
-        Vec::new()
-    } else {
-        let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        flat.chunks(3)
-            .map(|c| {
-                let fields: Vec<Option<String>> =
-                    redis::from_redis_value(&c[0]).unwrap_or_default();
-                let waiting: u64 = redis::from_redis_value(&c[1]).unwrap_or(0);
-                let active: u64 = redis::from_redis_value(&c[2]).unwrap_or(0);
-                (fields, waiting, active)
-            })
-            .collect()
-    };
+    // One pipeline per concert (each in its own cluster slot), sent together.
+    let rows: Vec<(Vec<Option<String>>, u64, u64)> =
+        futures::future::try_join_all(ids.iter().map(|id| {
+            let k = keys.concert(id.get());
+            let mut conn = conn.clone();
+            async move {
+                redis::pipe()
+                    .cmd("HMGET")
+                    .arg(k.config())
+                    .arg(&["name", "paused", "opensAt", "drawn", "closed"])
+                    .cmd("ZCARD")
+                    .arg(k.queue())
+                    .cmd("ZCARD")
+                    .arg(k.active())
+                    .query_async::<(Vec<Option<String>>, u64, u64)>(&mut conn)
+                    .await
+            }
+        }))
+        .await?;
     Ok(ids
         .into_iter()
         .zip(rows)

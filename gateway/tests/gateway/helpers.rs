@@ -46,6 +46,7 @@ pub fn test_settings() -> Settings {
         threads: 1,
         redis: RedisSettings {
             url: redis_url(),
+            cluster_urls: shared::config::cluster_urls_from_env(),
             prefix: format!("test-{:016x}:", rand::thread_rng().gen::<u64>()),
             pool_size: 4,
         },

@@ -16,7 +16,11 @@ async fn live_and_ready_answer_200_with_redis_up() {
 
 #[tokio::test]
 async fn with_redis_unreachable_ready_is_503_and_join_is_a_503_problem() {
-    let app = TestApp::spawn_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
+    let app = TestApp::spawn_with(|s| {
+        s.redis.url = "redis://127.0.0.1:1".into();
+        s.redis.cluster_urls.clear();
+    })
+    .await;
     let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), 503);
     assert_eq!(
