@@ -5,7 +5,7 @@
 //! - `routes/reservations.rs`: hold, read and release (hold is booking; the rest account).
 //! - `routes/payments.rs`: pay a held reservation (booking).
 //! - `routes/balance.rs`: balance and charge (account).
-//! - `routes/admin.rs`: create and close concerts.
+//! - `routes/admin.rs`: create and close concerts, a concert's sale in figures.
 //! - `routes/tickets.rs`: the caller's tickets (account).
 //! - `routes/system.rs`: health, metrics and the OpenAPI document.
 
@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::list_tickets))
         .routes(routes!(admin::create_concert))
         .routes(routes!(admin::close_concert))
+        .routes(routes!(admin::get_concert_sales))
         .routes(routes!(system::live))
         .routes(routes!(system::ready))
         .routes(routes!(system::metrics))

@@ -6,12 +6,14 @@
 //! - [`checkout`]: pay a held reservation, from the session check to the confirmation.
 //! - [`wallet`]: the balance and charging it.
 //! - [`tickets`]: the caller's tickets.
+//! - [`sales`]: a concert's sale in figures (the console), and counting holds created.
 //!
 //! [`sessions`] is a step the booking ones share: a session Redis lost comes back.
 
 pub mod checkout;
 pub mod concerts;
 pub mod reservations;
+pub mod sales;
 pub mod sessions;
 pub mod tickets;
 pub mod wallet;

@@ -8,6 +8,7 @@
 //! - [`payments`]: the sale statement and confirmed reservations (SQL, fenced by
 //!   `tickets_schedule_seat_key`).
 //! - [`idempotency`]: stored responses per `Idempotency-Key` (SQL, advisory locks).
+//! - [`sales`]: a concert's sale in figures for the console (SQL, and Redis's holds).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ pub mod catalog;
 pub mod holds;
 pub mod idempotency;
 pub mod payments;
+pub mod sales;
 pub mod wallet;
 
 /// How long a request waits for a Postgres connection before it is a 503 (the pool's acquire

@@ -1,15 +1,23 @@
-//! Admin endpoints of the api: create a concert with its schedules and seats, close its sale.
+//! Admin endpoints of the api: create a concert with its schedules and seats, close its sale,
+//! and its sale in figures (the operator's console).
 
-use axum::{extract::State, http::StatusCode, Json};
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    Json,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use shared::http::{Admin, ApiJson, ApiPath};
+use shared::{
+    http::{Admin, ApiJson, ApiPath},
+    ids::ConcertId,
+};
 
 use crate::{
     domain::{concert::ScheduleDraft, NewConcert},
     error::Result,
     openapi::problems,
-    services::concerts,
+    services::{concerts, sales},
     state::AppState,
     store::catalog::{CloseReason, Closed, CreatedConcert},
 };
@@ -192,4 +200,80 @@ pub async fn close_concert(
             CloseReason::Closed => CloseReasonResponse::Closed,
         },
     }))
+}
+
+/// A concert's sale in figures, summed over its schedules.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ConcertSales, example = json!({
+    "concertId": 1, "seatsTotal": 100, "sold": 40, "held": 12, "sellable": 48,
+    "payments": 21, "revenue": 2200000, "holdsCreated": 30
+}))]
+pub struct ConcertSalesResponse {
+    concert_id: ConcertId,
+    #[schema(minimum = 0)]
+    seats_total: i64,
+    /// Tickets sold.
+    #[schema(minimum = 0)]
+    sold: i64,
+    /// Seats held right now (their holds neither paid nor lapsed).
+    #[schema(minimum = 0)]
+    held: i64,
+    /// Seats of the schedules that have not started, neither sold nor held right now.
+    #[schema(minimum = 0)]
+    sellable: i64,
+    /// Payments made; each pays one hold.
+    #[schema(minimum = 0)]
+    payments: i64,
+    /// The payments' sum, in won.
+    #[schema(minimum = 0)]
+    revenue: i64,
+    /// Holds created since the sale began, counted in Redis (it lags after Redis lost its
+    /// data); `payments / holdsCreated` is how holds turn into sales.
+    #[schema(minimum = 0)]
+    holds_created: i64,
+}
+
+problems!(ConcertSalesProblems: InvalidPath, Unauthorized, ConcertNotFound, ServiceUnavailable);
+
+/// A concert's sale in figures
+///
+/// Seats in all, sold, held now and still sellable, payments and their sum, and holds created:
+/// live figures for the operator's console (read them every second or two). Sold seats and
+/// payments come from Postgres, held seats and holds created from Redis. A closed concert
+/// answers its final figures.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/concerts/{concertId}/sales",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(("concertId" = i64, Path, minimum = 1, description = "the concert")),
+    responses(
+        (status = 200, description = "The sale as it stands", body = ConcertSalesResponse),
+        ConcertSalesProblems,
+    ),
+)]
+pub async fn get_concert_sales(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(concert_id): ApiPath<i64>,
+) -> Result<(
+    [(header::HeaderName, &'static str); 1],
+    Json<ConcertSalesResponse>,
+)> {
+    let s = sales::concert_sales(&state, concert_id).await?;
+    // Live figures: a cache must not answer an old sale.
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(ConcertSalesResponse {
+            concert_id: s.concert_id,
+            seats_total: s.seats_total,
+            sold: s.sold,
+            held: s.held,
+            sellable: s.sellable,
+            payments: s.payments,
+            revenue: s.revenue,
+            holds_created: s.holds_created,
+        }),
+    ))
 }

@@ -163,3 +163,99 @@ async fn a_queue_lost_by_redis_is_opened_again_by_itself(db: PgPool) {
         "a queue comes back with its pause state from its durable copy (it was running)"
     );
 }
+
+/// The console's sale figures of concert `id`, asserting 200.
+async fn sales(app: &TestApp, id: i64) -> Value {
+    let res = app
+        .get(&format!("/api/v1/admin/concerts/{id}/sales"), Some(ADMIN))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    res.json().await.unwrap()
+}
+
+/// The figures the console charts, in the order of the response.
+fn figures(v: &Value) -> [i64; 7] {
+    [
+        "seatsTotal",
+        "sold",
+        "held",
+        "sellable",
+        "payments",
+        "revenue",
+        "holdsCreated",
+    ]
+    .map(|f| v[f].as_i64().unwrap_or_else(|| panic!("{f} in {v}")))
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn sales_follow_holds_payments_releases_and_started_dates(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[3, 2], 1_000).await;
+    let (first, second) = (c.schedules[0].clone(), c.schedules[1].clone());
+    let before = sales(&app, c.id).await;
+    assert_eq!(before["concertId"], c.id);
+    // total, sold, held, sellable, payments, revenue, holds created
+    assert_eq!(figures(&before), [5, 0, 0, 5, 0, 0, 0]);
+
+    let [alice, bob] =
+        <[String; 2]>::try_from(app.admit_many(&["alice", "bob"], c.id).await).unwrap();
+    let paid = app.hold_ok(&alice, first.0, &first.1[..2]).await;
+    let released = app.hold_ok(&bob, second.0, &second.1[..1]).await;
+    assert_eq!(figures(&sales(&app, c.id).await), [5, 0, 3, 2, 0, 0, 2]);
+
+    app.charge_ok(&alice, 2_000).await;
+    assert_eq!(app.pay(&alice, &paid, Some("p-1")).await.status(), 201);
+    assert_eq!(figures(&sales(&app, c.id).await), [5, 2, 1, 2, 1, 2_000, 2]);
+
+    assert_eq!(app.release(&bob, &released).await.status(), 200);
+    assert_eq!(figures(&sales(&app, c.id).await), [5, 2, 0, 3, 1, 2_000, 2]);
+
+    // A date that has started is off sale: its seats are no longer sellable.
+    sqlx::query("UPDATE schedules SET starts_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(second.0)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(figures(&sales(&app, c.id).await), [5, 2, 0, 1, 1, 2_000, 2]);
+
+    // Another concert's sale is its own.
+    let other = app.create_concert(&[4], 10).await;
+    assert_eq!(figures(&sales(&app, other.id).await), [4, 0, 0, 4, 0, 0, 0]);
+
+    // A closed concert answers its final figures.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/admin/concerts/{}/close", c.id)))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(figures(&sales(&app, c.id).await), [5, 2, 0, 1, 1, 2_000, 2]);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn sales_need_the_admin_token_and_a_known_concert(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[1], 1).await;
+    let path = format!("/api/v1/admin/concerts/{}/sales", c.id);
+    assert_problem(app.get(&path, None).await, 401, "UNAUTHORIZED").await;
+    assert_problem(app.get(&path, Some("nope")).await, 401, "UNAUTHORIZED").await;
+    let access = app.admit("alice", c.id).await;
+    assert_problem(app.get(&path, Some(&access)).await, 401, "UNAUTHORIZED").await;
+
+    for unknown in [c.id + 1_000, 0, -1] {
+        let res = app
+            .get(
+                &format!("/api/v1/admin/concerts/{unknown}/sales"),
+                Some(ADMIN),
+            )
+            .await;
+        assert_problem(res, 404, "CONCERT_NOT_FOUND").await;
+    }
+    let res = app
+        .get("/api/v1/admin/concerts/abc/sales", Some(ADMIN))
+        .await;
+    assert_problem(res, 400, "INVALID_PATH").await;
+}
