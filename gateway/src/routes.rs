@@ -5,7 +5,7 @@
 //!
 //! - `routes/queue.rs`: join, status, leave, stats, open concerts.
 //! - `routes/identity.rs`: the identity-token extractor, the development login.
-//! - `routes/admin.rs`: run-time queue settings.
+//! - `routes/admin.rs`: run-time queue settings, and a queue's settings and admissions.
 //! - `routes/system.rs`: health, metrics, OpenAPI, JWKS, page config.
 //! - `routes/openapi.rs`: the document's frame, the problem responses, the limits.
 
@@ -40,7 +40,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(queue::get_queue_stats))
         .routes(routes!(queue::get_draw))
         .routes(routes!(identity::dev_login))
-        .routes(routes!(admin::update_queue_settings))
+        .routes(routes!(admin::get_queue, admin::update_queue_settings))
         .routes(routes!(admin::move_opening))
         .routes(routes!(system::get_jwks))
         .routes(routes!(system::get_page_config))

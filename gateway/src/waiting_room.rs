@@ -277,6 +277,14 @@ impl WaitingRoom {
             .ok_or_else(GatewayError::concert_not_found)
     }
 
+    /// The settings in force of a concert's queue and how many it has admitted in all; 404
+    /// when it has none.
+    pub async fn settings(&self, concert: ConcertId) -> Result<(QueueSettings, u64)> {
+        store::settings(&self.redis, &self.keys, concert)
+            .await?
+            .ok_or_else(GatewayError::concert_not_found)
+    }
+
     /// The open concerts, lowest ids first, at most [`OPEN_CONCERTS_LISTED`].
     pub async fn open_concerts(&self) -> Result<Vec<OpenConcert>> {
         store::open_concerts(&self.redis, &self.keys, OPEN_CONCERTS_LISTED).await

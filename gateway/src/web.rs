@@ -1,7 +1,9 @@
 //! The pages for people: the only routes outside the OpenAPI document.
 //!
 //! The waiting-room and booking pages and "my tickets" (files in `web/`, embedded so running
-//! needs no front-end build) and the API reference (`/docs`, Swagger UI over `/openapi.json`).
+//! needs no front-end build), the operator's console (`/admin`, its charts by uPlot vendored
+//! in `web/vendor/` by `scripts/vendor-uplot`) and the API reference (`/docs`, Swagger UI over
+//! `/openapi.json`).
 
 use axum::{
     http::{header, StatusCode},
@@ -16,10 +18,23 @@ use crate::state::AppState;
 const INDEX: &str = include_str!("../web/index.html");
 const ROOM: &str = include_str!("../web/room.html");
 const TICKETS: &str = include_str!("../web/tickets.html");
+const ADMIN: &str = include_str!("../web/admin.html");
 
 fn asset(name: &str) -> Option<(&'static str, &'static str)> {
     Some(match name {
         "app.css" => ("text/css; charset=utf-8", include_str!("../web/app.css")),
+        "admin.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../web/admin.js"),
+        ),
+        "uPlot.iife.min.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../web/vendor/uPlot.iife.min.js"),
+        ),
+        "uPlot.min.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../web/vendor/uPlot.min.css"),
+        ),
         "account.js" => (
             "text/javascript; charset=utf-8",
             include_str!("../web/account.js"),
@@ -64,6 +79,7 @@ pub fn pages() -> Router<AppState> {
             get(|ApiPath(_): ApiPath<i64>| async { html(ROOM) }),
         )
         .route("/my-tickets", get(|| async { html(TICKETS) }))
+        .route("/admin", get(|| async { html(ADMIN) }))
         .route(
             "/assets/{name}",
             get(|ApiPath(name): ApiPath<String>| async move {

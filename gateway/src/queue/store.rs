@@ -467,6 +467,51 @@ pub async fn update_settings(
     Ok(changed == 1)
 }
 
+/// The settings in force of a concert's queue and how many it has admitted in all; `None`
+/// when it has none. One round trip.
+pub async fn settings(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: ConcertId,
+) -> Result<Option<(QueueSettings, u64)>> {
+    let mut conn = redis.get().await?;
+    type Reply = (
+        Option<u32>,
+        Option<u32>,
+        Option<u32>,
+        Option<u32>,
+        Option<String>,
+        Option<u64>,
+    );
+    let (admit, tick, max_active, ttl, paused, admitted): Reply = redis::cmd("HMGET")
+        .arg(keys.concert(concert_id.get()).config())
+        .arg(&[
+            "admitPerTick",
+            "tickMillis",
+            "maxActive",
+            "sessionTtl",
+            "paused",
+            "admitted",
+        ])
+        .query_async(&mut conn)
+        .await?;
+    let (Some(admit_per_tick), Some(tick_millis), Some(max_active), Some(session_ttl_seconds)) =
+        (admit, tick, max_active, ttl)
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        QueueSettings {
+            admit_per_tick,
+            tick_millis,
+            max_active,
+            session_ttl_seconds,
+            paused: paused.as_deref() == Some("1"),
+        },
+        admitted.unwrap_or(0),
+    )))
+}
+
 /// The open concerts (at most `limit`, lowest ids first), in two round trips.
 pub async fn open_concerts(redis: &Pool, keys: &Keys, limit: usize) -> Result<Vec<OpenConcert>> {
     let mut conn = redis.get().await?;

@@ -1,8 +1,9 @@
-//! Admin endpoints of the gateway: run-time queue settings.
+//! Admin endpoints of the gateway: run-time queue settings, and what the operator's console
+//! reads of a queue.
 
 use std::borrow::Cow;
 
-use axum::{extract::State, Json};
+use axum::{extract::State, http::header, Json};
 use serde_json::json;
 use shared::{
     config::QueueSettings,
@@ -53,6 +54,61 @@ pub async fn update_queue_settings(
         "queue settings changed"
     );
     Ok(Json(settings))
+}
+
+/// A queue as its operator sees it: the settings in force and the admissions so far.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AdminQueue, example = json!({
+    "concertId": 1,
+    "settings": {"admitPerTick": 50, "tickMillis": 1000, "maxActive": 1000,
+                 "sessionTtlSeconds": 600, "paused": false},
+    "admitted": 1234
+}))]
+pub struct AdminQueueResponse {
+    concert_id: ConcertId,
+    #[schema(value_type = QueueSettingsSchema)]
+    settings: QueueSettings,
+    /// Admitted from the line since the queue opened (restarts after Redis lost the queue);
+    /// its change over time is the admission rate.
+    admitted: u64,
+}
+
+problems!(GetQueueProblems: InvalidPath, Unauthorized, ConcertNotFound, ServiceUnavailable);
+
+/// A queue's settings and admissions
+///
+/// The settings now in force (the body `PUT` takes, to change one and keep the rest) and how
+/// many the queue has admitted in all, for the operator's console.
+#[utoipa::path(get, path = "/api/v1/admin/queues/{concertId}", tag = "admin",
+    security(("adminToken" = [])),
+    params(("concertId" = ConcertId, Path, description = "The concert's id")),
+    responses(
+        (status = 200, description = "The queue's settings and admissions", body = AdminQueueResponse),
+        GetQueueProblems,
+    ))]
+pub async fn get_queue(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(concert_id): ApiPath<i64>,
+) -> Result<
+    (
+        [(header::HeaderName, &'static str); 1],
+        Json<AdminQueueResponse>,
+    ),
+    GatewayError,
+> {
+    let concert_id = open_concert_id(concert_id)?;
+    let (settings, admitted) = state.room.settings(concert_id).await?;
+    // Live figures: a cache must not answer old ones.
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(AdminQueueResponse {
+            concert_id,
+            settings,
+            admitted,
+        }),
+    ))
 }
 
 /// A sale's new opening.

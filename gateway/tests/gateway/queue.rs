@@ -345,6 +345,79 @@ async fn admin_settings_are_validated_and_pausing_stops_admission() {
     assert_eq!(app.status_ok(&t).await["status"], "ACTIVE");
 }
 
+/// The console's view of concert `id`'s queue, asserting 200.
+async fn admin_queue(app: &TestApp, id: i64) -> Value {
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/admin/queues/{id}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn admin_reads_the_settings_in_force_and_the_admissions_so_far() {
+    let app = TestApp::spawn().await;
+    app.open_concert(1, queue_settings(2, 100, 60)).await;
+    app.open_concert(2, queue_settings(7, 50, 30)).await;
+    for u in ["a", "b", "c"] {
+        app.join_ok(u, 1).await;
+    }
+    let before = admin_queue(&app, 1).await;
+    assert_eq!(
+        before,
+        json!({"concertId": 1, "admitted": 0, "settings": {"admitPerTick": 2, "tickMillis": 100,
+            "maxActive": 100, "sessionTtlSeconds": 60, "paused": false}})
+    );
+    app.tick(1).await;
+    assert_eq!(admin_queue(&app, 1).await["admitted"], 2);
+    app.tick(1).await;
+    assert_eq!(admin_queue(&app, 1).await["admitted"], 3);
+    assert_eq!(
+        admin_queue(&app, 2).await,
+        json!({"concertId": 2, "admitted": 0, "settings": {"admitPerTick": 7, "tickMillis": 100,
+            "maxActive": 50, "sessionTtlSeconds": 30, "paused": false}}),
+        "each concert its own"
+    );
+
+    // What a PUT sets, a GET reads back.
+    let paused = json!({"admitPerTick": 9, "tickMillis": 200, "maxActive": 40, "sessionTtlSeconds": 90, "paused": true});
+    assert_eq!(
+        app.put_settings(1, &paused, Some(ADMIN)).await.status(),
+        200
+    );
+    assert_eq!(admin_queue(&app, 1).await["settings"], paused);
+
+    let get = |path: &'static str, token: Option<&'static str>| {
+        let mut req = app.client.get(app.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let path = "/api/v1/admin/queues/1";
+    assert_problem(get(path, None).await.unwrap(), 401, "UNAUTHORIZED").await;
+    assert_problem(get(path, Some("wrong")).await.unwrap(), 401, "UNAUTHORIZED").await;
+    for unknown in ["/api/v1/admin/queues/3", "/api/v1/admin/queues/0"] {
+        assert_problem(
+            get(unknown, Some(ADMIN)).await.unwrap(),
+            404,
+            "CONCERT_NOT_FOUND",
+        )
+        .await;
+    }
+    assert_problem(
+        get("/api/v1/admin/queues/abc", Some(ADMIN)).await.unwrap(),
+        400,
+        "INVALID_PATH",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn joins_past_the_per_address_rate_get_429_with_retry_after() {
     let app = TestApp::spawn_with(|s| s.join_rate_per_second = 3).await;
