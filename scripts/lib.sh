@@ -119,13 +119,20 @@ start_redis_cluster() {
   export REDIS_CLUSTER_URLS
 }
 
-# The port of a master of the cluster, and of its replica: "master_port replica_port".
-cluster_master_and_replica() {
-  local first; first=$(cluster_ports | head -1)
-  redis-cli -p "$first" cluster nodes | awk '
-    $3 ~ /master/ && $3 !~ /fail/ { split($2, a, "[:@]"); port[$1] = a[2]; masters[++n] = $1 }
-    $3 ~ /slave/ { split($2, a, "[:@]"); replica[$4] = a[2] }
-    END { for (i = 1; i <= n; i++) if (masters[i] in replica) { print port[masters[i]], replica[masters[i]]; exit } }'
+stop_redis_cluster() {
+  local port
+  for port in $(cluster_ports); do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+}
+
+# The port of the master serving the hash slot of KEY ("{c:7}" is concert 7's slot).
+cluster_slot_master() {
+  local first slot port
+  for port in $(cluster_ports); do redis-cli -p "$port" ping >/dev/null 2>&1 && { first=$port; break; }; done
+  slot=$(redis-cli -p "$first" cluster keyslot "$1")
+  redis-cli -p "$first" cluster nodes | awk -v slot="$slot" '
+    $3 ~ /master/ && $3 !~ /fail/ {
+      for (i = 9; i <= NF; i++) { split($i, r, "-"); if (r[2] == "") r[2] = r[1]
+        if (slot + 0 >= r[1] + 0 && slot + 0 <= r[2] + 0) { split($2, a, "[:@]"); print a[2]; exit } } }'
 }
 
 pg_bin() {

@@ -4,12 +4,28 @@
 // (DEV_LOGIN=1, as scripts/run and scripts/lib.sh start it) gives the identity token.
 //
 // Env read here: GATEWAY_URL (http://127.0.0.1:8080), API_URL (http://127.0.0.1:8081),
+// GATEWAY_URLS, API_URLS (several instances, comma-separated),
 // ADMIN_TOKEN, CONCERT_ID, SCHEDULES, SEATS, PRICE, ADMIT_PER_TICK, TICK_MILLIS, MAX_ACTIVE,
 // SESSION_TTL_SECONDS, PAUSED, RUN_ID, SUMMARY_JSON (also write k6's raw summary there).
 import http from "k6/http";
 
-export const GATEWAY = (__ENV.GATEWAY_URL || "http://127.0.0.1:8080").replace(/\/+$/, "");
-export const API = (__ENV.API_URL || "http://127.0.0.1:8081").replace(/\/+$/, "");
+// GATEWAY_URLS / API_URLS (comma-separated) spread the requests over several instances, round
+// robin per request as a load balancer would (each VU starts at its own instance); GATEWAY
+// and API are the first of each.
+const urls = (list, one, fallback) => (__ENV[list] || __ENV[one] || fallback).split(",")
+  .map((u) => u.trim().replace(/\/+$/, "")).filter(Boolean);
+const GATEWAYS = urls("GATEWAY_URLS", "GATEWAY_URL", "http://127.0.0.1:8080");
+const APIS = urls("API_URLS", "API_URL", "http://127.0.0.1:8081");
+export const GATEWAY = GATEWAYS[0];
+export const API = APIS[0];
+let turn = typeof __VU === "number" ? __VU : 0;
+// The instance for the next request.
+export function gw() {
+  return GATEWAYS[turn++ % GATEWAYS.length];
+}
+export function api() {
+  return APIS[turn++ % APIS.length];
+}
 export const JSON_HEADERS = { "Content-Type": "application/json" };
 
 // A number from the environment, or `fallback` when unset or empty.
@@ -45,7 +61,7 @@ export function bearer(token, extra) {
 // `userId` (the gateway runs with DEV_LOGIN=1). Returns the response; `identityToken(res)`
 // reads the token from it.
 export function signIn(userId, tags) {
-  return http.post(`${GATEWAY}/api/v1/dev/login`, JSON.stringify({ userId }),
+  return http.post(`${gw()}/api/v1/dev/login`, JSON.stringify({ userId }),
     { headers: JSON_HEADERS, tags: Object.assign({ step: "login" }, tags || {}) });
 }
 
@@ -59,7 +75,7 @@ export function identityToken(res) {
 export function joinRequest(idToken, concertId, tags) {
   return {
     method: "POST",
-    url: `${GATEWAY}/api/v1/queue/tokens`,
+    url: `${gw()}/api/v1/queue/tokens`,
     body: JSON.stringify({ concertId }),
     params: { headers: bearer(idToken), tags: Object.assign({ step: "join" }, tags || {}) },
   };
@@ -78,7 +94,7 @@ export function signInAll(userIds, batch) {
   for (let start = 0; start < userIds.length; start += batch) {
     const requests = userIds.slice(start, start + batch).map((userId) => ({
       method: "POST",
-      url: `${GATEWAY}/api/v1/dev/login`,
+      url: `${gw()}/api/v1/dev/login`,
       body: JSON.stringify({ userId }),
       params: { headers: JSON_HEADERS, tags: { step: "login" } },
     }));

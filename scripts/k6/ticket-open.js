@@ -34,7 +34,8 @@
 // Under injected faults (scripts/faults) MAX_SERVER_ERRORS and MAX_UNEXPECTED_RATE loosen the
 // first and third bounds and P95_MS the last; wrong answers always fail the run.
 //
-// Env: GATEWAY_URL (http://127.0.0.1:8080), API_URL (http://127.0.0.1:8081), CONCERT_ID, or
+// Env: GATEWAY_URL (http://127.0.0.1:8080), API_URL (http://127.0.0.1:8081), or GATEWAY_URLS and
+//   API_URLS (several instances, comma-separated, requests spread round robin), CONCERT_ID, or
 //   ADMIN_TOKEN to create a concert of SCHEDULES (2) x SEATS (50) seats at PRICE (10000) whose
 //   sale opens OPENS_IN seconds after setup (0: no pre-queue, open at once) and set its queue:
 //   ADMIT_PER_TICK (50), TICK_MILLIS (200), MAX_ACTIVE (200), SESSION_TTL_SECONDS (120),
@@ -53,13 +54,15 @@
 //   and as an unexpected answer instead of a wrong one),
 //   HOLD_RETRIES (conflicts tolerated per user, 5), P95_MS (booking steps' p(95) threshold,
 //   1000; gateway steps get half), RUN_ID (user-id prefix; default from Date.now()),
-//   SUMMARY_JSON (file for k6's raw summary).
+//   SUMMARY_JSON (file for k6's raw summary), ADMISSION_LOG (1: log each admission as a line
+//   `ADMITTED {user, seq, expiresAt, joinedAt}` for scripts/check-admissions).
 import http from "k6/http";
 import crypto from "k6/crypto";
+import encoding from "k6/encoding";
 import { check, sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { API, GATEWAY, JSON_HEADERS, TREND_STATS, bearer, concert, envNum, field, identityToken, join, retryAfter, runId, signIn, summary } from "./common.js";
+import { JSON_HEADERS, api, gw, TREND_STATS, bearer, concert, envNum, field, identityToken, join, retryAfter, runId, signIn, summary } from "./common.js";
 
 const USERS = envNum("USERS", 300);
 const OPENS_IN = envNum("OPENS_IN", 0);
@@ -74,6 +77,7 @@ const P95 = envNum("P95_MS", 1000);
 const MAX_POLL_MS = envNum("MAX_POLL_MS", 3000);
 const GREEDY_EVERY = envNum("GREEDY_EVERY", 5);
 const MAX_TICKETS = envNum("MAX_TICKETS_PER_USER", 4);
+const ADMISSION_LOG = envNum("ADMISSION_LOG", 0) === 1;
 
 const ARRIVAL_SECONDS = envNum("ARRIVAL_SECONDS", 0);
 const MAX_DURATION = __ENV.MAX_DURATION || "10m";
@@ -229,7 +233,7 @@ export function drawProblems(draw) {
 }
 
 function getDraw(cid) {
-  return send("draw", () => http.get(`${GATEWAY}/api/v1/queue/${cid}/draw`, { tags: { step: "draw" } }), is(200), true);
+  return send("draw", () => http.get(`${gw()}/api/v1/queue/${cid}/draw`, { tags: { step: "draw" } }), is(200), true);
 }
 
 // --- Setup. ---
@@ -238,7 +242,7 @@ export function setup() {
   const opensAt = CREATES && OPENS_IN > 0 ? new Date(Date.now() + OPENS_IN * 1000).toISOString() : undefined;
   const c = concert({ opensAt });
   let opensAtMs = 0;
-  const res = http.get(`${GATEWAY}/api/v1/queue/${c.concertId}/draw`, { tags: { step: "setup" } });
+  const res = http.get(`${gw()}/api/v1/queue/${c.concertId}/draw`, { tags: { step: "setup" } });
   if (res.status === 200 && res.json("drawn") === false) opensAtMs = Date.parse(res.json("opensAt"));
   if (EARLY > 0 && !(opensAtMs > Date.now())) {
     console.warn(`concert ${c.concertId} has no sale opening ahead: the ${EARLY} early users arrive into an open line`);
@@ -309,7 +313,7 @@ function session(data, user, idToken, early, owned) {
   } else if (early && !owned && data.opensAtMs) {
     missedPreQueue.add(1);
   }
-  const leave = () => send("leave", () => http.del(`${GATEWAY}/api/v1/queue/tokens`, null,
+  const leave = () => send("leave", () => http.del(`${gw()}/api/v1/queue/tokens`, null,
     { headers: bearer(queueToken), tags: { step: "leave" } }), is(204), true);
   let drawnPosition = 0;
   while (place.status === "WAITING" || place.status === "PRE_QUEUE") {
@@ -324,7 +328,7 @@ function session(data, user, idToken, early, owned) {
     }
     sleep(Math.min(Math.max(Number(place.pollAfterMs) || 1000, 100), MAX_POLL_MS, left) / 1000);
     const token = queueToken;
-    res = send("status", () => http.get(`${GATEWAY}/api/v1/queue/status`,
+    res = send("status", () => http.get(`${gw()}/api/v1/queue/status`,
       { headers: bearer(token), tags: { step: "status" } }), is(200), true);
     if (!res) return 0;
     const was = place.status;
@@ -357,6 +361,13 @@ function session(data, user, idToken, early, owned) {
   }
   const admittedAt = Date.now();
   admitted.add(1);
+  if (ADMISSION_LOG) {
+    // For scripts/check-admissions: the place (the access token's jti), the session's end
+    // (the admitting tick's time on Redis's clock plus the session TTL, the same for everyone
+    // that tick admitted) and when the join's answer arrived.
+    const claims = JSON.parse(encoding.b64decode(place.accessToken.split(".")[1], "rawurl", "s"));
+    console.log(`ADMITTED ${JSON.stringify({ user, seq: Number(claims.jti), expiresAt: place.accessTokenExpiresAt, joinedAt })}`);
+  }
   admissionMs.add(admittedAt - joinedAt);
   return book(cid, user, idToken, place.accessToken, admittedAt, leave, owned);
 }
@@ -383,7 +394,7 @@ function book(cid, user, idToken, accessToken, admittedAt, leave, owned) {
   const get = (step, url, name) => send(step, () => http.get(url, { headers: auth, tags: { step, name } }), is(200), true);
 
   // 1. Schedules, seats, and a hold of 1-2 random available seats.
-  let res = get("schedules", `${API}/api/v1/concerts/${cid}/schedules`, "GET /concerts/{id}/schedules");
+  let res = get("schedules", `${api()}/api/v1/concerts/${cid}/schedules`, "GET /concerts/{id}/schedules");
   if (!res) {
     leave();
     return 0;
@@ -393,7 +404,7 @@ function book(cid, user, idToken, accessToken, admittedAt, leave, owned) {
   let lost = 0;
   while (!reservation && open.length && lost <= HOLD_RETRIES) {
     const scheduleId = pick(open, 1)[0];
-    res = get("seats", `${API}/api/v1/concerts/${cid}/schedules/${scheduleId}/seats`, "GET /concerts/{id}/schedules/{id}/seats");
+    res = get("seats", `${api()}/api/v1/concerts/${cid}/schedules/${scheduleId}/seats`, "GET /concerts/{id}/schedules/{id}/seats");
     if (!res) {
       leave();
       return 0;
@@ -405,7 +416,7 @@ function book(cid, user, idToken, accessToken, admittedAt, leave, owned) {
     }
     const seatIds = pick(free, 1 + Math.floor(Math.random() * 2));
     // Not retried on 5xx: a hold that went through but lost its answer would make the retry 409 HOLD_EXISTS.
-    res = send("hold", () => http.post(`${API}/api/v1/reservations`, JSON.stringify({ scheduleId, seatIds }),
+    res = send("hold", () => http.post(`${api()}/api/v1/reservations`, JSON.stringify({ scheduleId, seatIds }),
       { headers: auth, tags: { step: "hold" }, responseCallback: http.expectedStatuses(201, 409) }),
     (r) => r.status === 201 || (r.status === 409 && field(r, "code") === "SEAT_UNAVAILABLE"), false);
     if (!res) {
@@ -429,7 +440,7 @@ function book(cid, user, idToken, accessToken, admittedAt, leave, owned) {
     return 0;
   }
   held.add(1);
-  const release = () => send("release", () => http.del(`${API}/api/v1/reservations/${reservation.reservationId}`, null,
+  const release = () => send("release", () => http.del(`${api()}/api/v1/reservations/${reservation.reservationId}`, null,
     { headers: auth, tags: { step: "release", name: "DELETE /reservations/{id}" } }), is(200, 404, 409), true);
   const seats = (reservation.seats || reservation.seatIds || []).length || 1;
   const overLimit = owned + seats > MAX_TICKETS;
@@ -438,7 +449,7 @@ function book(cid, user, idToken, accessToken, admittedAt, leave, owned) {
   const round = owned ? "-again" : "";
   if (reservation.totalPrice > 0) {
     // An account endpoint: the identity token does (so would the access token).
-    res = send("charge", () => http.post(`${API}/api/v1/balance/charge`, JSON.stringify({ amount: reservation.totalPrice }),
+    res = send("charge", () => http.post(`${api()}/api/v1/balance/charge`, JSON.stringify({ amount: reservation.totalPrice }),
       { headers: bearer(idToken, { "Idempotency-Key": `${user}-charge${round}` }), tags: { step: "charge" } }), is(200), true);
     if (!res) {
       release();
@@ -446,7 +457,7 @@ function book(cid, user, idToken, accessToken, admittedAt, leave, owned) {
       return 0;
     }
   }
-  const pay = (step) => send(step, () => http.post(`${API}/api/v1/payments`, JSON.stringify({ reservationId: reservation.reservationId }),
+  const pay = (step) => send(step, () => http.post(`${api()}/api/v1/payments`, JSON.stringify({ reservationId: reservation.reservationId }),
     { headers: bearer(accessToken, { "Idempotency-Key": `${user}-pay${round}` }), tags: { step },
       responseCallback: http.expectedStatuses(201, 409) }),
   either(is(201), problem(409, "TICKET_LIMIT")), true);
@@ -475,7 +486,7 @@ function book(cid, user, idToken, accessToken, admittedAt, leave, owned) {
 
   // 3. The order is confirmed (read with the identity token: the session ended with the
   // payment), and paying again with the same key replays the same payment.
-  res = send("order", () => http.get(`${API}/api/v1/reservations/${reservation.reservationId}`,
+  res = send("order", () => http.get(`${api()}/api/v1/reservations/${reservation.reservationId}`,
     { headers: bearer(idToken), tags: { step: "order", name: "GET /reservations/{id}" } }), is(200), true);
   if (res && field(res, "status") !== "CONFIRMED") {
     wrong("order", `reservation ${reservation.reservationId} is ${field(res, "status")} after payment ${paymentId}`);
@@ -501,7 +512,7 @@ export function teardown(data) {
     }
   }
   if (envNum("EXPECT_SOLD_OUT", data.opensAtMs ? 1 : 0) === 1) {
-    const res = send("stats", () => http.get(`${GATEWAY}/api/v1/queue/${cid}/stats`, { tags: { step: "stats" } }), is(200, 404), true);
+    const res = send("stats", () => http.get(`${gw()}/api/v1/queue/${cid}/stats`, { tags: { step: "stats" } }), is(200, 404), true);
     const state = res && res.status === 200 ? field(res, "state") : "gone";
     if (state !== "SOLD_OUT") wrong("stats", `concert ${cid}: the sale ended ${state}, not SOLD_OUT`);
   }
@@ -521,9 +532,9 @@ function checkTickets(data) {
   let unread = 0;
   for (let start = 0; start < users.length; start += 50) {
     const batch = users.slice(start, start + 50);
-    const logins = http.batch(batch.map((userId) => ({ method: "POST", url: `${GATEWAY}/api/v1/dev/login`,
+    const logins = http.batch(batch.map((userId) => ({ method: "POST", url: `${gw()}/api/v1/dev/login`,
       body: JSON.stringify({ userId }), params: { headers: JSON_HEADERS, tags: { step: "tickets" } } })));
-    const lists = http.batch(logins.map((res) => ({ method: "GET", url: `${API}/api/v1/tickets`,
+    const lists = http.batch(logins.map((res) => ({ method: "GET", url: `${api()}/api/v1/tickets`,
       params: { headers: bearer(identityToken(res) || "none"), tags: { step: "tickets" } } })));
     lists.forEach((res, j) => {
       if (res.status !== 200) {
