@@ -124,6 +124,23 @@ stop_redis_cluster() {
   for port in $(cluster_ports); do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
 }
 
+# Moves hash slot SLOT from the master at port FROM to the master at port TO while clients use
+# it, as `redis-cli --cluster reshard` does, key by key in small batches: meanwhile clients
+# meet ASK redirects (and TRYAGAIN for a script whose keys are split), then MOVED.
+cluster_move_slot() { # SLOT FROM TO
+  local slot="$1" from="$2" to="$3" src dst port keys
+  src=$(redis-cli -p "$from" cluster myid); dst=$(redis-cli -p "$to" cluster myid)
+  redis-cli -p "$to" cluster setslot "$slot" importing "$src" >/dev/null
+  redis-cli -p "$from" cluster setslot "$slot" migrating "$dst" >/dev/null
+  while true; do
+    mapfile -t keys < <(redis-cli -p "$from" cluster getkeysinslot "$slot" 20)
+    [ "${#keys[@]}" -gt 0 ] && [ -n "${keys[0]}" ] || break
+    redis-cli -p "$from" migrate 127.0.0.1 "$to" "" 0 5000 KEYS "${keys[@]}" >/dev/null
+    sleep 0.05
+  done
+  for port in $(cluster_ports); do redis-cli -p "$port" cluster setslot "$slot" node "$dst" >/dev/null 2>&1 || true; done
+}
+
 # The port of the master serving the hash slot of KEY ("{c:7}" is concert 7's slot).
 cluster_slot_master() {
   local first slot port
