@@ -86,6 +86,7 @@ impl Application {
             .context("identity tokens")?;
         let listener = TcpListener::bind(settings.addr).await?;
         let _ = shared::telemetry::metrics();
+        register_metrics();
         let state = AppState {
             db,
             redis,
@@ -124,9 +125,19 @@ impl Application {
             self.state.identity.clone(),
             stop.child_token(),
         ));
+        let gauges = tokio::spawn(export_pool_gauges(
+            self.state.db.clone(),
+            stop.child_token(),
+        ));
+        let redis_probe = tokio::spawn(shared::telemetry::watch_redis(
+            self.state.redis.clone(),
+            stop.child_token(),
+        ));
         shared::http::serve(self.listener, app, stop).await?;
         let _ = reconciler.await;
         let _ = refresher.await;
+        let _ = gauges.await;
+        let _ = redis_probe.await;
         self.state.db.close().await;
         tracing::info!("api stopped");
         Ok(())
@@ -184,6 +195,47 @@ async fn keep_queues_open(state: AppState, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(RECONCILE_EVERY) => reconcile_queues(&state).await,
         }
+    }
+}
+
+/// Puts the api's sale counters on `/metrics` (at zero until the first event): a counter
+/// without a sample is not exported, and dashboards (and `scripts/check-dashboards`) expect
+/// the series before the first hold or payment. Adding zero leaves a count as it is.
+fn register_metrics() {
+    for outcome in [
+        "held",
+        "seat_unavailable",
+        "session_not_active",
+        "hold_exists",
+        "ticket_limit",
+    ] {
+        metrics::counter!("api_holds_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("api_hold_releases_total").increment(0);
+    metrics::counter!("api_payments_total").increment(0);
+}
+
+/// How often [`export_pool_gauges`] reads the Postgres pool.
+const POOL_GAUGES_EVERY: Duration = Duration::from_secs(5);
+
+/// Until `stop`, exports the Postgres pool's use every few seconds: `db_pool_connections`
+/// by state (`used`: checked out by a request; `idle`: open and waiting) and
+/// `db_pool_max_connections`, so a dashboard shows how close the api is to its pool's limit
+/// (where requests start waiting `ACQUIRE_TIMEOUT` and then answer 503).
+async fn export_pool_gauges(db: PgPool, stop: CancellationToken) {
+    let mut every = tokio::time::interval(POOL_GAUGES_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let open = db.size() as usize;
+        let idle = db.num_idle().min(open);
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("db_pool_connections", "state" => "used").set((open - idle) as f64);
+        metrics::gauge!("db_pool_max_connections")
+            .set(f64::from(db.options().get_max_connections()));
     }
 }
 

@@ -73,10 +73,12 @@ pub async fn hold(
     )
     .await?;
     if !sold.is_empty() {
+        count_hold("seat_unavailable");
         return Err(unavailable());
     }
     let limit = state.settings.max_tickets_per_user;
     if owned + seats.len() as i64 > i64::from(limit) {
+        count_hold("ticket_limit");
         return Err(ApiError::ticket_limit(limit, owned));
     }
     let reservation_id = reservation_id::new(concert_id);
@@ -92,6 +94,12 @@ pub async fn hold(
     if outcome == HoldOutcome::SessionNotActive && sessions::restore_lost(state, caller).await? {
         outcome = holds::hold_seats(&state.redis, &state.keys, &new_hold).await?;
     }
+    count_hold(match outcome {
+        HoldOutcome::Held { .. } => "held",
+        HoldOutcome::SessionNotActive => "session_not_active",
+        HoldOutcome::HoldExists { .. } => "hold_exists",
+        HoldOutcome::SeatUnavailable { .. } => "seat_unavailable",
+    });
     match outcome {
         HoldOutcome::Held { expires_at_ms } => {
             sales::record_hold(state, concert_id).await;
@@ -109,6 +117,12 @@ pub async fn hold(
         HoldOutcome::HoldExists { reservation_id } => Err(ApiError::hold_exists(reservation_id)),
         HoldOutcome::SeatUnavailable { .. } => Err(unavailable()),
     }
+}
+
+/// Counts a hold attempt that got as far as the seats, by outcome (a fixed set of labels,
+/// registered at zero in `startup`); the dashboards set `held` against the payments.
+fn count_hold(outcome: &'static str) {
+    metrics::counter!("api_holds_total", "outcome" => outcome).increment(1);
 }
 
 /// The caller's reservation `reservation_id`, paid (from Postgres) or held (from Redis);
@@ -164,7 +178,10 @@ pub async fn release(state: &AppState, caller: &AccountCaller, reservation_id: U
     let r = find_held(state, caller, reservation_id).await?;
     let concert_id = concert_of(caller, &reservation_id).ok_or(ApiError::reservation_not_found())?;
     match holds::release_reservation(&state.redis, &state.keys, concert_id, &r).await? {
-        Released::Canceled => Ok(()),
+        Released::Canceled => {
+            metrics::counter!("api_hold_releases_total").increment(1);
+            Ok(())
+        }
         Released::AlreadyConfirmed => Err(ApiError::already_confirmed()),
         Released::PaymentRunning => Err(ApiError::payment_in_progress()),
         Released::NotFound => Err(ApiError::reservation_not_found()),
