@@ -91,6 +91,9 @@ pub struct Application {
     /// Whether this server refreshes the identity keys (a lone server does; in a [`Gateway`]
     /// one loop refreshes them for all).
     refreshes_identity: bool,
+    /// Whether this server exports the Redis probe's gauges (`redis_up`): one server per
+    /// process does, since the gauges carry no thread label.
+    probes_redis: bool,
 }
 
 impl Application {
@@ -101,6 +104,7 @@ impl Application {
         let common = Common::build(&settings).await?;
         let mut app = Self::with_listener(settings, common, listener)?;
         app.refreshes_identity = true;
+        app.probes_redis = true;
         Ok(app)
     }
 
@@ -135,6 +139,7 @@ impl Application {
             router: router.with_state(state.clone()),
             state,
             refreshes_identity: false,
+            probes_redis: false,
         })
     }
 
@@ -166,9 +171,15 @@ impl Application {
                 stop.child_token(),
             ))
         });
+        let probe = self.probes_redis.then(|| {
+            tokio::spawn(shared::telemetry::watch_redis(
+                self.state.redis.clone(),
+                stop.child_token(),
+            ))
+        });
         let app = shared::http::with_common_layers(self.router, self.state.settings.http);
         shared::http::serve(self.listener, app, stop).await?;
-        for task in scheduler.into_iter().chain(refresh) {
+        for task in scheduler.into_iter().chain(refresh).chain(probe) {
             let _ = task.await;
         }
         Ok(())
@@ -252,7 +263,7 @@ impl Gateway {
                 .spawn(move || {
                     // One server ending (failing, even panicking) stops the others.
                     let _stop_all = stop.clone().drop_guard();
-                    serve_on_this_thread(settings, common, listener, &stop, on_signal && i == 0)
+                    serve_on_this_thread(settings, common, listener, &stop, on_signal, i == 0)
                 })
                 .context("starting a server thread")
         });
@@ -291,12 +302,13 @@ fn serve_on_this_thread(
     listener: std::net::TcpListener,
     stop: &CancellationToken,
     on_signal: bool,
+    first: bool,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        if on_signal {
+        if on_signal && first {
             let signal = shared::shutdown::on_signal();
             let stop = stop.clone();
             tokio::spawn(async move {
@@ -307,9 +319,9 @@ fn serve_on_this_thread(
             });
         }
         let listener = TcpListener::from_std(listener)?;
-        Application::with_listener(settings, common, listener)?
-            .run_until(stop.clone())
-            .await
+        let mut app = Application::with_listener(settings, common, listener)?;
+        app.probes_redis = first;
+        app.run_until(stop.clone()).await
     })
 }
 
