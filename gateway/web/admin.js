@@ -113,6 +113,8 @@
     sessionStorage.removeItem(tokenKey);
     clearTimeout(s.timer);
     s.timer = null;
+    // Signing in again chooses (and starts polling) afresh.
+    s.concertId = null;
     $("console-view").classList.add("hidden");
     $("sign-out").classList.add("hidden");
     $("sign-in-view").classList.remove("hidden");
@@ -162,6 +164,8 @@
     s.charts.rate.setData([x, col((p) => p.measured), col((p) => p.recent)]);
     s.charts.seats.setData([x, col((p) => p.held), col((p) => p.sold), col((p) => p.sellable)]);
     s.charts.holds.setData([x, col((p) => p.holdsCreated), col((p) => p.payments)]);
+    // How many samples the charts show, for whoever checks that they move (the browser test).
+    document.querySelectorAll(".chart").forEach((el) => { el.dataset.points = String(x.length); });
   }
 
   // --- figures -------------------------------------------------------------------------

@@ -127,6 +127,92 @@ async function joinAs(p, concertId, userId) {
   await p.click("#join");
 }
 
+// The operator's console on a desktop and a phone page: signs in with the admin token (kept
+// for the tab only), shows a sale as it happens (a line joined through the development login,
+// a hold, a payment), refuses a setting out of bounds with the problem's detail, and pauses
+// the line (the confirm dialog accepted) so that the gateway's stats say paused.
+async function consoleSale() {
+  const id = await concert({ admitPerTick: 1, tickMillis: 1000, maxActive: 2 }, { seats: 10 });
+  const desktop = await page();
+  await desktop.setViewportSize({ width: 1280, height: 900 });
+  await desktop.goto(`${GATEWAY}/admin#concert=${id}`);
+  await desktop.waitForSelector("#sign-in-view:not(.hidden)");
+  await desktop.fill("#admin-token", "not-the-token");
+  await desktop.click("#sign-in");
+  await desktop.waitForFunction(() => /refused/.test(document.getElementById("error").textContent));
+  check(await desktop.evaluate(() => sessionStorage.getItem("tix.admin")) === null, "a refused token is not kept");
+  await desktop.fill("#admin-token", ADMIN);
+  await desktop.click("#sign-in");
+  await desktop.waitForSelector("#console-view:not(.hidden)");
+  check(await desktop.evaluate(() => sessionStorage.getItem("tix.admin")) !== null
+    && await desktop.evaluate(() => localStorage.getItem("tix.admin")) === null, "the token is kept for the tab only");
+  check(await desktop.inputValue("#concert") === String(id), "the concert of the link is chosen");
+  const figure = (p, f) => text(p, `#f-${f}`);
+  await until("the console's first figures", async () => (await figure(desktop, "sellable")) === "10");
+
+  // The sale happens: a line of four, two admitted (maxActive), one holds two seats and pays.
+  const fans = [];
+  for (let i = 0; i < 4; i++) fans.push(await signInAndJoin(`console-${RUN}-${i}`, id));
+  await desktop.waitForFunction(() => Number(document.getElementById("f-active").textContent) === 2, undefined, { timeout: 15000 });
+  await desktop.waitForFunction(() => document.getElementById("f-waiting").textContent === "2");
+  const buyer = await until("a fan admitted", async () => {
+    for (const f of fans) {
+      const st = await http("GET", `${GATEWAY}/api/v1/queue/status`, undefined, f.queueToken);
+      if (st.status === "ACTIVE") return st.accessToken;
+    }
+    return null;
+  });
+  const reservation = await hold(buyer, id, created.get(id).schedules[0].seatIds.slice(0, 2));
+  await desktop.waitForFunction(() => document.getElementById("f-held").textContent === "2", undefined, { timeout: 10000 });
+  check((await figure(desktop, "sellable")) === "8", `two held, eight sellable (${await figure(desktop, "sellable")})`);
+  await pay(buyer, reservation);
+  await desktop.waitForFunction(() => document.getElementById("f-sold").textContent === "2 / 10", undefined, { timeout: 10000 });
+  check((await figure(desktop, "held")) === "0", "the paid seats are no longer held");
+  check((await figure(desktop, "conversion")) === "1 / 1 (100%)", `one hold, one payment (${await figure(desktop, "conversion")})`);
+  check(/20,000/.test(await figure(desktop, "revenue")), `the revenue (${await figure(desktop, "revenue")})`);
+  const points = Number(await desktop.getAttribute("#chart-seats", "data-points"));
+  check(points >= 3, `the charts have samples (${points})`);
+  await desktop.waitForFunction((n) => Number(document.getElementById("chart-seats").dataset.points) > n, points);
+  check((await desktop.$$("#chart-seats canvas")).length >= 1, "the seat chart is drawn");
+  check(/no pre-queue draw/.test(await text(desktop, "#draw")), "a sale open at once has no draw");
+
+  // Refused: the problem's detail is shown, the settings stay.
+  await desktop.fill("#s-max", "10000001");
+  desktop.once("dialog", (d) => d.accept());
+  await desktop.click("#apply-settings");
+  await desktop.waitForFunction(() => /maxActive/.test(document.getElementById("error").textContent));
+  const refused = await http("GET", `${GATEWAY}/api/v1/admin/queues/${id}`, undefined, ADMIN);
+  check(refused.settings.maxActive === 2, "a refused change changes nothing");
+
+  // Declined: closing asks first, and nothing happens when the operator says no.
+  desktop.once("dialog", (d) => d.dismiss());
+  await desktop.click("#close");
+  check((await http("GET", `${GATEWAY}/api/v1/queue/${id}/stats`)).state === "OPEN", "a declined close leaves the queue open");
+
+  // Pause, confirmed: the gateway's stats say paused, and so does the console.
+  let question = "";
+  desktop.once("dialog", (d) => { question = d.message(); d.accept(); });
+  await desktop.click("#pause");
+  await desktop.waitForFunction(() => document.getElementById("pause").dataset.paused === "true", undefined, { timeout: 10000 });
+  check(/Pause admission to Browser test/.test(question), `the confirm dialog names the concert (${question})`);
+  check((await http("GET", `${GATEWAY}/api/v1/queue/${id}/stats`)).paused === true, "the gateway's stats say paused");
+  check(/paused/.test(await text(desktop, "#sale-state")) && (await text(desktop, "#pause")) === "Resume admission",
+    "the console says paused and offers to resume");
+  check((await text(desktop, "#notice")) === "Paused", "the pause is confirmed");
+  await desktop.screenshot({ path: join(SHOTS, "console-desktop.png"), fullPage: true });
+
+  const phone = await page();
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await phone.goto(`${GATEWAY}/admin#concert=${id}`);
+  await phone.fill("#admin-token", ADMIN);
+  await phone.click("#sign-in");
+  await phone.waitForFunction(() => document.getElementById("f-sold").textContent === "2 / 10");
+  await phone.waitForFunction(() => Number(document.getElementById("chart-line").dataset.points) >= 3);
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `the phone page does not scroll sideways (${overflow} px)`);
+  await phone.screenshot({ path: join(SHOTS, "console-phone.png"), fullPage: true });
+}
+
 const scenarios = {
   async "one user waits, is admitted, holds two seats, charges, pays and sees the confirmation"() {
     const id = await concert({ admitPerTick: 1, tickMillis: 1000, maxActive: 10 });
@@ -380,6 +466,10 @@ const scenarios = {
     await p.screenshot({ path: join(SHOTS, "8-after-refresh.png"), fullPage: true });
     await http("PUT", `${GATEWAY}/api/v1/admin/queues/${id}`,
       { admitPerTick: 10, tickMillis: 100, maxActive: 100, sessionTtlSeconds: 300, paused: false }, ADMIN);
+  },
+
+  async "the operator's console shows a sale as it happens, answers a refusal and pauses the line"() {
+    await consoleSale();
   },
 
   async "each binary's /docs lists every operation of its /openapi.json, and try-it-out calls the server"() {
