@@ -207,10 +207,12 @@
 
   async function refresh() {
     const id = s.concertId;
+    // The api's address first: a call started before an await would reject unobserved.
+    const salesUrl = await apiUrl(`/api/v1/admin/concerts/${id}/sales`);
     const [stats, queue, sale] = await Promise.all([
       call(`/api/v1/queue/${id}/stats`, { admin: false }),
       call(`/api/v1/admin/queues/${id}`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
-      call(await apiUrl(`/api/v1/admin/concerts/${id}/sales`)),
+      call(salesUrl),
     ]);
     if (id !== s.concertId) return;
     const now = Date.now();

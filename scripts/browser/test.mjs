@@ -213,6 +213,43 @@ async function consoleSale() {
   await phone.screenshot({ path: join(SHOTS, "console-phone.png"), fullPage: true });
 }
 
+// The console on a sale with a pre-queue: the draw's commitment (the one the api published)
+// and state, the opening moved and then the queue closed, each confirmed, and the gateway's
+// stats showing both.
+async function consoleOpeningAndClose() {
+  const opensAt = new Date(Date.now() + 10 * 60000).toISOString();
+  const id = await concert({}, { opensAt });
+  const p = await page();
+  await p.goto(`${GATEWAY}/admin#concert=${id}`);
+  await p.fill("#admin-token", ADMIN);
+  await p.click("#sign-in");
+  const commitment = created.get(id).drawCommitment;
+  await p.waitForFunction((c) => document.getElementById("draw").textContent.includes(c), commitment);
+  check(/Not drawn yet/.test(await text(p, "#draw")), "the draw is not made yet");
+  await p.waitForFunction(() => /Pre-queue/.test(document.getElementById("sale-state").textContent));
+  check(!(await p.isDisabled("#move-opening")), "the opening can be moved before the sale opens");
+
+  // Moved 20 minutes on, to the second, as the operator's clock shows it.
+  const moved = Math.floor((Date.now() + 20 * 60000) / 1000) * 1000;
+  const local = await p.evaluate((ms) => {
+    const d = new Date(ms);
+    return new Date(ms - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+  }, moved);
+  await p.fill("#opens-at", local);
+  p.once("dialog", (d) => d.accept());
+  await p.click("#move-opening");
+  await p.waitForFunction(() => document.getElementById("notice").textContent === "Opening moved");
+  const stats = await http("GET", `${GATEWAY}/api/v1/queue/${id}/stats`);
+  check(Date.parse(stats.opensAt) === moved, `the gateway opens the sale at the new time (${stats.opensAt})`);
+
+  p.once("dialog", (d) => d.accept());
+  await p.click("#close");
+  await p.waitForFunction(() => document.getElementById("notice").textContent === "Queue closed (CLOSED)");
+  check((await http("GET", `${GATEWAY}/api/v1/queue/${id}/stats`)).state === "CLOSED", "the gateway's stats say closed");
+  await p.waitForFunction(() => /Closed/.test(document.getElementById("sale-state").textContent));
+  check(await p.isDisabled("#pause") && await p.isDisabled("#close"), "a closed queue offers no more controls");
+}
+
 const scenarios = {
   async "one user waits, is admitted, holds two seats, charges, pays and sees the confirmation"() {
     const id = await concert({ admitPerTick: 1, tickMillis: 1000, maxActive: 10 });
@@ -470,6 +507,10 @@ const scenarios = {
 
   async "the operator's console shows a sale as it happens, answers a refusal and pauses the line"() {
     await consoleSale();
+  },
+
+  async "the operator's console shows the draw's commitment, moves the opening and closes the queue"() {
+    await consoleOpeningAndClose();
   },
 
   async "each binary's /docs lists every operation of its /openapi.json, and try-it-out calls the server"() {
