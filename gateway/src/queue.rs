@@ -161,6 +161,10 @@ pub enum Standing {
         ticket_id: TicketId,
         standing: Box<Standing>,
     },
+    /// A pre-queue entry from before Redis lost the line, after its draw: its drawn place may
+    /// come back from the draw (which comes back with the queue); the waiting room looks it
+    /// up and answers what the place is then.
+    DrawnPlaceLost,
     /// Given up, lapsed, or a place the queue no longer has.
     Expired,
     /// The queue closed before this place was admitted.

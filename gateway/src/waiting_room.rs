@@ -215,6 +215,10 @@ impl WaitingRoom {
                     .await?
             }
         };
+        let standing = match standing {
+            Standing::DrawnPlaceLost => self.drawn_place_back(place).await?,
+            other => other,
+        };
         if let Standing::Drawn {
             ticket_id,
             standing,
@@ -232,6 +236,33 @@ impl WaitingRoom {
         Ok(Status {
             answer: self.answer(place, standing).await?,
             queue_token: None,
+        })
+    }
+
+    /// The drawn place of a pre-queue entry Redis lost after the draw, back from the draw
+    /// (kept in Postgres and restored with the queue, or in this gateway's memory): the entry
+    /// was drawn to `first + place - 1`, and that place comes back by `heal.lua`'s rules.
+    async fn drawn_place_back(&self, place: &Place) -> Result<Standing> {
+        let cid = place.concert_id;
+        let entrant = shared::draw::entrant_id(cid.get(), place.user_id.as_str());
+        let ticket = match self.draws.get(&self.redis, &self.keys, cid).await? {
+            Some(known) => known.ticket_of(&entrant),
+            None => None,
+        };
+        let Some(ticket_id) = ticket else {
+            return Ok(Standing::Expired);
+        };
+        if !store::heal_place(&self.redis, &self.keys, cid, &place.user_id, ticket_id).await? {
+            return Ok(Standing::Expired);
+        }
+        tracing::debug!(concert.id = cid.get(), ticket = %ticket_id, "a drawn place Redis lost came back");
+        let standing = self
+            .statuses
+            .call(cid, (place.user_id.clone(), ticket_id))
+            .await?;
+        Ok(Standing::Drawn {
+            ticket_id,
+            standing: Box::new(standing),
         })
     }
 
@@ -339,7 +370,8 @@ impl WaitingRoom {
                 // Status resolves a drawn entry to its place first; a join never meets one.
                 Box::pin(self.answer(place, *standing)).await?
             }
-            Standing::Expired => Answer::Expired,
+            // Status resolves a lost drawn entry first; left unresolved it is gone.
+            Standing::DrawnPlaceLost | Standing::Expired => Answer::Expired,
             Standing::Closed(closure) => Answer::Closed(closure),
         })
     }

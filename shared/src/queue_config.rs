@@ -27,6 +27,19 @@ pub struct Opening {
     pub seq_limit: Option<u64>,
     /// A queue opened again after Redis lost it, from its durable copy.
     pub resume: Option<Resume>,
+    /// The draw as it was made, when Redis lost it after the opening (its durable copy): it
+    /// comes back as it was, never drawn again.
+    pub drawn: Option<DrawnOrder>,
+}
+
+/// A draw as the gateway applied it (`draw.lua`): the drawn places are `first` and the
+/// sequences after it, one per entrant, in `entrants` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawnOrder {
+    pub first: u64,
+    /// Entrant ids (32 bytes each) in drawn order.
+    pub entrants: Vec<u8>,
+    pub drawn_at_ms: i64,
 }
 
 /// Where a queue Redis lost resumes from (its durable copy in Postgres).
@@ -57,6 +70,7 @@ where
     let mut script = OPEN_QUEUE.key(k.config());
     script
         .key(k.unsold())
+        .key(k.draw())
         .arg(name)
         .arg(s.admit_per_tick)
         .arg(s.tick_millis)
@@ -77,6 +91,13 @@ where
     match opening.resume {
         Some(r) => script.arg(r.lost_below).arg(r.admitted_before),
         None => script.arg("").arg(""),
+    };
+    match &opening.drawn {
+        Some(d) => script
+            .arg(d.first)
+            .arg(d.drawn_at_ms)
+            .arg(d.entrants.as_slice()),
+        None => script.arg("").arg("").arg(""),
     };
     for (schedule_id, seats) in &opening.unsold {
         script.arg(schedule_id).arg(seats);

@@ -13,7 +13,7 @@ use shared::{
     config::QueueSettings,
     ids::{ConcertId, UserId},
     keys::Keys,
-    queue_config::{Opening, Resume},
+    queue_config::{DrawnOrder, Opening, Resume},
     redis_pool::Pool,
 };
 use sqlx::PgPool;
@@ -365,6 +365,7 @@ pub async fn create_concert(to: Catalog<'_>, new: &NewConcert) -> Result<Created
             .collect(),
         seq_limit: Some(SEQ_LEASE),
         resume: None,
+        drawn: None,
     };
     let mut conn = to.redis.get().await?;
     let opened = shared::queue_config::open_queue(
@@ -565,6 +566,8 @@ pub struct Reconciled {
     pub extended: usize,
     /// Queues Redis kept but cut short (their counter went back), resumed as lost ones.
     pub resumed_in_place: usize,
+    /// Draws copied into Postgres (once each, after the opening).
+    pub draws_kept: usize,
 }
 
 /// A queue's durable copy (`queue_states`).
@@ -616,6 +619,8 @@ struct OpenConcert {
     name: String,
     opens_at: Option<DateTime<Utc>>,
     draw_seed: Option<Vec<u8>>,
+    /// Its draw is in `concert_draws`.
+    draw_kept: bool,
     on_sale: Vec<i64>,
     unsold: Vec<i64>,
     #[sqlx(flatten)]
@@ -642,7 +647,7 @@ impl OpenConcert {
 }
 
 /// The fields of a queue's config the reconciler reads, in this order.
-const QUEUE_FIELDS: [&str; 11] = [
+const QUEUE_FIELDS: [&str; 14] = [
     "name",
     "closed",
     "admitPerTick",
@@ -654,6 +659,9 @@ const QUEUE_FIELDS: [&str; 11] = [
     "seqLimit",
     "admittedThrough",
     "opensAt",
+    "drawn",
+    "drawFirst",
+    "drawnAt",
 ];
 
 /// A queue as Redis has it ([`QUEUE_FIELDS`]).
@@ -669,6 +677,8 @@ struct LiveQueue {
     seq_limit: Option<u64>,
     admitted_through: Option<u64>,
     opens_at_ms: Option<i64>,
+    /// The draw applied: its first place and when (ms).
+    drawn: Option<(u64, i64)>,
 }
 
 impl LiveQueue {
@@ -697,6 +707,14 @@ impl LiveQueue {
             seq_limit: n64(8),
             admitted_through: n64(9),
             opens_at_ms: field(10).and_then(|s| s.parse::<i64>().ok()),
+            drawn: match (
+                field(11),
+                n64(12),
+                field(13).and_then(|s| s.parse::<i64>().ok()),
+            ) {
+                (Some("1"), Some(first), Some(at)) => Some((first, at)),
+                _ => None,
+            },
         }
     }
 }
@@ -839,6 +857,7 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
     // condition stops the others' scans), over the fence's index.
     let concerts: Vec<OpenConcert> = sqlx::query_as(
         "SELECT c.id, c.name, c.opens_at, c.draw_seed,
+                EXISTS (SELECT 1 FROM concert_draws d WHERE d.concert_id = c.id) AS draw_kept,
                 COALESCE(array_agg(s.id ORDER BY s.id) FILTER (WHERE s.starts_at > now()), '{}') AS on_sale,
                 COALESCE(array_agg(s.total_seats - sold.n ORDER BY s.id) FILTER (WHERE s.starts_at > now()), '{}') AS unsold,
                 q.admit_per_tick, q.tick_millis, q.max_active, q.session_ttl_seconds, q.paused,
@@ -882,6 +901,7 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         let mut extensions: Vec<(i64, u64)> = Vec::new();
         let mut moved: (Vec<i64>, Vec<DateTime<Utc>>) = (Vec::new(), Vec::new());
         let mut lost: Vec<&OpenConcert> = Vec::new();
+        let mut drawn: Vec<(i64, (u64, i64))> = Vec::new();
         let mut cut: Vec<&OpenConcert> = Vec::new();
         for (c, reply) in chunk.iter().zip(&replies) {
             let fields: Vec<Option<String>> = redis::from_redis_value(&reply[0])?;
@@ -918,6 +938,9 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
             if !live.exists {
                 lost.push(c);
                 continue;
+            }
+            if let (Some(draw), false) = (live.drawn, c.draw_kept) {
+                drawn.push((c.id, draw));
             }
             let row = c.queue.state();
             // A counter or an admission mark below what was seen: Redis kept the queue but
@@ -966,6 +989,11 @@ pub async fn reopen_queues(to: Catalog<'_>) -> Result<Reconciled> {
         }
         // Postgres first: a lease is in Postgres before Redis hands out sequences under it.
         copies.write(to.db).await?;
+        for (concert_id, draw) in drawn {
+            if keep_draw(to, concert_id, draw).await? {
+                done.draws_kept += 1;
+            }
+        }
         done.copied += copies.ids.len();
         if !moved.0.is_empty() {
             sqlx::query(
@@ -1027,9 +1055,12 @@ async fn reopen_lost(
 ) -> Result<()> {
     let ids: Vec<i64> = lost.iter().map(|c| c.id).collect();
     let raised = raise_leases(to, &ids).await?;
+    let kept: Vec<i64> = lost.iter().filter(|c| c.draw_kept).map(|c| c.id).collect();
+    let mut draws = kept_draws(to, &kept).await?;
     let mut conn = to.redis.get().await?;
     for c in lost {
         let mut opening = c.opening();
+        opening.drawn = draws.remove(&c.id);
         let settings = match raised.get(&c.id) {
             Some(state) => {
                 // Another instance may have raised the lease too: the counter resumes under
@@ -1063,6 +1094,59 @@ async fn reopen_lost(
         }
     }
     Ok(())
+}
+
+/// Copies a draw Redis has applied into `concert_draws`, once: its order (the published
+/// entrant ids), its first place and its time. `false` when Redis no longer has the order, or
+/// another instance copied it first.
+async fn keep_draw(to: Catalog<'_>, concert_id: i64, (first, at_ms): (u64, i64)) -> Result<bool> {
+    let order: Option<Vec<u8>> = {
+        let mut conn = to.redis.get().await?;
+        redis::cmd("GET")
+            .arg(to.keys.concert(concert_id).draw())
+            .query_async(&mut conn)
+            .await?
+    };
+    let (Some(order), Some(drawn_at)) = (order, DateTime::<Utc>::from_timestamp_millis(at_ms))
+    else {
+        return Ok(false);
+    };
+    let copied = sqlx::query(
+        "INSERT INTO concert_draws (concert_id, first_seq, entrants, drawn_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (concert_id) DO NOTHING",
+    )
+    .bind(concert_id)
+    .bind(int8(first))
+    .bind(order)
+    .bind(drawn_at)
+    .execute(to.db)
+    .await?;
+    Ok(copied.rows_affected() == 1)
+}
+
+/// The kept draws of `ids` (concerts whose queue Redis lost after their draw).
+async fn kept_draws(to: Catalog<'_>, ids: &[i64]) -> Result<HashMap<i64, DrawnOrder>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i64, Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT concert_id, first_seq, entrants, drawn_at FROM concert_draws
+         WHERE concert_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(to.db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, first, entrants, at)| {
+            let order = DrawnOrder {
+                first: u64::try_from(first).unwrap_or(0),
+                entrants,
+                drawn_at_ms: at.timestamp_millis(),
+            };
+            (id, order)
+        })
+        .collect())
 }
 
 /// The stored leases of `ids`, raised by one lease (one statement): the queues resume their

@@ -342,6 +342,69 @@ async fn an_opening_moved_before_the_sale_is_copied(db: PgPool) {
     assert_eq!(num(&app.queue_config(id).await, "opensAt"), moved as u64);
 }
 
+#[sqlx::test(migrations = "./migrations")]
+async fn a_draw_is_kept_once_and_a_lost_queue_comes_back_drawn(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let body = json!({
+        "name": "Drawn",
+        "schedules": [{"startsAt": "2027-01-01T19:00:00Z", "seatCount": 2, "price": 1_000}],
+        "opensAt": (Utc::now() + Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let res = app.create_concert_raw(&body, Some(ADMIN)).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["concertId"]
+        .as_i64()
+        .unwrap();
+    // The gateway draws two entrants into places 41 and 42 (draw.lua).
+    let order: Vec<u8> = (0..64u8).collect();
+    let drawn_at = Utc::now().timestamp_millis();
+    hset(
+        &app,
+        id,
+        &[
+            ("drawn", "1"),
+            ("drawFirst", "41"),
+            ("drawCount", "2"),
+            ("drawnAt", &drawn_at.to_string()),
+        ],
+    )
+    .await;
+    let mut conn = app.redis.get().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(app.keys.concert(id).draw())
+        .arg(order.as_slice())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let first = app.reconcile().await;
+    let kept: (i64, Vec<u8>, chrono::DateTime<Utc>) = sqlx::query_as(
+        "SELECT first_seq, entrants, drawn_at FROM concert_draws WHERE concert_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((kept.0, &kept.1), (41, &order));
+    assert_eq!(kept.2.timestamp_millis(), drawn_at);
+    assert!(first.draws_kept <= 1);
+    assert_eq!(app.reconcile().await.draws_kept, 0, "kept once");
+
+    // Redis loses the queue: it comes back drawn, with the same order, and is not drawn again.
+    app.flush_redis().await;
+    app.reconcile().await;
+    let cfg = app.queue_config(id).await;
+    assert_eq!(cfg.get("drawn").map(String::as_str), Some("1"));
+    assert_eq!(num(&cfg, "drawFirst"), 41);
+    assert_eq!(num(&cfg, "drawCount"), 2);
+    assert_eq!(num(&cfg, "drawnAt"), drawn_at as u64);
+    let back: Vec<u8> = redis::cmd("GET")
+        .arg(app.keys.concert(id).draw())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(back, order);
+}
+
 // Sessions Redis lost come back from the access tokens fans present.
 
 /// An admitted fan as the gateway leaves one: a session of `ticket` until the token's `exp`.

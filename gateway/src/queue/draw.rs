@@ -14,7 +14,7 @@ use std::{
 use redis::Script;
 use shared::{
     draw::{self, Seed},
-    ids::ConcertId,
+    ids::{ConcertId, TicketId},
     keys::Keys,
     redis_pool::Pool,
 };
@@ -37,6 +37,8 @@ pub struct PublishedDraw {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revealed {
     pub seed: String,
+    /// The sequence of the first drawn place (`drawFirst`); place `n` is `first + n - 1`.
+    pub first: u64,
     pub drawn_at_ms: i64,
     /// Entrant ids (`shared::draw::entrant_id`) in drawn order: the first is place 1.
     pub entrants: Vec<[u8; 32]>,
@@ -108,7 +110,7 @@ pub async fn published(
         .atomic()
         .cmd("HMGET")
         .arg(k.config())
-        .arg(&["opensAt", "commit", "drawn", "seed", "drawnAt"])
+        .arg(&["opensAt", "commit", "drawn", "seed", "drawnAt", "drawFirst"])
         .cmd("GET")
         .arg(k.draw())
         .query_async(&mut conn)
@@ -125,6 +127,7 @@ pub async fn published(
     let revealed = match (field(2).as_deref(), field(3), order) {
         (Some("1"), Some(seed), Some(order)) => Some(Revealed {
             seed,
+            first: field(5).and_then(|f| f.parse().ok()).unwrap_or(0),
             drawn_at_ms: field(4).and_then(|t| t.parse().ok()).unwrap_or(0),
             entrants: order
                 .chunks_exact(32)
@@ -151,6 +154,13 @@ impl KnownDraw {
     /// The drawn place (from 1) of `entrant`, if it was in the draw.
     pub fn place_of(&self, entrant: &[u8; 32]) -> Option<u64> {
         self.places.get(entrant).copied()
+    }
+
+    /// The arrival sequence `entrant` was drawn to, if it was in the draw.
+    pub fn ticket_of(&self, entrant: &[u8; 32]) -> Option<TicketId> {
+        let first = self.published.revealed.as_ref()?.first;
+        let place = self.place_of(entrant)?;
+        (first > 0).then(|| TicketId::new(first + place - 1))
     }
 }
 

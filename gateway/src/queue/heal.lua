@@ -7,8 +7,10 @@
 -- theirs. A place admitted before the loss comes back (at the front: its sequence is low) only
 -- while the session it had could still run (`lostAt` + `sessionTtl`): the fan lost the session
 -- with the data (an admitted fan who never picked it up has no access token to restore it
--- with); once that session would have ended, the fan stays out. A pre-queue entry comes back into the pre-queue while the
--- sale has not opened (after the opening its drawn place is not known here).
+-- with); once that session would have ended, the fan stays out. A pre-queue entry comes back
+-- into the pre-queue while the sale has not opened; after the draw, the gateway finds the
+-- entry's drawn place in the draw (which comes back with the queue) and brings that place
+-- back as a place ('q').
 -- KEYS: 1 config hash, 2 waiting queue, 3 sessions, 4 healed users (set), 5 pre-queue
 -- ARGV: triples of user id, sequence or entry number, kind ('q' a place, 'p' a pre-queue entry)
 -- Returns one 1 (back) or 0 per triple

@@ -197,6 +197,13 @@ pub async fn status_batch(
                     ticket_id: TicketId::new(place),
                     standing: Box::new(of_place(TicketId::new(place), &mut to_rank)),
                 },
+                // An entry from before Redis lost the line, whose holder never polled between
+                // the draw and the loss: its place is in the draw.
+                None if sale.closed.is_none()
+                    && ticket.get() - PRE_QUEUE_TICKETS < sale.lost_below =>
+                {
+                    Standing::DrawnPlaceLost
+                }
                 None => gone(),
             }
         };
@@ -253,6 +260,31 @@ pub async fn status_batch(
         }
     }
     Ok(standings)
+}
+
+/// Brings back the place `ticket` of `user` that Redis lost (`heal.lua`'s rules: from
+/// before the loss, once, not while the user has a place or session); whether it came back.
+pub async fn heal_place(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: ConcertId,
+    user: &UserId,
+    ticket: TicketId,
+) -> Result<bool> {
+    let k = keys.concert(concert_id.get());
+    let mut conn = redis.get().await?;
+    let back: Vec<i64> = HEAL
+        .key(k.config())
+        .key(k.queue())
+        .key(k.sessions())
+        .key(k.healed())
+        .key(k.pre_queue())
+        .arg(user.as_str())
+        .arg(ticket)
+        .arg("q")
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(back.first() == Some(&1))
 }
 
 /// Marks the sessions of `users` as picked up (their access token handed out), so the

@@ -226,3 +226,130 @@ async fn a_pre_queue_entry_comes_back_while_the_sale_has_not_opened() {
     assert_eq!(app.leave(&early).await.status(), 204);
     assert_eq!(app.status_ok(&early).await["status"], "EXPIRED");
 }
+
+#[tokio::test]
+async fn a_pre_queue_entry_lost_after_the_draw_comes_back_at_its_drawn_place() {
+    use gateway::{admission::Tick, queue::draw};
+    use shared::{
+        draw::{entrant_id, to_hex},
+        queue_config::DrawnOrder,
+    };
+
+    let app = TestApp::spawn().await;
+    let opens_at = chrono::Utc::now().timestamp_millis() + 800;
+    let sale = |resume: Option<Resume>, drawn: Option<DrawnOrder>| Opening {
+        opens_at_ms: Some(opens_at),
+        seed: Some([5; 32]),
+        seq_limit: Some(1_000),
+        resume,
+        drawn,
+        ..Default::default()
+    };
+    app.open_sale(1, queue_settings(1, 100, 600), &sale(None, None))
+        .await;
+    let users: Vec<String> = (0..6).map(|i| format!("early-{i}")).collect();
+    let mut tokens = Vec::new();
+    for user in &users {
+        let (token, body) = app.join_ok(user, 1).await;
+        assert_eq!(body["status"], "PRE_QUEUE");
+        tokens.push(token);
+    }
+    let left = opens_at - chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(left.max(0) as u64 + 20)).await;
+    assert!(matches!(
+        app.tick(1).await,
+        Tick::Ran { draw_due: true, .. }
+    ));
+    draw::draw(&app.redis, &app.keys, crate::helpers::concert(1))
+        .await
+        .unwrap();
+    let before: Value = app.get("/api/v1/queue/1/draw").await.json().await.unwrap();
+    // What the api's reconciler copies into Postgres once the draw is made.
+    let mut conn = app.redis.get().await.unwrap();
+    let k = app.keys.concert(1);
+    let (first, at): (u64, i64) = redis::cmd("HMGET")
+        .arg(k.config())
+        .arg(&["drawFirst", "drawnAt"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let entrants: Vec<u8> = redis::cmd("GET")
+        .arg(k.draw())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let kept = DrawnOrder {
+        first,
+        entrants,
+        drawn_at_ms: at,
+    };
+    // One fan polled between the draw and the loss: she holds her drawn place's token.
+    let polled = app.status_ok(&tokens[0]).await;
+    let drawn_token = polled["queueToken"].as_str().unwrap().to_owned();
+
+    lose(&app, 1).await;
+    app.open_sale(
+        1,
+        queue_settings(1, 100, 600),
+        &sale(
+            Some(Resume {
+                lost_below: 1_000,
+                admitted_before: 0,
+            }),
+            Some(kept),
+        ),
+    )
+    .await;
+    app.state
+        .room
+        .line_views()
+        .forget(crate::helpers::concert(1));
+
+    // The draw comes back as it was made, and is not made again.
+    let after: Value = app.get("/api/v1/queue/1/draw").await.json().await.unwrap();
+    assert_eq!(after, before, "the published draw survives the loss");
+    assert!(matches!(
+        app.tick(1).await,
+        Tick::Ran {
+            draw_due: false,
+            ..
+        }
+    ));
+
+    // Each fan who never polled since the draw comes back at the drawn place, with its token;
+    // the fan who had polled comes back with hers.
+    let drawn_place = |user: &str| {
+        let id = to_hex(&entrant_id(1, user));
+        before["entrants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|e| e.as_str() == Some(id.as_str()))
+            .unwrap() as u64
+            + 1
+    };
+    let mut now_tokens = vec![drawn_token.clone()];
+    for token in &tokens[1..] {
+        let body = app.status_ok(token).await;
+        assert_eq!(body["status"], "WAITING", "{body}");
+        now_tokens.push(
+            body["queueToken"]
+                .as_str()
+                .expect("a drawn place's token")
+                .to_owned(),
+        );
+    }
+    assert_eq!(app.status_ok(&drawn_token).await["status"], "WAITING");
+    for (user, token) in users.iter().zip(&now_tokens) {
+        assert_eq!(
+            app.status_ok(token).await["position"].as_u64(),
+            Some(drawn_place(user)),
+            "{user} is back at the place the draw gave"
+        );
+    }
+    // Once: the pre-queue token again names the same place, and brings nothing more back.
+    let again = app.status_ok(&tokens[3]).await;
+    assert_eq!(again["position"].as_u64(), Some(drawn_place(&users[3])));
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(stats["waiting"], 6);
+}
