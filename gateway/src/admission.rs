@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::Result,
+    live::Live,
     queue::{draw, view::LineViews},
 };
 
@@ -126,12 +127,14 @@ async fn forget_closed(redis: &Pool, keys: &Keys, concert_id: ConcertId) -> Resu
 /// Runs one concert's ticks until `stop` is cancelled or the queue closes: each call runs
 /// the tick of Redis's clock (or finds it claimed by another instance) and says when the next
 /// one starts, so every instance wakes on the same boundaries whatever its own clock says.
-/// After each tick the concert's line view is dropped, so polls here see it.
+/// After each tick the concert's line view is dropped, so polls here see it, and the event
+/// streams of the concert held here get the line as the tick left it ([`Live::refresh`]).
 pub async fn run_concert(
     redis: Pool,
     keys: Keys,
     concert_id: ConcertId,
     views: Arc<LineViews>,
+    live: Arc<Live>,
     activation: Duration,
     stop: CancellationToken,
 ) {
@@ -146,6 +149,10 @@ pub async fn run_concert(
         }
         let tick = admit_tick(&redis, &keys, concert_id, None, activation).await;
         views.forget(concert_id);
+        // Whoever claimed the tick, it has run: one read of the line for every stream here.
+        if tick.as_ref().is_ok_and(|t| *t != Tick::Missing) {
+            live.refresh(&redis, &keys, concert_id).await;
+        }
         // Wake a millisecond past the next boundary, so the call lands in the new tick.
         let until_next = |ms: u64| Duration::from_millis(ms + 1);
         wait = match tick {
@@ -193,6 +200,7 @@ pub async fn run_concert(
                         }
                     }
                     views.forget(concert_id);
+                    live.refresh(&redis, &keys, concert_id).await;
                 }
                 if let Some(sellable) = sellable {
                     metrics::gauge!("gateway_sellable_seats", "concert" => label.clone())
@@ -232,6 +240,7 @@ pub async fn run(
     redis: Pool,
     keys: Keys,
     views: Arc<LineViews>,
+    live: Arc<Live>,
     activation: Duration,
     stop: CancellationToken,
 ) {
@@ -257,6 +266,7 @@ pub async fn run(
                             keys.clone(),
                             id,
                             views.clone(),
+                            live.clone(),
                             activation,
                             stop.child_token(),
                         ))

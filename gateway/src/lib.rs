@@ -11,12 +11,14 @@
 //!   store (Lua in `queue/`), the shared line views and the batching of joins and polls.
 //! - [`queue_token`]: sealing and opening the opaque queue tokens.
 //! - [`admission`]: the scheduler loop that admits N per tick (Lua in `admission/`).
+//! - [`live`]: the line views the event streams follow, one read per concert per tick.
 //! - [`rate_limit`]: the per-address join rate limit.
 //! - [`web`]: the pages for people (waiting room, booking, `/docs`), outside the API document.
 
 pub mod admission;
 pub mod config;
 pub mod error;
+pub mod live;
 pub mod queue;
 pub mod queue_token;
 pub mod rate_limit;

@@ -4,12 +4,14 @@
 //! people are the only routes outside it (`web.rs`).
 //!
 //! - `routes/queue.rs`: join, status, leave, stats, open concerts.
+//! - `routes/events.rs`: the status as server-sent events.
 //! - `routes/identity.rs`: the identity-token extractor, the development login.
 //! - `routes/admin.rs`: run-time queue settings, and a queue's settings and admissions.
 //! - `routes/system.rs`: health, metrics, OpenAPI, JWKS, page config.
 //! - `routes/openapi.rs`: the document's frame, the problem responses, the limits.
 
 mod admin;
+mod events;
 mod identity;
 mod openapi;
 mod queue;
@@ -36,6 +38,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(queue::join_queue, queue::leave_queue))
         .routes(routes!(queue::get_queue_status))
+        .routes(routes!(events::get_queue_events))
         .routes(routes!(queue::list_open_concerts))
         .routes(routes!(queue::get_queue_stats))
         .routes(routes!(queue::get_draw))

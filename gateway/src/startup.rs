@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
+    live::Live,
     queue::view::LineViews,
     queue_token::QueueTokens,
     rate_limit::RateLimiter,
@@ -36,6 +37,9 @@ use crate::{
 #[derive(Clone)]
 pub struct Common {
     pub line_views: Arc<LineViews>,
+    /// The event streams' line views: fed by the scheduler's thread, read by every thread's
+    /// streams.
+    pub live: Arc<Live>,
     pub join_limiter: Arc<RateLimiter>,
     pub identity: Arc<IdentityVerifier>,
     /// The development login's key, only when `DEV_LOGIN` is on.
@@ -59,6 +63,7 @@ impl Common {
             .context("KEYS_DIR: the development login's key pair")?;
         Ok(Self {
             line_views: Arc::new(LineViews::new(settings.status_view)),
+            live: Arc::default(),
             join_limiter: Arc::new(RateLimiter::new(settings.join_rate_per_second)),
             identity: Arc::new(identity),
             dev_login,
@@ -129,6 +134,7 @@ impl Application {
         let state = AppState::new(Shared {
             redis,
             room,
+            live: common.live,
             identity: common.identity,
             dev_login: common.dev_login,
             openapi: serde_json::to_vec(&openapi)?.into(),
@@ -161,6 +167,7 @@ impl Application {
                 self.state.redis.clone(),
                 Keys::new(self.state.settings.redis.prefix.clone()),
                 self.state.room.line_views().clone(),
+                self.state.live.clone(),
                 self.state.settings.activation,
                 stop.child_token(),
             ))
@@ -176,6 +183,13 @@ impl Application {
                 self.state.redis.clone(),
                 stop.child_token(),
             ))
+        });
+        // Event streams never end on their own: they end at the stop, so the drain can finish.
+        let live = self.state.live.clone();
+        let closing = stop.clone();
+        tokio::spawn(async move {
+            closing.cancelled().await;
+            live.close();
         });
         let app = shared::http::with_common_layers(self.router, self.state.settings.http);
         shared::http::serve(self.listener, app, stop).await?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use shared::{identity::IdentityVerifier, redis_pool::Pool, token::SigningKey};
 
-use crate::{config::Settings, waiting_room::WaitingRoom};
+use crate::{config::Settings, live::Live, waiting_room::WaitingRoom};
 
 /// What every handler gets: one `Arc`, so the clone axum makes per request (and per `State`
 /// extractor) is one reference count, not one per piece.
@@ -19,6 +19,9 @@ pub struct Shared {
     /// The server's Redis pool (for readiness; the waiting room has its own handle).
     pub redis: Pool,
     pub room: WaitingRoom,
+    /// The newest line view of each concert with event streams open (shared by every server
+    /// of the gateway, fed by its scheduler).
+    pub live: Arc<Live>,
     /// Verifies identity tokens (shared by every server of the gateway).
     pub identity: Arc<IdentityVerifier>,
     /// The development login's signing key, only when `DEV_LOGIN` is on.

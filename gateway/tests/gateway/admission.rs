@@ -93,6 +93,7 @@ async fn three_running_scheduler_loops_admit_n_per_wall_clock_tick() {
                 app.keys.clone(),
                 concert(1),
                 app.state.room.line_views().clone(),
+                app.state.live.clone(),
                 app.settings.activation,
                 stop.child_token(),
             ))

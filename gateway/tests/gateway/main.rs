@@ -1,6 +1,7 @@
 //! Gateway integration tests against real Redis (`REDIS_URL`), each in its own key prefix.
 
 mod admission;
+mod events;
 mod helpers;
 mod identity;
 mod openapi;
