@@ -1,6 +1,6 @@
 // The operator's console: sign in with the admin token (kept in sessionStorage, so for this
-// tab only), pick a concert, and watch its line and sale live: every 1.5 s the gateway's stats
-// and admin queue figures and the api's sale figures are read and charted (uPlot, vendored).
+// tab only), pick a concert, and watch its line and sale live: every 1.5 s the gateway's
+// figures of the queue and the api's of the sale are read and charted (uPlot, vendored).
 // The controls (pause or resume, settings, the opening, closing the queue) each ask for
 // confirmation and show the problem's `detail` when refused.
 (function () {
@@ -209,19 +209,16 @@
     const id = s.concertId;
     // The api's address first: a call started before an await would reject unobserved.
     const salesUrl = await apiUrl(`/api/v1/admin/concerts/${id}/sales`);
-    const [stats, queue, sale] = await Promise.all([
-      call(`/api/v1/queue/${id}/stats`, { admin: false }),
-      call(`/api/v1/admin/queues/${id}`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
-      call(salesUrl),
-    ]);
+    const [queue, sale] = await Promise.all([call(`/api/v1/admin/queues/${id}`), call(salesUrl)]);
     if (id !== s.concertId) return;
+    const stats = queue.line;
     const now = Date.now();
-    const admitted = queue ? queue.admitted : null;
+    const admitted = queue.admitted;
     s.samples.push({ at: now, waiting: stats.waiting, active: stats.active, measured: stats.admittedPerMinute,
       recent: recentRate(now, admitted), admitted, held: sale.held, sold: sale.sold, sellable: sale.sellable,
       holdsCreated: sale.holdsCreated, payments: sale.payments });
     if (s.samples.length > keep) s.samples.splice(0, s.samples.length - keep);
-    s.settings = queue && queue.settings;
+    s.settings = queue.settings;
     s.sale = sale;
     s.stats = stats;
     show(stats, sale);

@@ -15,7 +15,10 @@ use utoipa::openapi::{
     RefOr,
 };
 
-use super::{openapi::problems, queue::open_concert_id};
+use super::{
+    openapi::problems,
+    queue::{line_stats, open_concert_id, QueueStatsResponse},
+};
 use crate::{
     error::{ErrorCode, GatewayError},
     state::AppState,
@@ -56,14 +59,18 @@ pub async fn update_queue_settings(
     Ok(Json(settings))
 }
 
-/// A queue as its operator sees it: the settings in force and the admissions so far.
+/// A queue as its operator sees it: the settings in force, the admissions so far and the
+/// line's numbers.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = AdminQueue, example = json!({
     "concertId": 1,
     "settings": {"admitPerTick": 50, "tickMillis": 1000, "maxActive": 1000,
                  "sessionTtlSeconds": 600, "paused": false},
-    "admitted": 1234
+    "admitted": 1234,
+    "line": {"concertId": 1, "waiting": 5200, "active": 980, "admittedPerMinute": 3000.0,
+             "estimatedWaitSecondsAtBack": 104, "paused": false, "state": "OPEN",
+             "opensAt": null, "seatsLeft": 4100}
 }))]
 pub struct AdminQueueResponse {
     concert_id: ConcertId,
@@ -72,14 +79,17 @@ pub struct AdminQueueResponse {
     /// Admitted from the line since the queue opened (restarts after Redis lost the queue);
     /// its change over time is the admission rate.
     admitted: u64,
+    /// What `GET /api/v1/queue/{concertId}/stats` answers.
+    line: QueueStatsResponse,
 }
 
 problems!(GetQueueProblems: InvalidPath, Unauthorized, ConcertNotFound, ServiceUnavailable);
 
 /// A queue's settings and admissions
 ///
-/// The settings now in force (the body `PUT` takes, to change one and keep the rest) and how
-/// many the queue has admitted in all, for the operator's console.
+/// The settings now in force (the body `PUT` takes, to change one and keep the rest), how
+/// many the queue has admitted in all, and the line's numbers: the operator's console reads it
+/// every second or two.
 #[utoipa::path(get, path = "/api/v1/admin/queues/{concertId}", tag = "admin",
     security(("adminToken" = [])),
     params(("concertId" = ConcertId, Path, description = "The concert's id")),
@@ -99,7 +109,10 @@ pub async fn get_queue(
     GatewayError,
 > {
     let concert_id = open_concert_id(concert_id)?;
-    let (settings, admitted) = state.room.settings(concert_id).await?;
+    let ((settings, admitted), line) = tokio::try_join!(
+        state.room.settings(concert_id),
+        line_stats(&state, concert_id)
+    )?;
     // Live figures: a cache must not answer old ones.
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
@@ -107,6 +120,7 @@ pub async fn get_queue(
             concert_id,
             settings,
             admitted,
+            line,
         }),
     ))
 }

@@ -343,8 +343,14 @@ pub async fn get_queue_stats(
     ApiPath(concert_id): ApiPath<i64>,
 ) -> Result<Json<QueueStatsResponse>> {
     let concert_id = open_concert_id(concert_id)?;
+    Ok(Json(line_stats(&state, concert_id).await?))
+}
+
+/// The numbers of a concert's line, as the stats endpoint (and the admin's view of a queue)
+/// answers them; 404 when it has no queue.
+pub async fn line_stats(state: &AppState, concert_id: ConcertId) -> Result<QueueStatsResponse> {
     let stats = state.room.stats(concert_id).await?;
-    Ok(Json(QueueStatsResponse {
+    Ok(QueueStatsResponse {
         concert_id,
         waiting: stats.waiting,
         active: stats.active,
@@ -355,7 +361,7 @@ pub async fn get_queue_stats(
         state: SaleState::of(stats.closed, stats.drawn),
         opens_at: stats.opens_at_ms.map(rfc3339),
         seats_left: stats.sellable,
-    }))
+    })
 }
 
 /// A concert's pre-queue draw, for anyone to check.

@@ -368,20 +368,42 @@ async fn admin_reads_the_settings_in_force_and_the_admissions_so_far() {
         app.join_ok(u, 1).await;
     }
     let before = admin_queue(&app, 1).await;
+    assert_eq!(before["concertId"], 1);
+    assert_eq!(before["admitted"], 0);
     assert_eq!(
-        before,
-        json!({"concertId": 1, "admitted": 0, "settings": {"admitPerTick": 2, "tickMillis": 100,
-            "maxActive": 100, "sessionTtlSeconds": 60, "paused": false}})
+        before["settings"],
+        json!({"admitPerTick": 2, "tickMillis": 100, "maxActive": 100, "sessionTtlSeconds": 60,
+            "paused": false})
     );
+    // The line's numbers are the stats endpoint's.
+    let stats: Value = app.stats(1).await.json().await.unwrap();
+    assert_eq!(before["line"], stats);
+    assert_eq!(
+        (stats["waiting"].as_u64(), stats["active"].as_u64()),
+        (Some(3), Some(0))
+    );
+
     app.tick(1).await;
-    assert_eq!(admin_queue(&app, 1).await["admitted"], 2);
+    let after = admin_queue(&app, 1).await;
+    assert_eq!(after["admitted"], 2);
+    assert_eq!(after["line"]["waiting"], 1);
+    assert_eq!(after["line"]["active"], 2);
     app.tick(1).await;
     assert_eq!(admin_queue(&app, 1).await["admitted"], 3);
+    let other = admin_queue(&app, 2).await;
     assert_eq!(
-        admin_queue(&app, 2).await,
-        json!({"concertId": 2, "admitted": 0, "settings": {"admitPerTick": 7, "tickMillis": 100,
-            "maxActive": 50, "sessionTtlSeconds": 30, "paused": false}}),
+        (
+            &other["concertId"],
+            &other["admitted"],
+            &other["line"]["waiting"]
+        ),
+        (&json!(2), &json!(0), &json!(0)),
         "each concert its own"
+    );
+    assert_eq!(
+        other["settings"],
+        json!({"admitPerTick": 7, "tickMillis": 100, "maxActive": 50, "sessionTtlSeconds": 30,
+            "paused": false})
     );
 
     // What a PUT sets, a GET reads back.
@@ -390,7 +412,9 @@ async fn admin_reads_the_settings_in_force_and_the_admissions_so_far() {
         app.put_settings(1, &paused, Some(ADMIN)).await.status(),
         200
     );
-    assert_eq!(admin_queue(&app, 1).await["settings"], paused);
+    let now = admin_queue(&app, 1).await;
+    assert_eq!(now["settings"], paused);
+    assert_eq!(now["line"]["paused"], true);
 
     let get = |path: &'static str, token: Option<&'static str>| {
         let mut req = app.client.get(app.url(path));
