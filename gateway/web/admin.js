@@ -180,15 +180,18 @@
     const current = s.concerts.find((c) => c.concertId === s.concertId);
     s.concerts = concerts;
     if (current && !concerts.some((c) => c.concertId === current.concertId)) s.concerts.push(current);
+    const wanted = Number(new URLSearchParams(location.hash.slice(1)).get("concert")) || s.concertId;
+    // A concert off the open list (closed, or past the list's length) can still be watched
+    // by its link.
+    if (wanted && !s.concerts.some((c) => c.concertId === wanted)) s.concerts.push({ concertId: wanted, name: "" });
     const sel = $("concert");
     const options = s.concerts.map((c) => {
       const o = document.createElement("option");
       o.value = c.concertId;
-      o.textContent = `#${c.concertId} ${c.name}`;
+      o.textContent = `#${c.concertId} ${c.name}`.trim();
       return o;
     });
     sel.replaceChildren(...options);
-    const wanted = Number(new URLSearchParams(location.hash.slice(1)).get("concert")) || s.concertId;
     const pick = s.concerts.find((c) => c.concertId === wanted) || s.concerts[0];
     $("no-concerts").classList.toggle("hidden", s.concerts.length > 0);
     if (pick) { sel.value = pick.concertId; if (pick.concertId !== s.concertId) choose(pick.concertId); }

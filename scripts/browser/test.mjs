@@ -248,6 +248,12 @@ async function consoleOpeningAndClose() {
   check((await http("GET", `${GATEWAY}/api/v1/queue/${id}/stats`)).state === "CLOSED", "the gateway's stats say closed");
   await p.waitForFunction(() => /Closed/.test(document.getElementById("sale-state").textContent));
   check(await p.isDisabled("#pause") && await p.isDisabled("#close"), "a closed queue offers no more controls");
+  // Reloaded, the tab is still signed in and the closed concert, off the open list, is still
+  // shown by its link.
+  await p.reload();
+  await p.waitForSelector("#console-view:not(.hidden)");
+  await p.waitForFunction(() => /Closed/.test(document.getElementById("sale-state").textContent));
+  check(await p.inputValue("#concert") === String(id), "the closed concert is the one shown");
 }
 
 const scenarios = {
