@@ -1,8 +1,9 @@
 // The waiting room and booking page of one concert: sign in (the development login), join
-// (the place is kept in localStorage, so a refresh keeps it), poll status on the server's
-// pollAfterMs: the countdown to the opening (PRE_QUEUE), the place drawn at the opening, the
+// (the place is kept in localStorage, so a refresh keeps it), follow the status as it is
+// pushed (server-sent events), or where that fails poll it on the server's pollAfterMs: the
+// countdown to the opening (PRE_QUEUE), the place drawn at the opening, the
 // place in line (WAITING), then book once ACTIVE while the session counts down; SOLD_OUT,
-// CLOSED and EXPIRED are final (polling stops). After a payment, the fan's tickets.
+// CLOSED and EXPIRED are final (the stream closes, polling stops). After a payment, the fan's tickets.
 (function () {
   applyI18n();
   const $ = (id) => document.getElementById(id);
@@ -16,7 +17,8 @@
   const drawKey = `tix.draw.${concertId}`;
   const s = { api: "", queueToken: localStorage.getItem(tokenKey), access: null, first: null, schedule: null,
     selected: new Set(), reservation: null, pollTimer: null, countdown: null, backoff: 1000,
-    opensTimer: null, sessionTimer: null, sessionOver: false, drawLookup: false, commitmentShown: false, restoreTried: false };
+    opensTimer: null, sessionTimer: null, sessionOver: false, drawLookup: false, commitmentShown: false, restoreTried: false,
+    events: null, eventsFailed: false, eventErrors: 0 };
 
   const views = ["join-view", "pre-view", "wait-view", "book-view", "confirmation", "final-view"];
   const show = (view) => {
@@ -90,10 +92,12 @@
   function onStatus(st) {
     clearTimeout(s.pollTimer);
     s.backoff = 1000;
-    // A pre-queue entry drawn into its place in line comes with the token to use from now on.
+    // A pre-queue entry drawn into its place in line comes with the token to use from now on
+    // (a stream opened with the old one is opened again with it).
     if (st.queueToken && st.queueToken !== s.queueToken) {
       s.queueToken = st.queueToken;
       localStorage.setItem(tokenKey, s.queueToken);
+      closeEvents();
     }
     if (st.status !== "PRE_QUEUE") stopOpeningCountdown();
     if (st.status === "PRE_QUEUE") {
@@ -101,7 +105,7 @@
       show("pre-view");
       startOpeningCountdown(st.opensAt);
       showCommitment();
-      s.pollTimer = setTimeout(poll, st.pollAfterMs);
+      follow(st.pollAfterMs);
     } else if (st.status === "WAITING") {
       show("wait-view");
       s.first = s.first || Number(sessionStorage.getItem(`${tokenKey}.first`)) || st.position;
@@ -113,8 +117,9 @@
       $("seats-note").classList.toggle("hidden", !st.waitingForSeats);
       say(st.paused ? t("paused") : t("moved", st.position));
       findDrawnPlace();
-      s.pollTimer = setTimeout(poll, st.pollAfterMs);
+      follow(st.pollAfterMs);
     } else if (st.status === "ACTIVE") {
+      closeEvents();
       s.access = st.accessToken;
       sessionStorage.setItem(`${tokenKey}.access`, s.access);
       startSessionCountdown(st.accessTokenExpiresAt);
@@ -142,6 +147,7 @@
   // A final state: nothing more to poll or count down; the place is forgotten.
   function finish(kind) {
     clearTimeout(s.pollTimer);
+    closeEvents();
     clearInterval(s.countdown);
     clearInterval(s.sessionTimer);
     stopOpeningCountdown();
@@ -252,6 +258,52 @@
     s.sessionTimer = setInterval(tick, 250);
   }
 
+  // ---- following the status ----
+  // Pushed by server-sent events while they work; else polled. EventSource cannot send
+  // headers, so the token goes in the query (the gateway never logs it). A stream that fails
+  // before its first event (blocked, or a proxy that does not pass it) or three times in a
+  // row falls back to polling for the rest of the visit; one that drops once reconnects by
+  // itself (with Last-Event-ID: the gateway then sends only what changed).
+  function follow(pollAfterMs) {
+    if (s.events) return;
+    if (s.eventsFailed || !window.EventSource) {
+      document.body.dataset.live = "poll";
+      s.pollTimer = setTimeout(poll, pollAfterMs);
+      return;
+    }
+    const es = new EventSource(`/api/v1/queue/events?token=${encodeURIComponent(s.queueToken)}`);
+    let heard = false;
+    s.events = es;
+    document.body.dataset.live = "sse";
+    es.onmessage = (e) => {
+      heard = true;
+      s.eventErrors = 0;
+      let st;
+      try {
+        st = JSON.parse(e.data);
+      } catch (err) {
+        return;
+      }
+      fail("");
+      onStatus(st);
+    };
+    es.onerror = () => {
+      if (s.events !== es) return;
+      s.eventErrors += 1;
+      if (heard && s.eventErrors < 3 && es.readyState !== EventSource.CLOSED) return;
+      closeEvents();
+      s.eventsFailed = true;
+      document.body.dataset.live = "poll";
+      poll();
+    };
+  }
+
+  function closeEvents() {
+    if (!s.events) return;
+    s.events.close();
+    s.events = null;
+  }
+
   async function poll() {
     try {
       const r = await gw("/api/v1/queue/status", { headers: { Authorization: `Bearer ${s.queueToken}` } });
@@ -271,6 +323,7 @@
 
   async function leave() {
     clearTimeout(s.pollTimer);
+    closeEvents();
     stopOpeningCountdown();
     await gw("/api/v1/queue/tokens", { method: "DELETE", headers: { Authorization: `Bearer ${s.queueToken}` } }).catch(() => {});
     localStorage.removeItem(tokenKey);

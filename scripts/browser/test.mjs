@@ -127,6 +127,52 @@ async function joinAs(p, concertId, userId) {
   await p.click("#join");
 }
 
+// A paused line of three, the fan last, on a desktop and a phone page; resumed, the fan is
+// admitted. With `blocked` the pages cannot open the event stream (aborted, as a proxy that
+// refuses it would) and must poll; else the admission must arrive by the stream, with no poll.
+async function liveAdmission(blocked) {
+  const id = await concert({ paused: true, admitPerTick: 1, tickMillis: 200 });
+  const tag = blocked ? "poll" : "sse";
+  for (let i = 0; i < 2; i++) {
+    await signInAndJoin(`${tag}-ahead-${RUN}-${i}`, id);
+  }
+  const [desktop, phone] = [await page(), await page()];
+  await phone.setViewportSize({ width: 390, height: 844 });
+  const polls = [];
+  const streams = [];
+  for (const p of [desktop, phone]) {
+    if (blocked) await p.route("**/api/v1/queue/events**", (route) => route.abort());
+    polls.push(statusPolls(p));
+    const opened = { count: 0 };
+    p.on("request", (r) => { if (r.url().includes("/api/v1/queue/events")) opened.count++; });
+    streams.push(opened);
+  }
+  await joinAs(desktop, id, `${tag}-fan-${RUN}`);
+  await desktop.waitForFunction(() => document.getElementById("position").textContent === "3");
+  await joinAs(phone, id, `${tag}-fan-phone-${RUN}`);
+  await phone.waitForFunction(() => document.getElementById("position").textContent === "4");
+  for (const p of [desktop, phone]) {
+    await p.waitForFunction((mode) => document.body.dataset.live === mode, tag);
+  }
+  check(streams.every((s) => s.count >= 1), "both pages tried the event stream");
+  await desktop.screenshot({ path: join(SHOTS, `live-${tag}-waiting.png`), fullPage: true });
+  await phone.screenshot({ path: join(SHOTS, `live-${tag}-waiting-phone.png`), fullPage: true });
+  await http("PUT", `${GATEWAY}/api/v1/admin/queues/${id}`,
+    Object.assign({}, QUEUE, { admitPerTick: 1, tickMillis: 200, paused: false }), ADMIN);
+  for (const p of [desktop, phone]) {
+    await p.waitForSelector("#book-view:not(.hidden)", { timeout: 15000 });
+    await p.waitForSelector('#seat-map button[data-status="AVAILABLE"]');
+  }
+  if (blocked) {
+    check(polls.every((n) => n.count >= 1), `each page polled (${polls.map((n) => n.count)})`);
+  } else {
+    check(polls.every((n) => n.count === 0), `no status poll: admission came by the stream (${polls.map((n) => n.count)})`);
+    check(streams.every((s) => s.count === 1), `one stream a page (${streams.map((s) => s.count)})`);
+  }
+  await desktop.screenshot({ path: join(SHOTS, `live-${tag}-admitted.png`), fullPage: true });
+  await phone.screenshot({ path: join(SHOTS, `live-${tag}-admitted-phone.png`), fullPage: true });
+}
+
 // The operator's console on a desktop and a phone page: signs in with the admin token (kept
 // for the tab only), shows a sale as it happens (a line joined through the development login,
 // a hold, a payment), refuses a setting out of bounds with the problem's detail, and pauses
@@ -371,9 +417,10 @@ const scenarios = {
     await p.screenshot({ path: join(SHOTS, "11-pre-queue.png"), fullPage: true });
     await ko.screenshot({ path: join(SHOTS, "11b-pre-queue-ko.png"), fullPage: true });
 
-    // The opening: a moment of "drawing", then the drawn place.
-    await p.waitForFunction(() => /drawing the order/.test(document.getElementById("status-message").textContent),
-      undefined, { timeout: 15000 });
+    // The opening: a moment of "drawing", then the drawn place (pushed by the event stream
+    // within a tick of the draw, often before the countdown's next beat shows "drawing").
+    await p.waitForFunction(() => /drawing the order/.test(document.getElementById("status-message").textContent)
+      || !document.getElementById("draw-box").classList.contains("hidden"), undefined, { timeout: 15000 });
     await p.waitForSelector("#draw-box:not(.hidden)", { timeout: 20000 });
     const draw = await http("GET", `${GATEWAY}/api/v1/queue/${id}/draw`);
     check(draw.drawn && draw.entrants.length === 4, `four entrants drawn (${JSON.stringify(draw)})`);
@@ -509,6 +556,14 @@ const scenarios = {
     await p.screenshot({ path: join(SHOTS, "8-after-refresh.png"), fullPage: true });
     await http("PUT", `${GATEWAY}/api/v1/admin/queues/${id}`,
       { admitPerTick: 10, tickMillis: 100, maxActive: 100, sessionTtlSeconds: 300, paused: false }, ADMIN);
+  },
+
+  async "the waiting room hears of its admission by server-sent events, without polling"() {
+    await liveAdmission(false);
+  },
+
+  async "with server-sent events blocked the waiting room falls back to polling and is admitted"() {
+    await liveAdmission(true);
   },
 
   async "the operator's console shows a sale as it happens, answers a refusal and pauses the line"() {
