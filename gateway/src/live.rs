@@ -346,12 +346,9 @@ impl Follow {
     /// `status` as an event now; `None` when it says nothing new, or (held back in
     /// [`Self::due`]) when it is a `WAITING` too soon after the last.
     fn release(&mut self, status: Status) -> Option<(Status, String)> {
-        let id = fingerprint(&status.answer);
-        if self.sent.as_deref() == Some(&id) && status.queue_token.is_none() {
-            return None;
-        }
+        // The gap is checked first: most views reach most streams inside it, and then cost
+        // no hashing.
         if let Answer::Waiting {
-            poll_after_ms,
             paused,
             waiting_for_seats,
             ..
@@ -364,8 +361,20 @@ impl Follow {
                     return None;
                 }
             }
+        }
+        let id = fingerprint(&status.answer);
+        if self.sent.as_deref() == Some(&id) && status.queue_token.is_none() {
+            return None;
+        }
+        if let Answer::Waiting {
+            poll_after_ms,
+            paused,
+            waiting_for_seats,
+            ..
+        } = status.answer
+        {
             let gap = Duration::from_millis(poll_after_ms / 2).max(MIN_WAITING_GAP);
-            self.waiting_sent = Some((Instant::now(), gap, flags));
+            self.waiting_sent = Some((Instant::now(), gap, (paused, waiting_for_seats)));
         }
         self.over = is_final(&status.answer);
         self.sent = Some(id.clone());
