@@ -141,6 +141,12 @@ impl ConcertKeys {
         k
     }
 
+    /// String: holds created for this concert so far (`hold.lua` counts each), a figure for
+    /// the operator's console; kept 90 days after the last hold.
+    pub fn holds_created(&self) -> String {
+        self.key("holdsCreated")
+    }
+
     /// String: the one open hold of a user for this concert, value = reservation id.
     pub fn user_hold(&self, user_id: &str) -> String {
         self.key(&format!("uh:{user_id}"))
@@ -174,6 +180,7 @@ mod tests {
             k.unsold(),
             k.healed(),
             k.healed_sessions(),
+            k.holds_created(),
         ] {
             assert!(key.starts_with("t:{c:42}:"), "{key}");
         }

@@ -9,7 +9,7 @@ use crate::{
     auth::{AccountCaller, Caller},
     domain::{reservation_id, ReservationStatus, SeatSelection},
     error::{ApiError, Result},
-    services::{sales, sessions},
+    services::sessions,
     state::AppState,
     store::{
         catalog::{self, Seat},
@@ -101,18 +101,15 @@ pub async fn hold(
         HoldOutcome::SeatUnavailable { .. } => "seat_unavailable",
     });
     match outcome {
-        HoldOutcome::Held { expires_at_ms } => {
-            sales::record_hold(state, concert_id).await;
-            Ok(Reservation {
-                id: reservation_id,
-                status: ReservationStatus::Held,
-                schedule_id,
-                total_price: seats.iter().map(|s| s.price).sum(),
-                seats,
-                expires_at: from_ms(expires_at_ms),
-                confirmed_at: None,
-            })
-        }
+        HoldOutcome::Held { expires_at_ms } => Ok(Reservation {
+            id: reservation_id,
+            status: ReservationStatus::Held,
+            schedule_id,
+            total_price: seats.iter().map(|s| s.price).sum(),
+            seats,
+            expires_at: from_ms(expires_at_ms),
+            confirmed_at: None,
+        }),
         HoldOutcome::SessionNotActive => Err(ApiError::session_not_active()),
         HoldOutcome::HoldExists { reservation_id } => Err(ApiError::hold_exists(reservation_id)),
         HoldOutcome::SeatUnavailable { .. } => Err(unavailable()),

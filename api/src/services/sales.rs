@@ -61,11 +61,3 @@ pub async fn concert_sales(state: &AppState, concert_id: i64) -> Result<ConcertS
     }
     Ok(figures)
 }
-
-/// Counts a hold just made, for the console. Best effort: the hold stands whatever the count
-/// does, so a failure is logged, not answered.
-pub async fn record_hold(state: &AppState, concert_id: ConcertId) {
-    if let Err(e) = sales::count_hold(&state.redis, &state.keys, concert_id).await {
-        tracing::warn!(error = %e, concert.id = concert_id.get(), "could not count a hold");
-    }
-}

@@ -219,7 +219,8 @@ pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result
         .key(k.sessions())
         .key(k.user_hold(user))
         .key(k.reservation(&reservation_id))
-        .key(k.held_seats(hold.schedule_id));
+        .key(k.held_seats(hold.schedule_id))
+        .key(k.holds_created());
     for s in hold.seats {
         call.key(k.seat_hold(hold.schedule_id, s.id));
     }

@@ -1,25 +1,15 @@
 //! A concert's sale in figures, for the operator's console: seats and tickets sold from
 //! Postgres, seats held now and holds created from Redis.
 //!
-//! Holds live only in Redis and nothing else remembers them, so each hold created also bumps a
-//! counter of the concert (`<concert prefix>holdsCreated`, in its hash slot) that the console
-//! sets against the payments. It is a figure for people, not a fence: it lags when Redis
-//! lost its data, and a hold whose count failed is still a hold.
+//! Holds live only in Redis and nothing else remembers them, so `hold.lua` counts each hold it
+//! makes (`ConcertKeys::holds_created`), in the same call, for the console to set against the
+//! payments. A figure for people, not a fence: it starts again from zero when Redis lost its data.
 
 use chrono::{DateTime, Utc};
-use shared::{ids::ConcertId, keys::ConcertKeys, keys::Keys, redis_pool::Pool};
+use shared::{ids::ConcertId, keys::Keys, redis_pool::Pool};
 use sqlx::PgPool;
 
 use crate::{error::Result, store::holds::now_ms};
-
-/// How long the holds counter outlives the concert's last hold: longer than any sale runs.
-const HOLDS_CREATED_TTL_SECONDS: u64 = 90 * 24 * 3600;
-
-/// The key of the concert's holds counter, built from the concert's prefix like the other
-/// keys a script or store names at run time.
-fn holds_created(k: &ConcertKeys) -> String {
-    format!("{}holdsCreated", k.prefix())
-}
 
 /// One schedule's sales as Postgres has them.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -81,7 +71,7 @@ pub async fn hold_figures(
             .arg(format!("({now}"))
             .arg("+inf");
     }
-    pipe.cmd("GET").arg(holds_created(&k));
+    pipe.cmd("GET").arg(k.holds_created());
     let mut conn = redis.get().await?;
     let mut replies: Vec<Option<u64>> = pipe.query_async(&mut conn).await?;
     let created = replies.pop().flatten().unwrap_or(0);
@@ -89,18 +79,4 @@ pub async fn hold_figures(
         held: replies.into_iter().map(Option::unwrap_or_default).collect(),
         created,
     })
-}
-
-/// Counts one hold created of `concert_id`.
-pub async fn count_hold(redis: &Pool, keys: &Keys, concert_id: ConcertId) -> Result<()> {
-    let key = holds_created(&keys.concert(concert_id.get()));
-    let mut pipe = redis::pipe();
-    pipe.cmd("INCR").arg(&key).ignore();
-    pipe.cmd("EXPIRE")
-        .arg(&key)
-        .arg(HOLDS_CREATED_TTL_SECONDS)
-        .ignore();
-    let mut conn = redis.get().await?;
-    let () = pipe.query_async(&mut conn).await?;
-    Ok(())
 }

@@ -2,11 +2,12 @@
 -- session is active for the token's ticket (`session_is_active`, the shared rule prepended
 -- from shared/src/session.lua). The hold ends at the earlier of now + TTL and the session's
 -- end (its `act` score): a session's hold can always be paid or released by that session.
+-- Each hold made is counted (`holdsCreated`, for the console's figures).
 -- KEYS: 1 active sessions (zset user -> expiry ms), 2 sessions (hash user -> ticket id),
 --       3 the user's open hold, 4 the reservation hash, 5 held seats of the schedule (zset),
---       6.. one hold key per seat
+--       6 holds created (counter), 7.. one hold key per seat
 -- ARGV: 1 user id, 2 ticket id (the token's jti), 3 reservation id, 4 hold TTL (ms),
---       5 schedule id, 6 seats (JSON), 7 total price, 8.. seat ids (in the order of KEYS 6..)
+--       5 schedule id, 6 seats (JSON), 7 total price, 8.. seat ids (in the order of KEYS 7..)
 -- Returns {1, expiresAtMs} held (the earlier of now + TTL and the session's end); {-1, ''} session not active; {-2, reservationId} the user
 -- already has an open hold; {-3, seatId} a seat is held by someone
 local t = redis.call('TIME')
@@ -16,14 +17,14 @@ local user, reservation = ARGV[1], ARGV[3]
 if not session_is_active(KEYS[1], KEYS[2], user, ARGV[2], now) then return {-1, ''} end
 local open = redis.call('GET', KEYS[3])
 if open then return {-2, open} end
-for i = 6, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return {-3, ARGV[i + 2]} end
+for i = 7, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {-3, ARGV[i + 1]} end
 end
 
 local session_ends = math.floor(tonumber(redis.call('ZSCORE', KEYS[1], user)))
 local expires = math.min(now + tonumber(ARGV[4]), session_ends)
 local ttl = expires - now
-for i = 6, #KEYS do
+for i = 7, #KEYS do
   redis.call('SET', KEYS[i], reservation, 'PX', ttl, 'NX')
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
@@ -34,4 +35,6 @@ redis.call('SET', KEYS[3], reservation, 'PX', ttl)
 redis.call('HSET', KEYS[4], 'user', user, 'scheduleId', ARGV[5], 'seats', ARGV[6],
            'totalPrice', ARGV[7], 'status', 'HELD', 'expiresAt', expires)
 redis.call('PEXPIRE', KEYS[4], ttl + 86400000)
+redis.call('INCR', KEYS[6])
+redis.call('EXPIRE', KEYS[6], 7776000)
 return {1, tostring(expires)}
