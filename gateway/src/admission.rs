@@ -162,6 +162,10 @@ pub async fn run_concert(
             }
             Ok(Tick::Closed) => match forget_closed(&redis, &keys, concert_id).await {
                 Ok(()) => {
+                    // A closed line has nobody waiting (its running sessions end by
+                    // themselves); its series then drop off after the exporter's idle timeout.
+                    metrics::gauge!("gateway_queue_waiting", "concert" => concert_id.to_string())
+                        .set(0.0);
                     tracing::info!(
                         concert.id = concert_id.get(),
                         "queue closed; scheduler stops"
