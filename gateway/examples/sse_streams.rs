@@ -369,6 +369,8 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let ttl_ms = i64::from(SESSION_TTL_SECS) * 1000;
     let mut latencies = Vec::new();
+    // The slowest of each tick: whether a tail is one tick's (the resume's) or every tick's.
+    let mut slowest_by_tick = std::collections::BTreeMap::<i64, i64>::new();
     let mut admitted = 0;
     for (i, expiry) in expiries.iter().enumerate() {
         // Admitted in this window (not one the window without streams reached).
@@ -382,6 +384,10 @@ async fn main() -> anyhow::Result<()> {
         let at = seen.active_at[i].load(Ordering::Relaxed);
         if at > 0 {
             latencies.push(at - admitted_at);
+            let slowest = slowest_by_tick
+                .entry(admitted_at / i64::from(TICK_MILLIS))
+                .or_default();
+            *slowest = (*slowest).max(at - admitted_at);
         }
     }
     latencies.sort_unstable();
@@ -403,6 +409,7 @@ async fn main() -> anyhow::Result<()> {
             "latencyMsP50": percentile(&latencies, 50.0),
             "latencyMsP99": percentile(&latencies, 99.0),
             "latencyMsMax": latencies.last(),
+            "latencyMsMaxByTick": slowest_by_tick.values().collect::<Vec<_>>(),
             "eventsWhileAdmitting": events_admitting,
             "redisCommandsPerTick": {
                 "noStreamsPaused": none_paused,

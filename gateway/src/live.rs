@@ -46,6 +46,15 @@ pub const RECHECK: Duration = Duration::from_secs(5);
 /// Admission, the other states, and a pause or resume go out at once.
 pub const MIN_WAITING_GAP: Duration = Duration::from_millis(500);
 
+/// A `WAITING` event after the first goes out up to this long after the view it comes from,
+/// at a moment set by the ticket, so that a view reaching 20,000 streams does not queue
+/// 20,000 writes at once ahead of the admitted streams' reads.
+pub const WAITING_SPREAD: Duration = Duration::from_millis(250);
+
+/// The spread of a pause or resume (every stream's status changes at once): over a second,
+/// which is sooner than the next position a fan far back would be sent.
+pub const PAUSE_SPREAD: Duration = Duration::from_millis(1000);
+
 /// The newest line view of each concert that has a stream open on this gateway.
 #[derive(Default)]
 pub struct Live {
@@ -205,6 +214,12 @@ pub struct Follow {
     /// When the last `WAITING` went out, the gap before the next, and its flags (paused,
     /// waiting for seats): a change of those is not held back.
     waiting_sent: Option<(Instant, Duration, (bool, bool))>,
+    /// When the held-back `WAITING` in [`Self::due`] may go out.
+    hold_until: Option<Instant>,
+    /// The last `WAITING` sent, to skip an unchanged one without hashing it.
+    sent_waiting: Option<Answer>,
+    /// When the newest view arrived.
+    view_at: Instant,
     /// The last answer came from a view, as a place in line: when the view no longer has the
     /// place, it may have been admitted, and Redis is asked at once.
     in_line: bool,
@@ -227,6 +242,9 @@ impl Follow {
             due: None,
             sent: last_event_id.map(str::to_owned),
             waiting_sent: None,
+            hold_until: None,
+            sent_waiting: None,
+            view_at: Instant::now(),
             in_line,
             sale: None,
             asked_at: Instant::now(),
@@ -273,6 +291,7 @@ impl Follow {
 
     /// A new view of the line (after a tick).
     async fn on_view(&mut self, view: &LineView) {
+        self.view_at = Instant::now();
         // The first view counts as a move: the status it follows was read before it.
         let sale_moved = self.sale != Some(view.sale);
         self.sale = Some(view.sale);
@@ -344,24 +363,42 @@ impl Follow {
     }
 
     /// `status` as an event now; `None` when it says nothing new, or (held back in
-    /// [`Self::due`]) when it is a `WAITING` too soon after the last.
+    /// [`Self::due`]) when it is a `WAITING` before its time: within the gap after the last
+    /// (unless paused or waiting for seats changed), or before its moment of the spread.
     fn release(&mut self, status: Status) -> Option<(Status, String)> {
-        // The gap is checked first: most views reach most streams inside it, and then cost
-        // no hashing.
+        // Checked before any hashing: most views reach most streams inside their gap.
         if let Answer::Waiting {
             paused,
             waiting_for_seats,
             ..
         } = status.answer
         {
-            let flags = (paused, waiting_for_seats);
+            if self.sent_waiting.as_ref() == Some(&status.answer) {
+                return None;
+            }
             if let Some((at, gap, sent_flags)) = self.waiting_sent {
-                if sent_flags == flags && at.elapsed() < gap {
+                let same_flags = sent_flags == (paused, waiting_for_seats);
+                let spread = if same_flags {
+                    WAITING_SPREAD
+                } else {
+                    PAUSE_SPREAD
+                };
+                let moment = self.view_at
+                    + Duration::from_millis(self.place.ticket_id.get() % spread.as_millis() as u64);
+                // Once held, the moment stays: newer views (every tick) do not push it on.
+                let not_before = if same_flags {
+                    self.hold_until.unwrap_or(moment.max(at + gap))
+                } else {
+                    self.hold_until.map_or(moment, |h| h.min(moment))
+                };
+                if Instant::now() < not_before {
+                    self.hold_until = Some(not_before);
                     self.due = Some(status);
                     return None;
                 }
             }
         }
+        self.hold_until = None;
         let id = fingerprint(&status.answer);
         if self.sent.as_deref() == Some(&id) && status.queue_token.is_none() {
             return None;
@@ -375,6 +412,7 @@ impl Follow {
         {
             let gap = Duration::from_millis(poll_after_ms / 2).max(MIN_WAITING_GAP);
             self.waiting_sent = Some((Instant::now(), gap, (paused, waiting_for_seats)));
+            self.sent_waiting = Some(status.answer.clone());
         }
         self.over = is_final(&status.answer);
         self.sent = Some(id.clone());
@@ -383,8 +421,7 @@ impl Follow {
 
     /// When a held-back `WAITING` may go out.
     fn held_until(&self) -> Option<Instant> {
-        let (at, gap, _) = self.waiting_sent?;
-        self.due.as_ref().map(|_| at + gap)
+        self.due.as_ref().and(self.hold_until)
     }
 }
 

@@ -67,9 +67,9 @@ problems!(QueueEventsProblems: InvalidQuery, InvalidQueueToken, QueueRestoring, 
 ///
 /// A `text/event-stream` of the status `GET /api/v1/queue/status` answers: the current
 /// status at once, then each change: positions at most twice a second (further back, every
-/// half `pollAfterMs`: about twenty times over the wait), a pause or resume at once, admission
-/// (`ACTIVE`, with the access token) within a tick of the admission, and `SOLD_OUT`, `CLOSED`
-/// or `EXPIRED`, after which the stream ends. A comment line every 15 s keeps it open through
+/// half `pollAfterMs`: about twenty times over the wait), a pause or resume within a
+/// second, admission (`ACTIVE`, with the access token) within a tick of the admission, and
+/// `SOLD_OUT`, `CLOSED` or `EXPIRED`, after which the stream ends. A comment line every 15 s keeps it open through
 /// proxies. Each event's `id` names the status it carries (the same status has the same id,
 /// on every instance): a client that reconnects with `Last-Event-ID` gets the current status
 /// at once unless it is the one it last received. An `ACTIVE` status's access token is the
