@@ -26,11 +26,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    error::Result,
     queue::{
         view::{LineView, Sale},
         Place, Standing,
     },
-    state::AppState,
     waiting_room::{Answer, Status},
 };
 
@@ -201,9 +201,20 @@ pub fn is_final(answer: &Answer) -> bool {
     matches!(answer, Answer::Expired | Answer::Closed(_))
 }
 
+/// What a stream reads its status from: the gateway's state (the waiting room and the live
+/// views); a trait so this module needs nothing above it.
+pub trait Source: Send + Sync + 'static {
+    /// The live views of this gateway.
+    fn live(&self) -> &Live;
+    /// Where `place` stands now, read the status poll's way.
+    fn status(&self, place: &Place) -> impl std::future::Future<Output = Result<Status>> + Send;
+    /// The place a queue token names, if this gateway sealed it.
+    fn open_queue_token(&self, token: &str) -> Option<Place>;
+}
+
 /// One stream's status, followed: the first status, then each change, until a final one.
-pub struct Follow {
-    state: AppState,
+pub struct Follow<S> {
+    state: S,
     place: Place,
     sub: Subscription,
     /// The next event, when one is due (the first status; a `WAITING` held back by
@@ -228,12 +239,12 @@ pub struct Follow {
     over: bool,
 }
 
-impl Follow {
+impl<S: Source> Follow<S> {
     /// Follows `place` from `first` (just read the status poll's way); `last_event_id` is the
     /// client's, when it reconnects: the first status is not sent again if it is the one
     /// that id names.
-    pub fn new(state: AppState, place: Place, first: Status, last_event_id: Option<&str>) -> Self {
-        let sub = state.live.subscribe(place.concert_id);
+    pub fn new(state: S, place: Place, first: Status, last_event_id: Option<&str>) -> Self {
+        let sub = state.live().subscribe(place.concert_id);
         let in_line = matches!(first.answer, Answer::Waiting { .. });
         let mut follow = Self {
             state,
@@ -268,7 +279,7 @@ impl Follow {
             let held_until = self.held_until();
             let recheck_at = self.asked_at + RECHECK;
             tokio::select! {
-                _ = self.state.live.closing.cancelled() => return None,
+                _ = self.state.live().closing.cancelled() => return None,
                 changed = self.sub.views.changed() => {
                     if changed.is_err() {
                         // The sender lives as long as the subscription holds its channel.
@@ -315,7 +326,7 @@ impl Follow {
     async fn on_quiet(&mut self) {
         let view = self.sub.views.borrow().clone();
         let answer = view
-            .filter(|_| self.state.live.is_fresh(&self.sub.channel))
+            .filter(|_| self.state.live().is_fresh(&self.sub.channel))
             .and_then(|view| read(&view, &self.place));
         match answer {
             Some(answer) => {
@@ -336,13 +347,13 @@ impl Follow {
         metrics::counter!("gateway_event_stream_reads_total").increment(1);
         // Boxed: the status read is a large future, and every stream's would otherwise hold
         // room for it while it waits (most of the time).
-        match Box::pin(self.state.room.status(&self.place)).await {
+        match Box::pin(self.state.status(&self.place)).await {
             Ok(status) => {
                 // A pre-queue entry drawn into the line is that place from now on.
                 if let Some(place) = status
                     .queue_token
                     .as_deref()
-                    .and_then(|t| self.state.room.open_queue_token(t))
+                    .and_then(|t| self.state.open_queue_token(t))
                 {
                     self.place = place;
                 }

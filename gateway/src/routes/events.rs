@@ -17,10 +17,26 @@ use shared::http::bearer_token;
 use super::{openapi::problems, queue::QueueStatusResponse};
 use crate::{
     error::{ErrorCode, GatewayError, Result},
-    live::Follow,
+    live::{Follow, Live, Source},
     queue::Place,
     state::AppState,
+    waiting_room::Status,
 };
+
+/// A stream follows its status through the gateway's state.
+impl Source for AppState {
+    fn live(&self) -> &Live {
+        &self.live
+    }
+
+    async fn status(&self, place: &Place) -> Result<Status> {
+        self.room.status(place).await
+    }
+
+    fn open_queue_token(&self, token: &str) -> Option<Place> {
+        self.room.open_queue_token(token)
+    }
+}
 
 /// A comment this often keeps proxies (and their idle timeouts) from closing a quiet stream.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
