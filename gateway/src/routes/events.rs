@@ -79,6 +79,23 @@ impl FromRequestParts<AppState> for StreamTicket {
 
 problems!(QueueEventsProblems: InvalidQuery, InvalidQueueToken, QueueRestoring, ServiceUnavailable);
 
+/// One event of the stream as a client receives it (the SSE fields): `data` is a status,
+/// the JSON object `GET /api/v1/queue/status` answers (`QueueStatusResponse`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used: the events are written by axum's `Event`
+pub struct QueueEvent {
+    /// The status, as JSON (`QueueStatusResponse`).
+    #[schema(content_media_type = "application/json")]
+    data: String,
+    /// Names the status (the same status has the same id on every instance); send it back as
+    /// `Last-Event-ID` when reconnecting.
+    id: Option<String>,
+    /// Always the default, `message`.
+    event: Option<String>,
+    /// How long to wait before reconnecting (ms), on the first event.
+    retry: Option<u64>,
+}
+
 /// Where a queue token stands, pushed as it changes (server-sent events)
 ///
 /// A `text/event-stream` of the status `GET /api/v1/queue/status` answers: the current
@@ -95,9 +112,9 @@ problems!(QueueEventsProblems: InvalidQuery, InvalidQueueToken, QueueRestoring, 
     security(("queueToken" = []), ()),
     params(EventsQuery),
     responses(
-        (status = 200, description = "One `data:` line per event, each a JSON status \
-            (`QueueStatus`), with an `id:` line", content_type = "text/event-stream",
-            body = QueueStatusResponse),
+        (status = 200, description = "One event per status: a `data:` line holding the JSON \
+            status (`QueueStatusResponse`), with an `id:` line", content_type = "text/event-stream",
+            body = QueueEvent),
         QueueEventsProblems,
     ))]
 pub async fn get_queue_events(
