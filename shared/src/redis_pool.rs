@@ -132,11 +132,6 @@ impl Pool {
             }
         }
     }
-
-    /// Whether this pool talks to a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.inner.client, Client::Cluster(_))
-    }
 }
 
 /// Builds the pool; connections open lazily, so this succeeds while Redis is down.
