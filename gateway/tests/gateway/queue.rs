@@ -824,3 +824,34 @@ async fn ending_a_session_releases_its_open_hold() {
     assert_eq!((held, open.as_deref()), (1, Some("r-ben")));
     assert_eq!(status.as_deref(), Some("PAYING"));
 }
+
+/// Concerts 1 to 4 hash to slots on different nodes of a three-master cluster (`scripts/test`
+/// runs this file on one too): the list reads each concert in its own slot.
+#[tokio::test]
+async fn the_open_concerts_are_listed_whichever_slot_each_is_in() {
+    let app = TestApp::spawn().await;
+    for id in 1..=4 {
+        app.open_concert(id, queue_settings(5, 100, 60)).await;
+        for n in 0..id {
+            app.join_ok(&format!("fan-{id}-{n}"), id).await;
+        }
+    }
+    let list: Value = app
+        .get("/api/v1/queue/concerts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<(i64, u64)> = list["concerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["concertId"].as_i64().unwrap(),
+                c["waiting"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(1, 1), (2, 2), (3, 3), (4, 4)]);
+}
