@@ -5,11 +5,11 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 use shared::{
     config::QueueSettings,
     ids::{ConcertId, TicketId, UserId},
-    keys::Keys,
+    keys::{ConcertKeys, Keys},
     redis_pool::Pool,
     session::{self, Session},
 };
@@ -210,11 +210,7 @@ pub async fn status_batch(
         standings.push(standing);
     }
     if !to_heal.is_empty() {
-        let mut call = HEAL.key(k.config());
-        call.key(k.queue())
-            .key(k.sessions())
-            .key(k.healed())
-            .key(k.pre_queue());
+        let mut call = heal_call(&k);
         for i in &to_heal {
             let ticket = tickets[*i].1;
             match is_pre_queue(ticket) {
@@ -262,6 +258,16 @@ pub async fn status_batch(
     Ok(standings)
 }
 
+/// A `heal.lua` call with its keys; the caller adds the (user, number, kind) triples.
+fn heal_call(k: &ConcertKeys) -> ScriptInvocation<'static> {
+    let mut call = HEAL.key(k.config());
+    call.key(k.queue())
+        .key(k.sessions())
+        .key(k.healed())
+        .key(k.pre_queue());
+    call
+}
+
 /// Brings back the place `ticket` of `user` that Redis lost (`heal.lua`'s rules: from
 /// before the loss, once, not while the user has a place or session); whether it came back.
 pub async fn heal_place(
@@ -273,12 +279,7 @@ pub async fn heal_place(
 ) -> Result<bool> {
     let k = keys.concert(concert_id.get());
     let mut conn = redis.get().await?;
-    let back: Vec<i64> = HEAL
-        .key(k.config())
-        .key(k.queue())
-        .key(k.sessions())
-        .key(k.healed())
-        .key(k.pre_queue())
+    let back: Vec<i64> = heal_call(&k)
         .arg(user.as_str())
         .arg(ticket)
         .arg("q")
