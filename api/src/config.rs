@@ -29,6 +29,10 @@ pub struct Cli {
     /// Address the api listens on.
     #[arg(long, env = "API_ADDR", default_value = "127.0.0.1:8081")]
     pub api_addr: SocketAddr,
+    /// Servers sharing the port, each a thread with its own runtime and its own Redis and
+    /// Postgres connections [default: the number of CPUs].
+    #[arg(long, env = "API_THREADS", value_parser = in_range::<usize>(1..=256))]
+    pub api_threads: Option<usize>,
     /// Postgres URL, `postgres://user:password@host:port/database`.
     #[arg(
         long,
@@ -37,7 +41,8 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub database_url: Secret,
-    /// Postgres connections in the pool.
+    /// Postgres connections of the servers, shared out among them (each server has its own
+    /// pool); the background loops have one more connection of their own.
     #[arg(
         long,
         env = "DATABASE_POOL_SIZE",
@@ -139,6 +144,8 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub addr: SocketAddr,
+    /// Servers on `addr`, one thread and one single-threaded runtime each.
+    pub threads: usize,
     pub database_url: Secret,
     pub database_pool_size: u32,
     pub redis: RedisSettings,
@@ -185,6 +192,9 @@ impl TryFrom<Cli> for Settings {
     fn try_from(cli: Cli) -> anyhow::Result<Self> {
         Ok(Self {
             addr: cli.api_addr,
+            threads: cli
+                .api_threads
+                .unwrap_or_else(shared::per_core::default_threads),
             database_url: cli.database_url,
             database_pool_size: cli.database_pool_size,
             redis: cli.redis,

@@ -1,38 +1,52 @@
 //! The api binary: `api` serves; `api migrate` applies migrations; `api seed-demo` creates
 //! the demo concert when the database has none. `api --help` lists every setting.
 
+use std::future::Future;
+
 use api::config::{Cli, Command, Settings};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli: Cli = shared::config::parse_args();
     let command = cli.command.unwrap_or_default();
     let settings = Settings::try_from(cli)?;
     shared::telemetry::init_tracing(&settings.log);
     match command {
         Command::Serve => {
-            let app = api::startup::Application::build(settings).await?;
-            tracing::info!(addr = %app.local_addr(), "api listening");
-            app.run_until(shared::shutdown::on_signal()).await
+            // One server per core, each on a runtime of its own (see `startup.rs`).
+            let api = api::startup::Api::bind(settings)?;
+            tracing::info!(addr = %api.local_addr(), threads = api.threads(), "api listening");
+            api.run_until_signal()
         }
-        Command::Migrate => {
-            // Provisions the development login's key pair too, for deployments (Docker
-            // Compose) whose servers mount the keys read-only.
-            if settings.identity.dev_login {
-                shared::token::dev_identity_key_pair(&settings.keys_dir)?;
-            }
-            let db = api::startup::connect_and_migrate(&settings).await?;
-            db.close().await;
-            println!("migrations applied");
-            Ok(())
-        }
-        Command::SeedDemo => {
-            let app = api::startup::Application::build(settings).await?;
-            match api::store::catalog::seed_demo(app.state()).await? {
-                Some(id) => println!("demo concert {id} created and its queue opened"),
-                None => println!("database already has concerts; nothing seeded"),
-            }
-            Ok(())
-        }
+        Command::Migrate => once(migrate(settings)),
+        Command::SeedDemo => once(seed_demo(settings)),
     }
+}
+
+/// Runs a command that runs once and exits.
+fn once(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    // Provisions the development login's key pair too, for deployments (Docker Compose)
+    // whose servers mount the keys read-only.
+    if settings.identity.dev_login {
+        shared::token::dev_identity_key_pair(&settings.keys_dir)?;
+    }
+    let db = api::startup::connect_and_migrate(&settings).await?;
+    db.close().await;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn seed_demo(settings: Settings) -> anyhow::Result<()> {
+    let app = api::startup::Application::build(settings).await?;
+    match api::store::catalog::seed_demo(app.state()).await? {
+        Some(id) => println!("demo concert {id} created and its queue opened"),
+        None => println!("database already has concerts; nothing seeded"),
+    }
+    Ok(())
 }

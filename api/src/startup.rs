@@ -1,7 +1,21 @@
 //! Connects to Postgres (applying migrations) and Redis, builds the state and router, and
-//! runs the server until the stop signal; then drains in-flight requests.
+//! runs the servers until the stop signal; then drains in-flight requests.
+//!
+//! [`Api`] is the binary's shape, the gateway's: one server per core (`API_THREADS`), each a
+//! thread with a single-threaded Tokio runtime, its own listener on the shared port, and its
+//! own Redis connection and Postgres pool (see `shared::per_core`), so a request and its round
+//! trips stay on one thread. What does not depend on the thread is built once and shared: the
+//! settings, the token verifiers with their caches, the seats kept in memory. The background
+//! loops (re-opening queues, refreshing the identity keys, the pool and Redis gauges) run on a
+//! thread of their own with one more Postgres connection. [`Application`] is one server on
+//! the current runtime, with its background loops beside it; tests run it.
 
-use std::{net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context;
 use axum::{
@@ -29,14 +43,24 @@ use crate::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Connects (retrying for up to 30 s while Postgres starts) and applies pending migrations.
-/// Every statement of the api is cancelled after the request timeout (`statement_timeout`):
-/// none outlives its request by much, and a payment's claim (`services/checkout.rs`) outlives
-/// its statement. A migration that needs longer sets its own (`SET statement_timeout = 0`).
+/// The background loops' own Postgres connections (the reconciler reads and writes a few
+/// rows every few seconds).
+const BACKGROUND_CONNECTIONS: u32 = 1;
+
+/// Connects a pool of `DATABASE_POOL_SIZE` connections and applies pending migrations (see
+/// [`connect_and_migrate_with`]).
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> {
-    let options = PgPoolOptions::new()
-        .max_connections(settings.database_pool_size)
-        .acquire_timeout(ACQUIRE_TIMEOUT);
+    connect_and_migrate_with(settings, settings.database_pool_size).await
+}
+
+/// Connects a pool of `connections` (retrying for up to 30 s while Postgres starts) and
+/// applies pending migrations. Every statement of the api is cancelled after the request
+/// timeout (`statement_timeout`): none outlives its request by much, and a payment's claim
+/// (`services/checkout.rs`) outlives its statement. A migration that needs longer sets its
+/// own (`SET statement_timeout = 0`). Pools opened later with this pool's
+/// [`PgPool::connect_options`] inherit the timeout.
+async fn connect_and_migrate_with(settings: &Settings, connections: u32) -> anyhow::Result<PgPool> {
+    let options = pool_options(connections);
     let connect = PgConnectOptions::from_str(settings.database_url.expose())
         .context("DATABASE_URL")?
         .options([(
@@ -58,6 +82,63 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> 
     Ok(db)
 }
 
+fn pool_options(connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(connections.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
+/// What every server of one api shares: what does not depend on the thread.
+#[derive(Clone)]
+struct Common {
+    settings: Arc<Settings>,
+    keys: Arc<Keys>,
+    verifier: Arc<Verifier>,
+    identity: Arc<IdentityVerifier>,
+    seats: Arc<SeatCatalog>,
+}
+
+impl Common {
+    /// Checks the admin token and builds the verifiers (reading the identity provider's keys):
+    /// an error when they cannot be built, so the api does not start without them.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check_admin_token()?;
+        let verifier = Verifier::new(&settings.public_keys)
+            .map_err(|e| anyhow::anyhow!("public keys: {e}"))?;
+        // No identity source is a configuration error: the account endpoints would refuse
+        // every identity token.
+        let identity = settings
+            .identity
+            .verifier(&settings.keys_dir)
+            .await
+            .context("identity tokens")?;
+        let _ = shared::telemetry::metrics();
+        register_metrics();
+        Ok(Self {
+            keys: Arc::new(Keys::new(settings.redis.prefix.clone())),
+            settings: Arc::new(settings),
+            verifier: Arc::new(verifier),
+            identity: Arc::new(identity),
+            seats: Arc::new(SeatCatalog::default()),
+        })
+    }
+
+    /// The state of one server (or of the background loops): these shared parts with its own
+    /// Postgres pool and Redis connection.
+    fn state(&self, db: PgPool) -> anyhow::Result<AppState> {
+        Ok(AppState {
+            db,
+            redis: shared::redis_pool::create_pool(&self.settings.redis)?,
+            keys: self.keys.clone(),
+            settings: self.settings.clone(),
+            verifier: self.verifier.clone(),
+            identity: self.identity.clone(),
+            seats: self.seats.clone(),
+        })
+    }
+}
+
+/// One server on the current runtime, with the background loops beside it.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -73,29 +154,9 @@ impl Application {
 
     /// Like [`Self::build`] with an existing (already migrated) pool, as tests have.
     pub async fn build_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
-        settings.check_admin_token()?;
-        let redis = shared::redis_pool::create_pool(&settings.redis)?;
-        let verifier = Verifier::new(&settings.public_keys)
-            .map_err(|e| anyhow::anyhow!("public keys: {e}"))?;
-        // No identity source is a configuration error: the account endpoints would refuse
-        // every identity token.
-        let identity = settings
-            .identity
-            .verifier(&settings.keys_dir)
-            .await
-            .context("identity tokens")?;
-        let listener = TcpListener::bind(settings.addr).await?;
-        let _ = shared::telemetry::metrics();
-        register_metrics();
-        let state = AppState {
-            db,
-            redis,
-            keys: Arc::new(Keys::new(settings.redis.prefix.clone())),
-            settings: Arc::new(settings),
-            verifier: Arc::new(verifier),
-            identity: Arc::new(identity),
-            seats: Arc::new(SeatCatalog::default()),
-        };
+        let common = Common::build(settings).await?;
+        let listener = TcpListener::bind(common.settings.addr).await?;
+        let state = common.state(db)?;
         let router = router(state.clone())?;
         reconcile_queues(&state).await;
         Ok(Self {
@@ -117,31 +178,160 @@ impl Application {
 
     /// Serves until `stop` is cancelled, then drains (see [`shared::http::serve`]).
     pub async fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let cors = cors_layer(&self.state.settings.cors_origins);
-        let app =
-            shared::http::with_common_layers(self.router, self.state.settings.http).layer(cors);
-        let reconciler = tokio::spawn(keep_queues_open(self.state.clone(), stop.child_token()));
-        let refresher = tokio::spawn(refresh_identity_keys(
-            self.state.identity.clone(),
+        let pools = Arc::new(Mutex::new(vec![self.state.db.clone()]));
+        let background = tokio::spawn(run_background(
+            self.state.clone(),
+            pools,
             stop.child_token(),
         ));
-        let gauges = tokio::spawn(export_pool_gauges(
-            self.state.db.clone(),
-            stop.child_token(),
-        ));
-        let redis_probe = tokio::spawn(shared::telemetry::watch_redis(
-            self.state.redis.clone(),
-            stop.child_token(),
-        ));
-        shared::http::serve(self.listener, app, stop).await?;
-        let _ = reconciler.await;
-        let _ = refresher.await;
-        let _ = gauges.await;
-        let _ = redis_probe.await;
+        serve(self.listener, &self.state, self.router, stop).await?;
+        let _ = background.await;
         self.state.db.close().await;
         tracing::info!("api stopped");
         Ok(())
     }
+}
+
+/// The api: `settings.threads` servers on one port and the background loops (see the module
+/// docs).
+pub struct Api {
+    listeners: Vec<std::net::TcpListener>,
+    common: Common,
+    /// The background loops' state; its pool's options open each server's pool.
+    background: AppState,
+    /// The runtime that built the identity verifier and the background state; it then runs
+    /// the background loops, so the connections they opened stay served for the api's life.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Api {
+    /// Connects, migrates, re-opens the concerts' queues, and binds one listener per thread to
+    /// `settings.addr` (port 0: one free port for all). Blocks the calling thread.
+    pub fn bind(settings: Settings) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let db = runtime.block_on(connect_and_migrate_with(&settings, BACKGROUND_CONNECTIONS))?;
+        Self::bind_on(runtime, settings, db)
+    }
+
+    /// Like [`Self::bind`] with an existing (already migrated) pool, as tests have; each
+    /// server opens a pool of its own with the same options.
+    pub fn bind_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Self::bind_on(runtime, settings, db)
+    }
+
+    fn bind_on(
+        runtime: tokio::runtime::Runtime,
+        settings: Settings,
+        db: PgPool,
+    ) -> anyhow::Result<Self> {
+        let (common, background) = runtime.block_on(async {
+            let common = Common::build(settings).await?;
+            let background = common.state(db)?;
+            reconcile_queues(&background).await;
+            anyhow::Ok((common, background))
+        })?;
+        let listeners = shared::per_core::bind(common.settings.addr, common.settings.threads)?;
+        Ok(Self {
+            listeners,
+            common,
+            background,
+            runtime,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .unwrap_or(self.common.settings.addr)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.listeners.len()
+    }
+
+    /// Runs every server until SIGTERM or Ctrl-C (or until one fails), then drains them all.
+    pub fn run_until_signal(self) -> anyhow::Result<()> {
+        self.run(CancellationToken::new(), true)
+    }
+
+    /// Runs every server until `stop` is cancelled (or one fails), then drains them all.
+    /// Blocks the calling thread.
+    pub fn run_until(self, stop: CancellationToken) -> anyhow::Result<()> {
+        self.run(stop, false)
+    }
+
+    fn run(self, stop: CancellationToken, on_signal: bool) -> anyhow::Result<()> {
+        let (common, background, runtime) = (self.common, self.background, self.runtime);
+        let threads = u32::try_from(self.listeners.len()).unwrap_or(u32::MAX);
+        let per_server = common.settings.database_pool_size.div_ceil(threads);
+        let connect = background.db.connect_options();
+        let pools = Arc::new(Mutex::new(vec![background.db.clone()]));
+        let loops = {
+            let (pools, stop) = (pools.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("api-background".into())
+                .spawn(move || {
+                    runtime.block_on(async {
+                        run_background(background.clone(), pools, stop).await;
+                        background.db.close().await;
+                    })
+                })
+                .context("starting the background loops")?
+        };
+        let result = shared::per_core::run(
+            "api",
+            self.listeners,
+            stop.clone(),
+            on_signal,
+            move |_, listener, stop| {
+                let (common, pools, connect) = (common.clone(), pools.clone(), connect.clone());
+                async move {
+                    let db = pool_options(per_server)
+                        .connect_with((*connect).clone())
+                        .await
+                        .context("connecting to Postgres (DATABASE_URL)")?;
+                    pools.lock().expect("pools").push(db.clone());
+                    let state = common.state(db)?;
+                    let served = serve(listener, &state, router(state.clone())?, stop).await;
+                    state.db.close().await;
+                    served
+                }
+            },
+        );
+        stop.cancel();
+        let _ = loops.join();
+        tracing::info!("api stopped");
+        result
+    }
+}
+
+/// Serves one server's listener with the common layers and CORS until `stop`, then drains.
+async fn serve(
+    listener: TcpListener,
+    state: &AppState,
+    router: Router,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let cors = cors_layer(&state.settings.cors_origins);
+    let app = shared::http::with_common_layers(router, state.settings.http).layer(cors);
+    shared::http::serve(listener, app, stop).await
+}
+
+/// The loops that run beside the servers until `stop`: re-opening queues, refreshing the
+/// identity keys, the Postgres pools' gauges (of every server) and the Redis probe.
+async fn run_background(state: AppState, pools: Arc<Mutex<Vec<PgPool>>>, stop: CancellationToken) {
+    tokio::join!(
+        keep_queues_open(state.clone(), stop.clone()),
+        refresh_identity_keys(state.identity.clone(), stop.clone()),
+        export_pool_gauges(pools, stop.clone()),
+        shared::telemetry::watch_redis(state.redis.clone(), stop),
+    );
 }
 
 /// The router of every endpoint, serving the OpenAPI document built from the same
@@ -218,11 +408,11 @@ fn register_metrics() {
 /// How often [`export_pool_gauges`] reads the Postgres pool.
 const POOL_GAUGES_EVERY: Duration = Duration::from_secs(5);
 
-/// Until `stop`, exports the Postgres pool's use every few seconds: `db_pool_connections`
-/// by state (`used`: checked out by a request; `idle`: open and waiting) and
-/// `db_pool_max_connections`, so a dashboard shows how close the api is to its pool's limit
-/// (where requests start waiting `ACQUIRE_TIMEOUT` and then answer 503).
-async fn export_pool_gauges(db: PgPool, stop: CancellationToken) {
+/// Until `stop`, exports the Postgres pools' use every few seconds, summed over the pools of
+/// this process: `db_pool_connections` by state (`used`: checked out by a request; `idle`:
+/// open and waiting) and `db_pool_max_connections`, so a dashboard shows how close the api is
+/// to its pools' limit (where requests start waiting `ACQUIRE_TIMEOUT` and then answer 503).
+async fn export_pool_gauges(pools: Arc<Mutex<Vec<PgPool>>>, stop: CancellationToken) {
     let mut every = tokio::time::interval(POOL_GAUGES_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -230,12 +420,17 @@ async fn export_pool_gauges(db: PgPool, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        let open = db.size() as usize;
-        let idle = db.num_idle().min(open);
+        let (mut idle, mut used, mut max) = (0, 0, 0);
+        for db in pools.lock().expect("pools").iter() {
+            let open = db.size() as usize;
+            let free = db.num_idle().min(open);
+            idle += free;
+            used += open - free;
+            max += db.options().get_max_connections();
+        }
         metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
-        metrics::gauge!("db_pool_connections", "state" => "used").set((open - idle) as f64);
-        metrics::gauge!("db_pool_max_connections")
-            .set(f64::from(db.options().get_max_connections()));
+        metrics::gauge!("db_pool_connections", "state" => "used").set(used as f64);
+        metrics::gauge!("db_pool_max_connections").set(f64::from(max));
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`config`]: environment parsing and the settings pieces both binaries share.
 //! - [`telemetry`]: tracing set-up and the Prometheus recorder.
 //! - [`shutdown`]: the signal both binaries and their background loops stop on.
+//! - [`per_core`]: one server per core on one port, as both binaries run.
 //! - [`docs`]: `GET /docs`, the API reference (embedded Swagger UI) of either binary.
 //! - [`http`]: problem+json errors, the JSON extractor, health, metrics and common layers.
 //! - [`redis_pool`]: the Redis connection pool and readiness probe.
@@ -22,6 +23,7 @@ pub mod identity;
 pub mod ids;
 pub mod keys;
 pub mod queue_config;
+pub mod per_core;
 pub mod redis_pool;
 pub mod session;
 pub mod shutdown;

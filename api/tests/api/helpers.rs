@@ -35,6 +35,7 @@ fn temp_keys_dir() -> std::path::PathBuf {
 pub fn test_settings(signing_key: &SigningKey) -> Settings {
     Settings {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        threads: 1,
         database_url: Secret::new("unused: tests pass their pool"),
         database_pool_size: 32,
         redis: RedisSettings {

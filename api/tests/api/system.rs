@@ -281,3 +281,60 @@ async fn every_api_statement_ends_at_the_request_timeout(db: PgPool) {
     );
     pool.close().await;
 }
+
+/// The binary's shape: three servers on one port, each with its own Redis connection and
+/// Postgres pool. Charges land on whichever server the kernel hands the connection to, and
+/// every server reads the same balance; one stop ends them all.
+#[sqlx::test(migrations = "./migrations")]
+async fn an_api_of_three_threads_serves_one_port_and_stops_as_one(db: PgPool) {
+    let signing_key = SigningKey::generate();
+    let mut settings = crate::helpers::test_settings(&signing_key);
+    settings.threads = 3;
+    settings.database_pool_size = 3;
+    let dev = shared::token::dev_identity_key_pair(&settings.keys_dir).unwrap();
+    // Binding builds the verifiers on a runtime of its own: not from within this one.
+    let api = tokio::task::spawn_blocking(move || api::startup::Api::bind_with_pool(settings, db))
+        .await
+        .unwrap()
+        .expect("the api binds");
+    assert_eq!(api.threads(), 3);
+    let base = format!("http://{}", api.local_addr());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = std::thread::spawn({
+        let stop = stop.clone();
+        move || api.run_until(stop)
+    });
+    let user = UserId::parse("ann").unwrap();
+    let (identity, _) = shared::identity::dev_login_token(&dev, &user, 600).unwrap();
+    for i in 1..=12 {
+        // A new client (so a new connection) per request: the kernel spreads them over the
+        // three listeners.
+        let charged: Value = reqwest::Client::new()
+            .post(format!("{base}/api/v1/balance/charge"))
+            .bearer_auth(&identity)
+            .json(&json!({"amount": 100}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(charged["balance"], 100 * i, "{charged}");
+        let read: Value = reqwest::Client::new()
+            .get(format!("{base}/api/v1/balance"))
+            .bearer_auth(&identity)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["balance"], 100 * i, "{read}");
+    }
+    stop.cancel();
+    tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap()
+        .expect("a clean stop");
+    assert!(reqwest::get(format!("{base}/health/live")).await.is_err());
+}
