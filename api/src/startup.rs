@@ -5,7 +5,7 @@
 //! thread with a single-threaded Tokio runtime, its own listener on the shared port, and its
 //! own Redis connection and Postgres pool (see `shared::per_core`), so a request and its round
 //! trips stay on one thread. What does not depend on the thread is built once and shared: the
-//! settings, the token verifiers with their caches, the seats kept in memory. The background
+//! settings, the token verifiers with their caches, the seats and balances kept in memory. The background
 //! loops (re-opening queues, refreshing the identity keys, the pool and Redis gauges) run on a
 //! thread of their own with one more Postgres connection. [`Application`] is one server on
 //! the current runtime, with its background loops beside it; tests run it.
@@ -37,6 +37,7 @@ use crate::{
     state::AppState,
     store::{
         catalog::{self, SeatCatalog},
+        wallet::Balances,
         ACQUIRE_TIMEOUT,
     },
 };
@@ -96,6 +97,7 @@ struct Common {
     verifier: Arc<Verifier>,
     identity: Arc<IdentityVerifier>,
     seats: Arc<SeatCatalog>,
+    balances: Arc<Balances>,
 }
 
 impl Common {
@@ -120,6 +122,7 @@ impl Common {
             verifier: Arc::new(verifier),
             identity: Arc::new(identity),
             seats: Arc::new(SeatCatalog::default()),
+            balances: Arc::new(Balances::default()),
         })
     }
 
@@ -134,6 +137,7 @@ impl Common {
             verifier: self.verifier.clone(),
             identity: self.identity.clone(),
             seats: self.seats.clone(),
+            balances: self.balances.clone(),
         })
     }
 }

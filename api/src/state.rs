@@ -7,7 +7,10 @@ use sqlx::PgPool;
 
 use crate::{
     config::Settings,
-    store::catalog::{Catalog, SeatCatalog},
+    store::{
+        catalog::{Catalog, SeatCatalog},
+        wallet::Balances,
+    },
 };
 
 /// What every handler gets (realworld's `ApiContext`, crates.io's `AppState`).
@@ -22,6 +25,8 @@ pub struct AppState {
     /// Identity tokens (the login provider's, or the development login's).
     pub identity: Arc<IdentityVerifier>,
     pub seats: Arc<SeatCatalog>,
+    /// The in-memory copy of balances (checked against Redis on every read).
+    pub balances: Arc<Balances>,
 }
 
 impl AppState {

@@ -25,6 +25,14 @@ impl Keys {
         format!("{}concerts", self.prefix)
     }
 
+    /// String: the version of a user's balance, a random number set anew after every change
+    /// of it commits (a charge, a payment), so that the api's in-memory copies of balances
+    /// tell when they are out of date (`api/src/store/wallet.rs`). Kept a day after it was
+    /// last set; a missing one means "unknown".
+    pub fn wallet_version(&self, user_id: &str) -> String {
+        format!("{}wallet:{user_id}", self.prefix)
+    }
+
     /// The keys of one concert.
     pub fn concert(&self, concert_id: i64) -> ConcertKeys {
         ConcertKeys {

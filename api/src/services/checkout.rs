@@ -10,8 +10,8 @@
 //!    prices and the schedule are Postgres's (`seats`); of the Redis reservation only its
 //!    seat ids count, so whoever writes Redis cannot change what is paid. A schedule that has
 //!    started sells nothing.
-//! 4. **Confirm** in Redis after a sale (holds removed, reservation confirmed, session ended;
-//!    best effort), or **unclaim** when nothing was written, so the hold can be paid again.
+//! 4. **Confirm** in Redis after a sale (holds removed, reservation confirmed, session ended,
+//!    the balance's version renewed; best effort), or **unclaim** when nothing was written, so the hold can be paid again.
 //! 5. **Replay**: when a step refuses, a duplicate of a request that already finished gets
 //!    that request's stored response.
 
@@ -302,7 +302,8 @@ fn seats_mismatch() -> ApiError {
     ApiError::seat_unavailable("a seat of this reservation is not on sale in its schedule")
 }
 
-/// Step 4: the sale is committed; cleaning Redis up is best effort (holds lapse by themselves).
+/// Step 4: the sale is committed; cleaning Redis up is best effort (holds lapse by themselves),
+/// and so is the balance's new version (copies of it end within seconds).
 async fn confirm(
     state: &AppState,
     caller: &Caller,
@@ -315,16 +316,19 @@ async fn confirm(
         .get("paymentId")
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default();
-    let confirmed = holds::confirm_reservation(
-        &state.redis,
-        &state.keys,
-        caller.concert_id(),
-        reservation,
-        caller.ticket_id(),
-        payment_id,
-        now_ms(),
-    )
-    .await;
+    // The balance's new version goes out beside the clean-up, before the answer.
+    let (confirmed, ()) = tokio::join!(
+        holds::confirm_reservation(
+            &state.redis,
+            &state.keys,
+            caller.concert_id(),
+            reservation,
+            caller.ticket_id(),
+            payment_id,
+            now_ms(),
+        ),
+        wallet::balance_changed(&state.redis, &state.keys, caller.user()),
+    );
     if let Err(e) = confirmed {
         tracing::warn!(error = %e, reservation.id = %reservation.id, "payment committed but Redis clean-up failed");
     }

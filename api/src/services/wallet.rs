@@ -20,7 +20,10 @@ const ENDPOINT: &str = "POST /api/v1/balance/charge";
 
 /// The caller's balance in won; 0 for a user who never charged.
 pub async fn balance(state: &AppState, caller: &AccountCaller) -> Result<i64> {
-    wallet::find_balance(&state.db, caller.user()).await
+    state
+        .balances
+        .balance(&state.db, &state.redis, &state.keys, caller.user())
+        .await
 }
 
 /// A completed charge: the answer to the request, stored under its key (if any) and given
@@ -93,5 +96,6 @@ pub async fn charge(
         };
     }
     tx.commit().await?;
+    wallet::balance_changed(&state.redis, &state.keys, user).await;
     Ok(response)
 }

@@ -503,3 +503,95 @@ async fn the_invariant_checks_catch_a_balance_off_its_ledger(db: PgPool) {
         .unwrap();
     assert_invariants(&db).await;
 }
+
+/// Balances are read from each instance's memory while the wallet version in Redis stands; a
+/// charge or a payment through one instance is read at once through another, and under
+/// concurrent charges every read is a balance that existed.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_charge_or_payment_through_one_instance_is_read_at_once_on_another(db: PgPool) {
+    let one = TestApp::spawn(db.clone()).await;
+    let two = TestApp::spawn_with(db, |s| {
+        s.redis.prefix = one.keys.prefix().to_owned();
+        s.public_keys = vec![one.signing_key.public_key().clone()];
+    })
+    .await;
+    let c = one.create_concert(&[5], 10_000).await;
+    let bob = one.admit("bob", c.id).await;
+    // Both instances keep bob's balance.
+    for _ in 0..2 {
+        assert_eq!(one.balance(&bob).await, 0);
+        assert_eq!(two.balance(&bob).await, 0);
+    }
+    one.charge_ok(&bob, 50_000).await;
+    assert_eq!(two.balance(&bob).await, 50_000, "the charge, on the other");
+    assert_eq!(one.balance(&bob).await, 50_000);
+
+    let r = one.hold_ok(&bob, c.schedule(), &c.seats()[..1]).await;
+    assert_eq!(one.pay(&bob, &r, Some("k1")).await.status(), 201);
+    assert_eq!(two.balance(&bob).await, 40_000, "the payment, on the other");
+    assert_eq!(one.balance(&bob).await, 40_000);
+
+    // Charges on one, reads on the other at the same time: every read is a balance bob had,
+    // and the last read, after the charges, is the final one.
+    let charges = join_all((0..20).map(|_| one.charge_ok(&bob, 1_000)));
+    let reads = async {
+        let mut seen = Vec::new();
+        for _ in 0..40 {
+            seen.push(two.balance(&bob).await);
+        }
+        seen
+    };
+    let (_, seen) = tokio::join!(charges, reads);
+    for b in &seen {
+        assert!(
+            (40_000..=60_000).contains(b) && b % 1_000 == 0,
+            "read {b}, never a balance"
+        );
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "reads went back: {seen:?}"
+    );
+    assert_eq!(two.balance(&bob).await, 60_000);
+}
+
+/// A change whose new version never reached Redis (written straight to Postgres here, as if
+/// Redis failed right after the commit) is read within seconds; and when Redis lost the
+/// version, the next read goes to Postgres.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_balance_copy_ends_when_redis_lost_its_version_and_within_seconds_anyway(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let t = app.identity_token("carol");
+    app.charge_ok(&t, 10_000).await;
+    for _ in 0..2 {
+        assert_eq!(app.balance(&t).await, 10_000);
+    }
+    let change = |to: i64| {
+        let db = db.clone();
+        async move {
+            sqlx::query("UPDATE wallets SET balance = $1 WHERE user_id = 'carol'")
+                .bind(to)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    change(7_000).await;
+    app.flush_redis().await;
+    assert_eq!(
+        app.balance(&t).await,
+        7_000,
+        "the version was lost: Postgres"
+    );
+
+    assert_eq!(app.balance(&t).await, 7_000);
+    change(6_000).await;
+    let started = std::time::Instant::now();
+    while app.balance(&t).await != 6_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "a copy outlived its maximum age"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
