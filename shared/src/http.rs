@@ -284,11 +284,28 @@ pub async fn serve(
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
-    let graceful = stop.clone();
     // Small responses leave at once (no Nagle wait for the previous segment's ACK).
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    serve_listener(listener, app, stop).await
+}
+
+/// [`serve`] on any listener of TCP connections (the gateway's first reads each connection's
+/// first request itself); the connections it yields are expected to have `TCP_NODELAY` set.
+pub async fn serve_listener<L>(
+    listener: L,
+    app: Router,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    use axum::serve::ListenerExt;
+    let graceful = stop.clone();
+    // A tap that does nothing: through it any listener of socket addresses gives the
+    // handlers their `ConnectInfo`.
+    let listener = listener.tap_io(|_| {});
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
