@@ -64,6 +64,18 @@ pub struct Live {
     /// Cancelled when the gateway stops: streams end, so the drain does not wait on them
     /// (their clients reconnect, to another instance, with `Last-Event-ID`).
     closing: CancellationToken,
+    /// The streams served by the gateway's own loop (`startup/streams.rs`) rather than
+    /// through hyper: the stop waits for them to end.
+    direct: watch::Sender<usize>,
+}
+
+/// One stream served by the gateway's own loop, counted for as long as it lives.
+pub struct DirectStream(Arc<Live>);
+
+impl Drop for DirectStream {
+    fn drop(&mut self) {
+        self.0.direct.send_modify(|n| *n -= 1);
+    }
 }
 
 struct Epoch(Instant);
@@ -147,6 +159,22 @@ impl Live {
     /// Ends every stream (the gateway is stopping).
     pub fn close(&self) {
         self.closing.cancel();
+    }
+
+    /// Counts a stream served by the gateway's own loop until the handle is dropped.
+    pub fn hold_direct(self: &Arc<Self>) -> DirectStream {
+        self.direct.send_modify(|n| *n += 1);
+        DirectStream(self.clone())
+    }
+
+    /// The streams the gateway's own loop serves now.
+    pub fn direct_streams(&self) -> usize {
+        *self.direct.borrow()
+    }
+
+    /// Resolves once the own loop serves no stream (after [`Live::close`], soon).
+    pub async fn direct_streams_ended(&self) {
+        let _ = self.direct.subscribe().wait_for(|n| *n == 0).await;
     }
 
     fn now_ms(&self) -> u64 {

@@ -12,6 +12,8 @@
 //! source, no gateway), shared by every server, and refreshed by a thread of its own. With `SO_REUSEPORT`, a second gateway started by the same user on the same
 //! port does not fail with "address in use"; it shares the connections.
 
+mod streams;
+
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
@@ -192,7 +194,17 @@ impl Application {
             live.close();
         });
         let app = shared::http::with_common_layers(self.router, self.state.settings.http);
-        shared::http::serve(self.listener, app, stop).await?;
+        // Event streams are served by a loop of the gateway's own, everything else by axum.
+        let listener = streams::StreamListener::new(
+            self.listener,
+            app.clone(),
+            self.state.clone(),
+            stop.clone(),
+        );
+        shared::http::serve_listener(listener, app, stop).await?;
+        // The streams that loop serves ended at the stop; their last bytes are written soon.
+        let _ =
+            tokio::time::timeout(shared::http::DRAIN, self.state.live.direct_streams_ended()).await;
         for task in scheduler.into_iter().chain(refresh).chain(probe) {
             let _ = task.await;
         }
