@@ -12,7 +12,8 @@
 //! 3. Redis commands per tick (`INFO commandstats`, every command but `INFO`, over the window,
 //!    divided by its ticks) with no stream open: paused, then admitting for
 //!    `SSE_ADMIT_SECONDS` (10; resumed and paused through the admin endpoint, `ADMIN_TOKEN`).
-//! 4. Opens the N streams (`?token=`, as `EventSource` does), at most 256 connecting at a time,
+//! 4. Opens the N streams (`?token=`, as `EventSource` does), each on a connection of its own
+//!    (so the gateway's own stream loop serves it, not hyper), at most 256 connecting at a time,
 //!    from `SSE_SOURCES` (8) loopback addresses 127.0.0.1.. (bound before connecting, so each
 //!    address has its own ephemeral ports), and waits for every stream's first event. The
 //!    gateway's memory growth per stream is its `VmRSS` (`/proc/<pid>/status`) after, less
