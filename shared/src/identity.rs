@@ -18,7 +18,7 @@ use std::{
 
 use jsonwebtoken::{
     jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm},
-    Algorithm, DecodingKey, Validation,
+    Algorithm, DecodingKey,
 };
 use serde::Deserialize;
 
@@ -87,7 +87,8 @@ pub enum IdentityError {
 struct TrustedKey {
     algorithm: Algorithm,
     key: DecodingKey,
-    validation: Validation,
+    issuer: String,
+    audience: String,
 }
 
 /// The keys of every trusted issuer, by `kid`, with a generation that changes with each
@@ -263,26 +264,53 @@ impl IdentityVerifier {
         Ok(identity)
     }
 
+    /// Each part of the token is decoded and parsed once (`jsonwebtoken::decode` would parse
+    /// the header three times and the claims twice), the signature checked with the key's
+    /// pinned algorithm before any claim is read, then the claims checked as
+    /// `jsonwebtoken::Validation` would with [`LEEWAY_SECS`].
     async fn verify_uncached(&self, token: &str) -> Result<(Identity, u64), IdentityError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| IdentityError::Malformed)?;
+        let (message, signature) = token.rsplit_once('.').ok_or(IdentityError::Malformed)?;
+        let (header, claims) = message.split_once('.').ok_or(IdentityError::Malformed)?;
+        // A fourth part would make the signed message end in a part of its own: a token is
+        // exactly a header, claims and a signature.
+        if claims.contains('.') {
+            return Err(IdentityError::Malformed);
+        }
+        let header: Header = decode_part(header).ok_or(IdentityError::Malformed)?;
         let kid = header.kid.ok_or(IdentityError::UnknownKey)?;
         let (key, generation) = self.key(&kid).await?;
         if header.alg != key.algorithm {
             return Err(IdentityError::WrongAlgorithm);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => IdentityError::Expired,
-                jsonwebtoken::errors::ErrorKind::Json(_) => {
-                    IdentityError::Invalid("sub is missing or not a valid user id".into())
-                }
-                _ => IdentityError::Invalid(e.to_string()),
-            },
-        )?;
+        let invalid = |why: &str| IdentityError::Invalid(why.into());
+        match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, key.algorithm) {
+            Ok(true) => {}
+            Ok(false) => return Err(invalid("InvalidSignature")),
+            Err(e) => return Err(IdentityError::Invalid(e.to_string())),
+        }
+        let claims: Claims = decode_part(claims)
+            .ok_or_else(|| invalid("iss, aud, sub (a user id) or exp is missing or malformed"))?;
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims.exp < now.saturating_sub(LEEWAY_SECS) {
+            return Err(IdentityError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > (now + LEEWAY_SECS) as f64)
+        {
+            return Err(invalid("ImmatureSignature"));
+        }
+        if claims.iss != key.issuer {
+            return Err(invalid("InvalidIssuer"));
+        }
+        if !claims.aud.contains(&key.audience) {
+            return Err(invalid("InvalidAudience"));
+        }
+        let expires_at = i64::try_from(claims.exp).map_err(|_| invalid("exp is out of range"))?;
         Ok((
             Identity {
-                user_id: data.claims.sub,
-                expires_at: data.claims.exp,
+                user_id: claims.sub,
+                expires_at,
             },
             generation,
         ))
@@ -304,24 +332,55 @@ pub fn dev_login_token(
     Ok((key.sign_claims(&claims)?, exp))
 }
 
-/// The claims we read; `iss`, `aud`, `exp` and `nbf` are checked by the validation.
+/// The header fields we read; `alg` must name one of jsonwebtoken's algorithms (so `none`
+/// is malformed), and must then be the pinned algorithm of the key `kid` names.
+#[derive(Deserialize)]
+struct Header {
+    alg: Algorithm,
+    kid: Option<String>,
+}
+
+/// The claims we read and check. `iss`, `aud`, `sub` and `exp` are required; `exp` is whole
+/// seconds since the epoch, `nbf` any number of them.
 #[derive(Deserialize)]
 struct Claims {
+    iss: String,
+    aud: Audience,
     sub: UserId,
-    exp: i64,
+    exp: u64,
+    nbf: Option<f64>,
+}
+
+/// `aud`: one audience or several (RFC 7519 4.1.3); ours must be among them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(aud) => aud == audience,
+            Self::Many(auds) => auds.iter().any(|aud| aud == audience),
+        }
+    }
+}
+
+/// A base64url (unpadded) JSON part of a token, or `None` when it is not one.
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let json = URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 fn trusted(algorithm: Algorithm, key: DecodingKey, issuer: &str, audience: &str) -> TrustedKey {
-    let mut validation = Validation::new(algorithm);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    validation.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
-    validation.validate_nbf = true;
-    validation.leeway = LEEWAY_SECS;
     TrustedKey {
         algorithm,
         key,
-        validation,
+        issuer: issuer.to_owned(),
+        audience: audience.to_owned(),
     }
 }
 
@@ -524,6 +583,52 @@ mod tests {
         for garbage in ["", "a.b.c", "eyJhbGciOiJSUzI1NiJ9.e30."] {
             assert!(v.verify(garbage).await.is_err(), "{garbage:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn claims_are_checked_as_the_validation_did() {
+        let v = verifier_with(JWKS, None).await;
+        let signed = |edit: &dyn Fn(&mut Value)| {
+            let mut c = claims("frank");
+            edit(&mut c);
+            sign(Algorithm::RS256, "rsa-1", &rsa(), &c)
+        };
+        // Accepted: our audience among several; exp and nbf within the leeway.
+        for ok in [
+            signed(&|c| c["aud"] = json!(["account", AUD])),
+            signed(&|c| c["exp"] = (now() - LEEWAY_SECS as i64 + 2).into()),
+            signed(&|c| c["nbf"] = (now() + LEEWAY_SECS as i64 - 2).into()),
+            signed(&|c| c["nbf"] = json!(now() as f64 - 0.5)),
+        ] {
+            assert!(v.verify(&ok).await.is_ok(), "{ok}");
+        }
+        // Refused: not among the audiences, an issuer list, a fractional or missing exp,
+        // missing iss or aud.
+        let refused = [
+            signed(&|c| c["aud"] = json!(["account", "other"])),
+            signed(&|c| c["iss"] = json!([ISS])),
+            signed(&|c| c["exp"] = json!(now() as f64 + 60.5)),
+            signed(&|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+            signed(&|c| drop(c.as_object_mut().unwrap().remove("iss"))),
+            signed(&|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+        ];
+        for bad in refused {
+            assert!(
+                matches!(v.verify(&bad).await, Err(IdentityError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        // A token is three parts: a fourth is malformed, even after a valid token.
+        let t = signed(&|_| {});
+        assert_eq!(
+            v.verify(&format!("{t}.{t}")).await,
+            Err(IdentityError::Malformed)
+        );
+        let (message, signature) = t.rsplit_once('.').unwrap();
+        assert_eq!(
+            v.verify(&format!("{message}.e30.{signature}")).await,
+            Err(IdentityError::Malformed)
+        );
     }
 
     #[tokio::test]
