@@ -308,7 +308,14 @@ pub async fn activate(
 /// One answer per user from `join.lua`'s reply (see the script for its layout).
 fn join_answers(reply: &[redis::Value], n: usize) -> Result<Vec<Joined>> {
     let malformed = || anyhow::anyhow!("join.lua answered {} values for {n} users", reply.len());
-    match reply.first().and_then(|v| int::<i64>(v).ok()) {
+    // The first value of a batch that joined is `rate`, a string: it is read as a number only
+    // when it is one, since a conversion error would capture a backtrace (with RUST_BACKTRACE
+    // set) on every batch.
+    let sentinel = match reply.first() {
+        Some(redis::Value::Int(code)) => Some(*code),
+        _ => None,
+    };
+    match sentinel {
         Some(-1) if reply.len() == 1 => return Ok(vec![Joined::UnknownConcert; n]),
         Some(-4) if reply.len() == 1 => {
             return Err(GatewayError::Unavailable(
