@@ -155,6 +155,14 @@ impl ConcertKeys {
         self.key("holdsCreated")
     }
 
+    /// Hash: user id → tickets of this concert the user bought, counted by `confirm.lua` once
+    /// per reservation, for the ticket-limit check at hold time (a courtesy: the payment
+    /// enforces the limit in Postgres); kept 90 days after the last sale. After Redis lost it,
+    /// it counts the sales since.
+    pub fn tickets_owned(&self) -> String {
+        self.key("owned")
+    }
+
     /// String: the one open hold of a user for this concert, value = reservation id.
     pub fn user_hold(&self, user_id: &str) -> String {
         self.key(&format!("uh:{user_id}"))
@@ -189,6 +197,7 @@ mod tests {
             k.healed(),
             k.healed_sessions(),
             k.holds_created(),
+            k.tickets_owned(),
         ] {
             assert!(key.starts_with("t:{c:42}:"), "{key}");
         }

@@ -12,7 +12,7 @@ use crate::{
     services::sessions,
     state::AppState,
     store::{
-        catalog::{self, Seat},
+        catalog::Seat,
         holds::{self, now_ms, HeldReservation, HoldOutcome, NewHold, Released},
         payments,
     },
@@ -62,47 +62,79 @@ pub async fn hold(
         return Err(ApiError::schedule_started());
     }
     let unavailable = || ApiError::seat_unavailable("a selected seat is held or sold");
-    // One round trip: the seats sold, and the caller's tickets of the concert (a courtesy: the
-    // payment enforces the limit, with the user's sales serialised).
-    let (sold, owned) = catalog::sold_seats_and_tickets_owned(
-        &state.db,
-        schedule_id,
-        selection.ids(),
-        caller.user(),
-        concert_id,
-    )
-    .await?;
-    if !sold.is_empty() {
-        count_hold("seat_unavailable");
-        return Err(unavailable());
-    }
     let limit = state.settings.max_tickets_per_user;
-    if owned + seats.len() as i64 > i64::from(limit) {
+    if seats.len() > limit as usize {
         count_hold("ticket_limit");
-        return Err(ApiError::ticket_limit(limit, owned));
+        return Err(ApiError::ticket_limit(limit, 0));
     }
-    let reservation_id = reservation_id::new(concert_id);
-    let new_hold = NewHold {
+    let mut new_hold = NewHold {
         concert_id,
         schedule_id,
         who: caller.session(),
-        reservation_id,
+        reservation_id: reservation_id::new(concert_id),
         seats: &seats,
         ttl_ms: u64::from(state.settings.hold_ttl_seconds) * 1000,
+        sale_version: None,
+        max_tickets: limit,
     };
-    let mut outcome = holds::hold_seats(&state.redis, &state.keys, &new_hold).await?;
-    if outcome == HoldOutcome::SessionNotActive && sessions::restore_lost(state, caller).await? {
-        outcome = holds::hold_seats(&state.redis, &state.keys, &new_hold).await?;
-    }
+    // The seats are checked against this instance's copy of the schedule's sold seats, and
+    // `hold.lua` holds them only while the sale version it was read under still stands: one
+    // Redis round trip, and Postgres only when a sale changed the version (see
+    // `SoldSeats`). A few tries: each one that finds the version changed reads the sold
+    // seats again.
+    let mut sold = state.seats.sold.fresh(schedule_id);
+    let mut restored = false;
+    let mut tries = 0;
+    let outcome = loop {
+        tries += 1;
+        if tries > MAX_HOLD_TRIES {
+            return Err(ApiError::Unavailable(
+                "the seats kept selling; try again".into(),
+            ));
+        }
+        if let Some((version, seats)) = &sold {
+            if selection.ids().iter().any(|id| seats.contains(id)) {
+                count_hold("seat_unavailable");
+                return Err(unavailable());
+            }
+            new_hold.sale_version = Some(*version);
+        }
+        match holds::hold_seats(&state.redis, &state.keys, &new_hold).await? {
+            HoldOutcome::SoldSeatsChanged {
+                version: Some(version),
+            } => {
+                let seats = state
+                    .seats
+                    .sold
+                    .sold(&state.db, schedule_id, Some(version))
+                    .await?;
+                sold = Some((version, seats));
+            }
+            HoldOutcome::SoldSeatsChanged { version: None } => {
+                holds::start_sale_version(&state.redis, &state.keys, concert_id, schedule_id)
+                    .await?;
+            }
+            HoldOutcome::SessionNotActive if !restored => {
+                restored = true;
+                if !sessions::restore_lost(state, caller).await? {
+                    break HoldOutcome::SessionNotActive;
+                }
+            }
+            outcome => break outcome,
+        }
+    };
     count_hold(match outcome {
         HoldOutcome::Held { .. } => "held",
         HoldOutcome::SessionNotActive => "session_not_active",
         HoldOutcome::HoldExists { .. } => "hold_exists",
-        HoldOutcome::SeatUnavailable { .. } => "seat_unavailable",
+        HoldOutcome::SeatUnavailable { .. } | HoldOutcome::SoldSeatsChanged { .. } => {
+            "seat_unavailable"
+        }
+        HoldOutcome::TicketLimit { .. } => "ticket_limit",
     });
     match outcome {
         HoldOutcome::Held { expires_at_ms } => Ok(Reservation {
-            id: reservation_id,
+            id: new_hold.reservation_id,
             status: ReservationStatus::Held,
             schedule_id,
             total_price: seats.iter().map(|s| s.price).sum(),
@@ -112,9 +144,16 @@ pub async fn hold(
         }),
         HoldOutcome::SessionNotActive => Err(ApiError::session_not_active()),
         HoldOutcome::HoldExists { reservation_id } => Err(ApiError::hold_exists(reservation_id)),
-        HoldOutcome::SeatUnavailable { .. } => Err(unavailable()),
+        HoldOutcome::SeatUnavailable { .. } | HoldOutcome::SoldSeatsChanged { .. } => {
+            Err(unavailable())
+        }
+        HoldOutcome::TicketLimit { owned } => Err(ApiError::ticket_limit(limit, owned)),
     }
 }
+
+/// How many times a hold reads the sold seats again before it gives up with 503 (each time a
+/// sale of the schedule changed them between the read and the hold).
+const MAX_HOLD_TRIES: u32 = 4;
 
 /// Counts a hold attempt that got as far as the seats, by outcome (a fixed set of labels,
 /// registered at zero in `startup`); the dashboards set `held` against the payments.

@@ -11,7 +11,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use shared::{
     config::QueueSettings,
-    ids::{ConcertId, UserId},
+    ids::ConcertId,
     keys::Keys,
     queue_config::{DrawnOrder, Opening, Resume},
     redis_pool::Pool,
@@ -136,6 +136,18 @@ pub struct SoldSeats {
 const SOLD_MAX_AGE: Duration = Duration::from_secs(5);
 
 impl SoldSeats {
+    /// The sold seats of `schedule_id` with the sale version they were read under, when read
+    /// less than [`SOLD_MAX_AGE`] ago: what a hold checks its seats against, and whose
+    /// version `hold.lua` then checks.
+    pub fn fresh(&self, schedule_id: i64) -> Option<(i64, Arc<HashSet<i64>>)> {
+        self.schedules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&schedule_id)
+            .filter(|e| e.read_at.elapsed() < SOLD_MAX_AGE)
+            .map(|e| (e.version, e.seats.clone()))
+    }
+
     /// The sold seats of `schedule_id`, from memory when `version` (read from Redis just
     /// before) is the one they were read under, else from Postgres. `version` is `None` when
     /// Redis lacks it: then nothing is kept, as a later sale could not be told apart.
@@ -251,30 +263,6 @@ pub async fn find_sold_seats(
                 .await?
         }
     })
-}
-
-/// Of `seat_ids` of a schedule, the sold ones; and how many tickets `user` owns of
-/// `concert_id`; one round trip.
-pub async fn sold_seats_and_tickets_owned(
-    db: &PgPool,
-    schedule_id: i64,
-    seat_ids: &[i64],
-    user: &UserId,
-    concert_id: ConcertId,
-) -> Result<(Vec<i64>, i64)> {
-    let (sold, owned): (Vec<i64>, i64) = sqlx::query_as(
-        "SELECT COALESCE((SELECT array_agg(seat_id) FROM tickets
-                          WHERE schedule_id = $1 AND seat_id = ANY($2)), '{}'),
-                (SELECT count(*) FROM reservations r JOIN tickets t ON t.reservation_id = r.id
-                 WHERE r.user_id = $3 AND r.concert_id = $4)",
-    )
-    .bind(schedule_id)
-    .bind(seat_ids)
-    .bind(user.as_str())
-    .bind(concert_id.get())
-    .fetch_one(db)
-    .await?;
-    Ok((sold, owned))
 }
 
 /// The ids of a created concert, and how its sale opens.

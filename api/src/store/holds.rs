@@ -172,10 +172,26 @@ pub async fn session_and_held_seats(
 /// What a hold attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
-    Held { expires_at_ms: i64 },
+    Held {
+        expires_at_ms: i64,
+    },
     SessionNotActive,
-    HoldExists { reservation_id: String },
-    SeatUnavailable { seat_id: i64 },
+    HoldExists {
+        reservation_id: String,
+    },
+    SeatUnavailable {
+        seat_id: i64,
+    },
+    /// The schedule's sale version is not the one the sold seats were checked under (`None`:
+    /// Redis has none): nothing was held.
+    SoldSeatsChanged {
+        version: Option<i64>,
+    },
+    /// The user's tickets of the concert (as `confirm.lua` counted them) and these seats
+    /// would pass the limit.
+    TicketLimit {
+        owned: i64,
+    },
 }
 
 /// A hold to place.
@@ -187,6 +203,10 @@ pub struct NewHold<'a> {
     pub reservation_id: Uuid,
     pub seats: &'a [Seat],
     pub ttl_ms: u64,
+    /// The sale version under which the seats were found unsold (`None`: not checked yet).
+    pub sale_version: Option<i64>,
+    /// Tickets a user may buy of one concert.
+    pub max_tickets: u32,
 }
 
 /// The seats of a reservation as stored in its hash.
@@ -220,7 +240,9 @@ pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result
         .key(k.user_hold(user))
         .key(k.reservation(&reservation_id))
         .key(k.held_seats(hold.schedule_id))
-        .key(k.holds_created());
+        .key(k.holds_created())
+        .key(sale_version(&k, hold.schedule_id))
+        .key(k.tickets_owned());
     for s in hold.seats {
         call.key(k.seat_hold(hold.schedule_id, s.id));
     }
@@ -230,7 +252,9 @@ pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result
         .arg(hold.ttl_ms)
         .arg(hold.schedule_id)
         .arg(seats_json(hold.seats))
-        .arg(total);
+        .arg(total)
+        .arg(hold.sale_version.map(|v| v.to_string()).unwrap_or_default())
+        .arg(hold.max_tickets);
     for s in hold.seats {
         call.arg(s.id);
     }
@@ -243,6 +267,12 @@ pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result
         -1 => HoldOutcome::SessionNotActive,
         -2 => HoldOutcome::HoldExists {
             reservation_id: detail,
+        },
+        -4 => HoldOutcome::SoldSeatsChanged {
+            version: detail.parse().ok(),
+        },
+        -5 => HoldOutcome::TicketLimit {
+            owned: detail.parse().unwrap_or_default(),
         },
         _ => HoldOutcome::SeatUnavailable {
             seat_id: detail.parse().unwrap_or_default(),
@@ -457,7 +487,8 @@ pub async fn confirm_reservation(
         .key(k.active())
         .key(k.sessions())
         .key(sale_version(&k, r.schedule_id))
-        .key(k.unsold());
+        .key(k.unsold())
+        .key(k.tickets_owned());
     for s in &r.seats {
         call.key(k.seat_hold(r.schedule_id, s.id));
     }

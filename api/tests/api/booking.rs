@@ -391,6 +391,38 @@ async fn a_sale_through_one_instance_shows_as_sold_on_another(db: PgPool) {
     assert_eq!(res.status(), 409);
 }
 
+/// A hold is checked against the instance's copy of the sold seats, made only while the sale
+/// version it was read under stands: an instance that has not seen a sale yet refuses the
+/// sold seat all the same, and still holds a free one.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_hold_through_an_instance_that_has_not_seen_a_sale_is_refused(db: PgPool) {
+    let one = TestApp::spawn(db.clone()).await;
+    let two = TestApp::spawn_with(db, |s| {
+        s.redis.prefix = one.keys.prefix().to_owned();
+        s.public_keys = vec![one.signing_key.public_key().clone()];
+    })
+    .await;
+    let c = one.create_concert(&[5], 10_000).await;
+    let alice = one.admit("alice", c.id).await;
+    let bob = one.admit("bob", c.id).await;
+    // Two keeps the sold seats (none), then the sale happens through one.
+    assert_eq!(
+        statuses(&two, &alice, c.id, c.schedule()).await[1],
+        "AVAILABLE"
+    );
+    one.charge_ok(&bob, 100_000).await;
+    let r = one.hold_ok(&bob, c.schedule(), &c.seats()[1..2]).await;
+    assert_eq!(one.pay(&bob, &r, Some("k1")).await.status(), 201);
+
+    assert_problem(
+        two.hold(&alice, c.schedule(), &c.seats()[1..2]).await,
+        409,
+        "SEAT_UNAVAILABLE",
+    )
+    .await;
+    two.hold_ok(&alice, c.schedule(), &c.seats()[2..3]).await;
+}
+
 #[sqlx::test(migrations = "./migrations")]
 async fn the_seat_map_is_right_after_redis_lost_the_sale_version(db: PgPool) {
     let app = TestApp::spawn(db).await;
