@@ -5,6 +5,8 @@
 //! `bench_booking holds N` — N users each hold a distinct seat; holds per second.
 //! `bench_booking race N` — N users hold the same seat at once; the outcome.
 //! `bench_booking payments N` — N users each pay a held seat; payments per second.
+//! `bench_booking hold-requests N FILE` — N users with a distinct seat each, written to FILE
+//! as `<access token> <request body>` lines for a wrk script to hold (no request sent).
 //!
 //! Env: `API_URL`, `ADMIN_TOKEN`, `REDIS_URL`, `REDIS_PREFIX`, `KEYS_DIR`, `CONCURRENCY`
 //! (default 64). Prints one JSON line.
@@ -31,7 +33,9 @@ struct Bench {
 }
 
 impl Bench {
-    async fn concert(&self, seats: usize, price: i64) -> anyhow::Result<(i64, i64, Vec<i64>)> {
+    /// A concert of `seats` seats (schedules of at most 10,000): its id and every seat with its
+    /// schedule.
+    async fn concert(&self, seats: usize, price: i64) -> anyhow::Result<(i64, Vec<(i64, i64)>)> {
         let per = seats.min(10_000);
         let schedules: Vec<Value> = (0..seats.div_ceil(per))
             .map(|i| json!({"startsAt": format!("2027-06-{:02}T19:00:00Z", i % 28 + 1), "seatCount": per, "price": price}))
@@ -47,14 +51,22 @@ impl Bench {
             .json()
             .await?;
         let id = res["concertId"].as_i64().unwrap_or_default();
-        let schedule = res["schedules"][0]["scheduleId"]
-            .as_i64()
-            .unwrap_or_default();
-        let seat_ids = res["schedules"][0]["seatIds"]
+        let seats = res["schedules"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
-            .unwrap_or_default();
-        Ok((id, schedule, seat_ids))
+            .into_iter()
+            .flatten()
+            .flat_map(|schedule| {
+                let id = schedule["scheduleId"].as_i64().unwrap_or_default();
+                schedule["seatIds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_i64)
+                    .map(move |seat| (id, seat))
+            })
+            .take(seats)
+            .collect();
+        Ok((id, seats))
     }
 
     /// Writes `n` active sessions and returns their access tokens.
@@ -134,21 +146,33 @@ async fn main() -> anyhow::Result<()> {
     let b = &bench;
     let out = match mode.as_str() {
         "holds" => {
-            let (concert, schedule, seats) = b.concert(n, 1_000).await?;
+            let (concert, seats) = b.concert(n, 1_000).await?;
             let tokens = b.admit(concert, n).await?;
             let started = Instant::now();
             let statuses: Vec<u16> = stream::iter(tokens.iter().zip(&seats))
-                .map(|(t, &seat)| async move { b.hold(t, schedule, seat).await.0 })
+                .map(|(t, &(schedule, seat))| async move { b.hold(t, schedule, seat).await.0 })
                 .buffer_unordered(b.concurrency)
                 .collect()
                 .await;
             let secs = started.elapsed().as_secs_f64();
             json!({"mode": "holds", "requests": n, "perSecond": (n as f64 / secs).round(), "statuses": tally(statuses)})
         }
-        "race" => {
-            let (concert, schedule, seats) = b.concert(10, 1_000).await?;
+        "hold-requests" => {
+            let file = args.next().unwrap_or_else(|| "hold-requests.txt".into());
+            let (concert, seats) = b.concert(n, 1_000).await?;
             let tokens = b.admit(concert, n).await?;
-            let seat = seats[0];
+            let mut lines = String::new();
+            for (t, (schedule, seat)) in tokens.iter().zip(&seats) {
+                let body = json!({"scheduleId": schedule, "seatIds": [seat]});
+                lines.push_str(&format!("{t} {body}\n"));
+            }
+            std::fs::write(&file, lines)?;
+            json!({"mode": "hold-requests", "requests": seats.len(), "file": file})
+        }
+        "race" => {
+            let (concert, seats) = b.concert(10, 1_000).await?;
+            let tokens = b.admit(concert, n).await?;
+            let (schedule, seat) = seats[0];
             let started = Instant::now();
             let statuses: Vec<u16> = futures::future::join_all(
                 tokens
@@ -161,10 +185,10 @@ async fn main() -> anyhow::Result<()> {
             json!({"mode": "race", "requests": n, "winners": winners, "seconds": (secs * 100.0).round() / 100.0, "statuses": tally(statuses)})
         }
         "payments" => {
-            let (concert, schedule, seats) = b.concert(n, 1_000).await?;
+            let (concert, seats) = b.concert(n, 1_000).await?;
             let tokens = b.admit(concert, n).await?;
             let prepared: Vec<(String, String)> = stream::iter(tokens.into_iter().zip(seats))
-                .map(|(t, seat)| async move {
+                .map(|(t, (schedule, seat))| async move {
                     let (_, rid) = b.hold(&t, schedule, seat).await;
                     let _ = b
                         .client
