@@ -5,8 +5,10 @@
 //! `bench_booking holds N` — N users each hold a distinct seat; holds per second.
 //! `bench_booking race N` — N users hold the same seat at once; the outcome.
 //! `bench_booking payments N` — N users each pay a held seat; payments per second.
-//! `bench_booking hold-requests N FILE` — N users with a distinct seat each, written to FILE
-//! as `<access token> <request body>` lines for a wrk script to hold (no request sent).
+//! `bench_booking hold-requests N FILE [warm]` — N users with a distinct seat each, written
+//! to FILE as `<access token> <request body>` lines for a wrk script to hold; with `warm`,
+//! each user first reads its balance, so the api has verified its token, as a booking
+//! session's seat-map read does before its hold.
 //!
 //! Env: `API_URL`, `ADMIN_TOKEN`, `REDIS_URL`, `REDIS_PREFIX`, `KEYS_DIR`, `CONCURRENCY`
 //! (default 64). Prints one JSON line.
@@ -161,6 +163,20 @@ async fn main() -> anyhow::Result<()> {
             let file = args.next().unwrap_or_else(|| "hold-requests.txt".into());
             let (concert, seats) = b.concert(n, 1_000).await?;
             let tokens = b.admit(concert, n).await?;
+            if args.next().as_deref() == Some("warm") {
+                let _: Vec<()> = stream::iter(&tokens)
+                    .map(|t| async move {
+                        let _ = b
+                            .client
+                            .get(format!("{}/api/v1/balance", b.api))
+                            .bearer_auth(t)
+                            .send()
+                            .await;
+                    })
+                    .buffer_unordered(b.concurrency)
+                    .collect()
+                    .await;
+            }
             let mut lines = String::new();
             for (t, (schedule, seat)) in tokens.iter().zip(&seats) {
                 let body = json!({"scheduleId": schedule, "seatIds": [seat]});
