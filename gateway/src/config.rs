@@ -173,7 +173,9 @@ impl TryFrom<Cli> for Settings {
         let signing_key = cli.keys.signing_key()?;
         Ok(Self {
             addr: cli.gateway_addr,
-            threads: cli.gateway_threads.unwrap_or_else(default_threads),
+            threads: cli
+                .gateway_threads
+                .unwrap_or_else(shared::per_core::default_threads),
             redis: cli.redis,
             admin_token: cli.admin_token,
             queue_token_key: cli.keys.queue_token_key(&signing_key)?,
@@ -262,10 +264,6 @@ impl KeyArgs {
         h.update(secret.expose().as_bytes());
         Ok(h.finalize().into())
     }
-}
-
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]

@@ -1,16 +1,14 @@
 //! Builds the gateway (state, router, listener) and runs it with the admission scheduler
 //! until the stop signal; then drains in-flight requests and stops the scheduler.
 //!
-//! [`Gateway`] is the binary's shape: one thread per core (`GATEWAY_THREADS`), each a
-//! single-threaded Tokio runtime serving its own listener on the shared port
-//! (`SO_REUSEPORT`: the kernel spreads connections over them) with its own Redis connections
-//! and batchers. A request, its batch and its Redis reply stay on one thread (only a line
-//! view's read is shared by the threads), so requests do not wait on cross-thread wake-ups,
-//! which made joins faster than one multi-threaded runtime did (see `docs/ARCHITECTURE.md`).
-//! [`Application`] is one of those servers; tests run it on their
-//! own runtime. The identity verifier is built once, before anything is bound (no identity
-//! source, no gateway), shared by every server, and refreshed by a thread of its own. With `SO_REUSEPORT`, a second gateway started by the same user on the same
-//! port does not fail with "address in use"; it shares the connections.
+//! [`Gateway`] is the binary's shape: one server per core (`GATEWAY_THREADS`, run by
+//! `shared::per_core`), each with its own Redis connections and batchers. A request, its batch
+//! and its Redis reply stay on one thread (only a line view's read is shared by the threads),
+//! so requests do not wait on cross-thread wake-ups, which made joins faster than one
+//! multi-threaded runtime did (see `docs/ARCHITECTURE.md`). [`Application`] is one of those
+//! servers; tests run it on their own runtime. The identity verifier is built once, before
+//! anything is bound (no identity source, no gateway), shared by every server, and refreshed
+//! by a thread of its own.
 
 mod streams;
 
@@ -230,14 +228,7 @@ impl Gateway {
             .enable_all()
             .build()?;
         let common = identity_runtime.block_on(Common::build(&settings))?;
-        let threads = settings.threads.max(1);
-        let first = reuse_port_listener(settings.addr)
-            .with_context(|| format!("binding {}", settings.addr))?;
-        let addr = first.local_addr()?;
-        let mut listeners = vec![first];
-        for _ in 1..threads {
-            listeners.push(reuse_port_listener(addr).with_context(|| format!("binding {addr}"))?);
-        }
+        let listeners = shared::per_core::bind(settings.addr, settings.threads)?;
         Ok(Self {
             settings,
             listeners,
@@ -278,90 +269,30 @@ impl Gateway {
                 .spawn(move || runtime.block_on(refresh_identity_keys(identity, stop)))
                 .context("starting the identity key refresh")?
         };
-        let threads = self.listeners.into_iter().enumerate().map(|(i, listener)| {
-            let mut settings = self.settings.clone();
-            // One admission loop per gateway (the tick claim would keep several exact,
-            // at the cost of a Redis call per thread and tick).
-            settings.scheduler &= i == 0;
-            let (common, stop) = (common.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name(format!("gateway-{i}"))
-                .spawn(move || {
-                    // One server ending (failing, even panicking) stops the others.
-                    let _stop_all = stop.clone().drop_guard();
-                    serve_on_this_thread(settings, common, listener, &stop, on_signal, i == 0)
-                })
-                .context("starting a server thread")
-        });
-        let mut started = Vec::new();
-        let mut result = Ok(());
-        for thread in threads {
-            match thread {
-                Ok(thread) => started.push(thread),
-                Err(e) => {
-                    stop.cancel();
-                    result = Err(e);
-                    break;
+        let settings = self.settings;
+        let result = shared::per_core::run(
+            "gateway",
+            self.listeners,
+            stop.clone(),
+            on_signal,
+            move |i, listener, stop| {
+                let mut settings = settings.clone();
+                // One admission loop per gateway (the tick claim would keep several exact,
+                // at the cost of a Redis call per thread and tick).
+                settings.scheduler &= i == 0;
+                let common = common.clone();
+                async move {
+                    let mut app = Application::with_listener(settings, common, listener)?;
+                    app.probes_redis = i == 0;
+                    app.run_until(stop).await
                 }
-            }
-        }
-        for (i, thread) in started.into_iter().enumerate() {
-            let outcome = thread
-                .join()
-                .map_err(|_| anyhow::anyhow!("server thread {i} panicked"))
-                .and_then(|r| r);
-            if let Err(e) = outcome {
-                tracing::error!(thread = i, error = %e, "server failed");
-                result = result.and(Err(e));
-            }
-        }
+            },
+        );
         stop.cancel();
         let _ = refresher.join();
         tracing::info!("gateway stopped");
         result
     }
-}
-
-fn serve_on_this_thread(
-    settings: Settings,
-    common: Common,
-    listener: std::net::TcpListener,
-    stop: &CancellationToken,
-    on_signal: bool,
-    first: bool,
-) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        if on_signal && first {
-            let signal = shared::shutdown::on_signal();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = signal.cancelled() => stop.cancel(),
-                    _ = stop.cancelled() => {}
-                }
-            });
-        }
-        let listener = TcpListener::from_std(listener)?;
-        let mut app = Application::with_listener(settings, common, listener)?;
-        app.probes_redis = first;
-        app.run_until(stop.clone()).await
-    })
-}
-
-/// A listener that shares its port with the others of this gateway (`SO_REUSEPORT`: Linux
-/// lets only sockets of the same user join, and spreads connections across them).
-fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
 }
 
 #[cfg(test)]
