@@ -7,12 +7,12 @@ use uuid::Uuid;
 
 use crate::{
     auth::{AccountCaller, Caller},
-    domain::{reservation_id, ReservationStatus, SeatSelection},
+    domain::{reservation_id, HoldState, ReservationStatus, SeatSelection},
     error::{ApiError, Result},
     services::sessions,
     state::AppState,
     store::{
-        catalog::Seat,
+        catalog::{self, Seat},
         holds::{self, now_ms, HeldReservation, HoldOutcome, NewHold, Released},
         payments,
     },
@@ -77,59 +77,49 @@ pub async fn hold(
         sale_version: None,
         max_tickets: limit,
     };
-    // The seats are checked against this instance's copy of the schedule's sold seats, and
-    // `hold.lua` holds them only while the sale version it was read under still stands: one
-    // Redis round trip, and Postgres only when a sale changed the version (see
-    // `SoldSeats`). A few tries: each one that finds the version changed reads the sold
-    // seats again.
-    let mut sold = state.seats.sold.fresh(schedule_id);
-    let mut restored = false;
-    let mut tries = 0;
-    let outcome = loop {
-        tries += 1;
-        if tries > MAX_HOLD_TRIES {
-            return Err(ApiError::Unavailable(
-                "the seats kept selling; try again".into(),
-            ));
+    // Fast path: the seats are checked against this instance's copy of the schedule's sold
+    // seats, and `hold.lua` holds them only while the sale version the copy was read under
+    // stands: one Redis round trip. Without a fresh copy, or when a sale moved the version
+    // meanwhile (every sale does, so in a busy sale often), the seats are held first and
+    // then looked up in Postgres: a seat sold before the hold is found there (a sale commits
+    // before `confirm.lua` frees its seats), and none can be sold after it (it is ours).
+    let mut outcome = HoldOutcome::SoldSeatsChanged;
+    if let Some((version, sold)) = state.seats.sold.fresh(schedule_id) {
+        if selection.ids().iter().any(|id| sold.contains(id)) {
+            count_hold("seat_unavailable");
+            return Err(unavailable());
         }
-        if let Some((version, seats)) = &sold {
-            if selection.ids().iter().any(|id| seats.contains(id)) {
-                count_hold("seat_unavailable");
-                return Err(unavailable());
+        new_hold.sale_version = Some(version);
+        outcome = hold_once(state, caller, &new_hold).await?;
+    }
+    if outcome == HoldOutcome::SoldSeatsChanged {
+        new_hold.sale_version = None;
+        outcome = hold_once(state, caller, &new_hold).await?;
+        if let HoldOutcome::Held { expires_at_ms } = outcome {
+            let sold =
+                catalog::find_sold_seats(&state.db, schedule_id, Some(selection.ids())).await;
+            if !matches!(&sold, Ok(sold) if sold.is_empty()) {
+                // Sold (or not known): the hold goes back.
+                let held = HeldReservation {
+                    id: new_hold.reservation_id,
+                    user: caller.user().clone(),
+                    schedule_id,
+                    seats: seats.clone(),
+                    total_price: 0,
+                    state: HoldState::Held,
+                    expires_at_ms,
+                };
+                holds::release_reservation(&state.redis, &state.keys, concert_id, &held).await?;
+                sold?;
+                outcome = HoldOutcome::SeatUnavailable { seat_id: 0 };
             }
-            new_hold.sale_version = Some(*version);
         }
-        match holds::hold_seats(&state.redis, &state.keys, &new_hold).await? {
-            HoldOutcome::SoldSeatsChanged {
-                version: Some(version),
-            } => {
-                let seats = state
-                    .seats
-                    .sold
-                    .sold(&state.db, schedule_id, Some(version))
-                    .await?;
-                sold = Some((version, seats));
-            }
-            HoldOutcome::SoldSeatsChanged { version: None } => {
-                holds::start_sale_version(&state.redis, &state.keys, concert_id, schedule_id)
-                    .await?;
-            }
-            HoldOutcome::SessionNotActive if !restored => {
-                restored = true;
-                if !sessions::restore_lost(state, caller).await? {
-                    break HoldOutcome::SessionNotActive;
-                }
-            }
-            outcome => break outcome,
-        }
-    };
+    }
     count_hold(match outcome {
         HoldOutcome::Held { .. } => "held",
         HoldOutcome::SessionNotActive => "session_not_active",
         HoldOutcome::HoldExists { .. } => "hold_exists",
-        HoldOutcome::SeatUnavailable { .. } | HoldOutcome::SoldSeatsChanged { .. } => {
-            "seat_unavailable"
-        }
+        HoldOutcome::SeatUnavailable { .. } | HoldOutcome::SoldSeatsChanged => "seat_unavailable",
         HoldOutcome::TicketLimit { .. } => "ticket_limit",
     });
     match outcome {
@@ -144,16 +134,20 @@ pub async fn hold(
         }),
         HoldOutcome::SessionNotActive => Err(ApiError::session_not_active()),
         HoldOutcome::HoldExists { reservation_id } => Err(ApiError::hold_exists(reservation_id)),
-        HoldOutcome::SeatUnavailable { .. } | HoldOutcome::SoldSeatsChanged { .. } => {
-            Err(unavailable())
-        }
+        HoldOutcome::SeatUnavailable { .. } | HoldOutcome::SoldSeatsChanged => Err(unavailable()),
         HoldOutcome::TicketLimit { owned } => Err(ApiError::ticket_limit(limit, owned)),
     }
 }
 
-/// How many times a hold reads the sold seats again before it gives up with 503 (each time a
-/// sale of the schedule changed them between the read and the hold).
-const MAX_HOLD_TRIES: u32 = 4;
+/// One call of `hold.lua`; when the session is missing because Redis lost it, the session
+/// comes back from the access token (once) and the hold is tried again.
+async fn hold_once(state: &AppState, caller: &Caller, hold: &NewHold<'_>) -> Result<HoldOutcome> {
+    let outcome = holds::hold_seats(&state.redis, &state.keys, hold).await?;
+    if outcome == HoldOutcome::SessionNotActive && sessions::restore_lost(state, caller).await? {
+        return holds::hold_seats(&state.redis, &state.keys, hold).await;
+    }
+    Ok(outcome)
+}
 
 /// Counts a hold attempt that got as far as the seats, by outcome (a fixed set of labels,
 /// registered at zero in `startup`); the dashboards set `held` against the payments.

@@ -182,11 +182,9 @@ pub enum HoldOutcome {
     SeatUnavailable {
         seat_id: i64,
     },
-    /// The schedule's sale version is not the one the sold seats were checked under (`None`:
-    /// Redis has none): nothing was held.
-    SoldSeatsChanged {
-        version: Option<i64>,
-    },
+    /// The schedule's sale version is not the one the sold seats were checked under: nothing
+    /// was held.
+    SoldSeatsChanged,
     /// The user's tickets of the concert (as `confirm.lua` counted them) and these seats
     /// would pass the limit.
     TicketLimit {
@@ -203,7 +201,8 @@ pub struct NewHold<'a> {
     pub reservation_id: Uuid,
     pub seats: &'a [Seat],
     pub ttl_ms: u64,
-    /// The sale version under which the seats were found unsold (`None`: not checked yet).
+    /// The sale version under which the seats were found unsold (`None`: not checked; the
+    /// caller checks Postgres after the hold).
     pub sale_version: Option<i64>,
     /// Tickets a user may buy of one concert.
     pub max_tickets: u32,
@@ -253,7 +252,10 @@ pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result
         .arg(hold.schedule_id)
         .arg(seats_json(hold.seats))
         .arg(total)
-        .arg(hold.sale_version.map(|v| v.to_string()).unwrap_or_default())
+        .arg(
+            hold.sale_version
+                .map_or_else(|| "*".to_owned(), |v| v.to_string()),
+        )
         .arg(hold.max_tickets);
     for s in hold.seats {
         call.arg(s.id);
@@ -268,9 +270,7 @@ pub async fn hold_seats(redis: &Pool, keys: &Keys, hold: &NewHold<'_>) -> Result
         -2 => HoldOutcome::HoldExists {
             reservation_id: detail,
         },
-        -4 => HoldOutcome::SoldSeatsChanged {
-            version: detail.parse().ok(),
-        },
+        -4 => HoldOutcome::SoldSeatsChanged,
         -5 => HoldOutcome::TicketLimit {
             owned: detail.parse().unwrap_or_default(),
         },

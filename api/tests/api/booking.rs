@@ -393,7 +393,7 @@ async fn a_sale_through_one_instance_shows_as_sold_on_another(db: PgPool) {
 
 /// A hold is checked against the instance's copy of the sold seats, made only while the sale
 /// version it was read under stands: an instance that has not seen a sale yet refuses the
-/// sold seat all the same, and still holds a free one.
+/// sold seat all the same, and still holds a free one; so does an instance with no copy.
 #[sqlx::test(migrations = "./migrations")]
 async fn a_hold_through_an_instance_that_has_not_seen_a_sale_is_refused(db: PgPool) {
     let one = TestApp::spawn(db.clone()).await;
@@ -405,11 +405,14 @@ async fn a_hold_through_an_instance_that_has_not_seen_a_sale_is_refused(db: PgPo
     let c = one.create_concert(&[5], 10_000).await;
     let alice = one.admit("alice", c.id).await;
     let bob = one.admit("bob", c.id).await;
-    // Two keeps the sold seats (none), then the sale happens through one.
-    assert_eq!(
-        statuses(&two, &alice, c.id, c.schedule()).await[1],
-        "AVAILABLE"
-    );
+    // Two keeps the sold seats (none; the first map starts the sale version, the second is
+    // kept under it), then the sale happens through one.
+    for _ in 0..2 {
+        assert_eq!(
+            statuses(&two, &alice, c.id, c.schedule()).await[1],
+            "AVAILABLE"
+        );
+    }
     one.charge_ok(&bob, 100_000).await;
     let r = one.hold_ok(&bob, c.schedule(), &c.seats()[1..2]).await;
     assert_eq!(one.pay(&bob, &r, Some("k1")).await.status(), 201);
@@ -421,6 +424,23 @@ async fn a_hold_through_an_instance_that_has_not_seen_a_sale_is_refused(db: PgPo
     )
     .await;
     two.hold_ok(&alice, c.schedule(), &c.seats()[2..3]).await;
+
+    // An instance with no copy at all holds first and then asks Postgres: the sold seat is
+    // refused and its hold taken back whole (the user has no open hold left), and a free
+    // seat holds.
+    let three = TestApp::spawn_with(one.db.clone(), |s| {
+        s.redis.prefix = one.keys.prefix().to_owned();
+        s.public_keys = vec![one.signing_key.public_key().clone()];
+    })
+    .await;
+    let carol = one.admit("carol", c.id).await;
+    assert_problem(
+        three.hold(&carol, c.schedule(), &c.seats()[1..2]).await,
+        409,
+        "SEAT_UNAVAILABLE",
+    )
+    .await;
+    three.hold_ok(&carol, c.schedule(), &c.seats()[3..4]).await;
 }
 
 #[sqlx::test(migrations = "./migrations")]

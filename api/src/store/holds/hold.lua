@@ -4,7 +4,8 @@
 -- end (its `act` score): a session's hold can always be paid or released by that session.
 -- The api checked the seats against its copy of the schedule's sold seats, read under a sale
 -- version: the hold is made only while that version is still the schedule's (a sale since
--- changed it), so the check and the hold need no Postgres. The ticket limit is checked
+-- changed it), so the check and the hold need no Postgres. Without a copy to check against
+-- (ARGV 8 is '*'), the hold is made and the api checks Postgres after it. The ticket limit is checked
 -- against the user's tickets of the concert that `confirm.lua` counted (a courtesy: the
 -- payment enforces it in Postgres). Each hold made is counted (`holdsCreated`, for the
 -- console's figures).
@@ -14,12 +15,12 @@
 --       user -> tickets), 9.. one hold key per seat
 -- ARGV: 1 user id, 2 ticket id (the token's jti), 3 reservation id, 4 hold TTL (ms),
 --       5 schedule id, 6 seats (JSON), 7 total price, 8 the sale version the api's copy of
---       the sold seats was read under ('' for none), 9 tickets per user, 10.. seat ids (in the
---       order of KEYS 9..)
+--       the sold seats was read under ('*': none, not checked), 9 tickets per user, 10.. seat
+--       ids (in the order of KEYS 9..)
 -- Returns {1, expiresAtMs} held (the earlier of now + TTL and the session's end); {-1, ''}
 -- session not active; {-2, reservationId} the user already has an open hold; {-3, seatId} a
--- seat is held by someone; {-4, version} the sale version is not ARGV 8 ('' when Redis has
--- none): nothing held, the api reads the sold seats again; {-5, owned} over the ticket limit
+-- seat is held by someone; {-4, ''} the sale version is not ARGV 8: nothing held; {-5, owned}
+-- over the ticket limit
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local user, reservation = ARGV[1], ARGV[3]
@@ -27,8 +28,7 @@ local user, reservation = ARGV[1], ARGV[3]
 if not session_is_active(KEYS[1], KEYS[2], user, ARGV[2], now) then return {-1, ''} end
 local open = redis.call('GET', KEYS[3])
 if open then return {-2, open} end
-local version = redis.call('GET', KEYS[7])
-if not version or version ~= ARGV[8] then return {-4, version or ''} end
+if ARGV[8] ~= '*' and redis.call('GET', KEYS[7]) ~= ARGV[8] then return {-4, ''} end
 local owned = tonumber(redis.call('HGET', KEYS[8], user) or '0')
 if owned + #KEYS - 8 > tonumber(ARGV[9]) then return {-5, tostring(owned)} end
 for i = 9, #KEYS do
