@@ -79,12 +79,34 @@ pub async fn hold(
     };
     // Fast path: the seats are checked against this instance's copy of the schedule's sold
     // seats, and `hold.lua` holds them only while the sale version the copy was read under
-    // stands: one Redis round trip. Without a fresh copy, or when a sale moved the version
-    // meanwhile (every sale does, so in a busy sale often), the seats are held first and
-    // then looked up in Postgres: a seat sold before the hold is found there (a sale commits
-    // before `confirm.lua` frees its seats), and none can be sold after it (it is ours).
+    // stands: one Redis round trip (two and a read of Postgres when the copy is missing or
+    // older than its maximum age, which fills it for the holds that follow). When a sale
+    // moved the version meanwhile (every sale does, so in a busy sale often), the seats are
+    // held first and then looked up in Postgres: a seat sold before the hold is found there
+    // (a sale commits before `confirm.lua` frees its seats), and none can be sold after it
+    // (it is ours).
+    let copy = match state.seats.sold.fresh(schedule_id) {
+        Some(copy) => Some(copy),
+        None => match holds::read_sale_version(&state.redis, &state.keys, concert_id, schedule_id)
+            .await?
+        {
+            Some(version) => {
+                let sold = state
+                    .seats
+                    .sold
+                    .sold(&state.db, schedule_id, Some(version))
+                    .await?;
+                Some((version, sold))
+            }
+            None => {
+                holds::start_sale_version(&state.redis, &state.keys, concert_id, schedule_id)
+                    .await?;
+                None
+            }
+        },
+    };
     let mut outcome = HoldOutcome::SoldSeatsChanged;
-    if let Some((version, sold)) = state.seats.sold.fresh(schedule_id) {
+    if let Some((version, sold)) = copy {
         if selection.ids().iter().any(|id| sold.contains(id)) {
             count_hold("seat_unavailable");
             return Err(unavailable());

@@ -91,6 +91,20 @@ pub fn sale_version(k: &ConcertKeys, schedule_id: i64) -> String {
     key
 }
 
+/// The schedule's sale version; `None` when Redis lacks it.
+pub async fn read_sale_version(
+    redis: &Pool,
+    keys: &Keys,
+    concert_id: ConcertId,
+    schedule_id: i64,
+) -> Result<Option<i64>> {
+    let mut conn = redis.get().await?;
+    Ok(redis::cmd("GET")
+        .arg(sale_version(&keys.concert(concert_id.get()), schedule_id))
+        .query_async(&mut conn)
+        .await?)
+}
+
 /// Starts the sale version of a schedule whose key is missing, at a random value so that no
 /// instance's copy cached before Redis lost the key can match it.
 pub async fn start_sale_version(
