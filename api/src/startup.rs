@@ -300,7 +300,10 @@ impl Api {
                         .connect_with((*connect).clone())
                         .await
                         .context("connecting to Postgres (DATABASE_URL)")?;
-                    pools.lock().expect("pools").push(db.clone());
+                    pools
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(db.clone());
                     let state = common.state(db)?;
                     let served = serve(listener, &state, router(state.clone())?, stop).await;
                     state.db.close().await;
@@ -425,7 +428,7 @@ async fn export_pool_gauges(pools: Arc<Mutex<Vec<PgPool>>>, stop: CancellationTo
             _ = every.tick() => {}
         }
         let (mut idle, mut used, mut max) = (0, 0, 0);
-        for db in pools.lock().expect("pools").iter() {
+        for db in pools.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let open = db.size() as usize;
             let free = db.num_idle().min(open);
             idle += free;

@@ -358,12 +358,8 @@ async fn statuses(app: &TestApp, token: &str, concert_id: i64, schedule_id: i64)
 
 #[sqlx::test(migrations = "./migrations")]
 async fn a_sale_through_one_instance_shows_as_sold_on_another(db: PgPool) {
-    let one = TestApp::spawn(db.clone()).await;
-    let two = TestApp::spawn_with(db, |s| {
-        s.redis.prefix = one.keys.prefix().to_owned();
-        s.public_keys = vec![one.signing_key.public_key().clone()];
-    })
-    .await;
+    let one = TestApp::spawn(db).await;
+    let two = one.spawn_beside().await;
     let c = one.create_concert(&[5], 10_000).await;
     let alice = one.admit("alice", c.id).await;
     let bob = one.admit("bob", c.id).await;
@@ -396,12 +392,8 @@ async fn a_sale_through_one_instance_shows_as_sold_on_another(db: PgPool) {
 /// sold seat all the same, and still holds a free one; so does an instance with no copy.
 #[sqlx::test(migrations = "./migrations")]
 async fn a_hold_through_an_instance_that_has_not_seen_a_sale_is_refused(db: PgPool) {
-    let one = TestApp::spawn(db.clone()).await;
-    let two = TestApp::spawn_with(db, |s| {
-        s.redis.prefix = one.keys.prefix().to_owned();
-        s.public_keys = vec![one.signing_key.public_key().clone()];
-    })
-    .await;
+    let one = TestApp::spawn(db).await;
+    let two = one.spawn_beside().await;
     let c = one.create_concert(&[5], 10_000).await;
     let alice = one.admit("alice", c.id).await;
     let bob = one.admit("bob", c.id).await;
@@ -428,11 +420,7 @@ async fn a_hold_through_an_instance_that_has_not_seen_a_sale_is_refused(db: PgPo
     // An instance with no copy at all holds first and then asks Postgres: the sold seat is
     // refused and its hold taken back whole (the user has no open hold left), and a free
     // seat holds.
-    let three = TestApp::spawn_with(one.db.clone(), |s| {
-        s.redis.prefix = one.keys.prefix().to_owned();
-        s.public_keys = vec![one.signing_key.public_key().clone()];
-    })
-    .await;
+    let three = one.spawn_beside().await;
     let carol = one.admit("carol", c.id).await;
     assert_problem(
         three.hold(&carol, c.schedule(), &c.seats()[1..2]).await,

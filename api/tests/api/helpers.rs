@@ -164,6 +164,16 @@ impl TestApp {
         }
     }
 
+    /// Another instance of the same system: this one's database, Redis keyspace and token
+    /// keys, with its own in-memory copies (as a second api behind a load balancer).
+    pub async fn spawn_beside(&self) -> Self {
+        Self::spawn_with(self.db.clone(), |s| {
+            s.redis.prefix = self.keys.prefix().to_owned();
+            s.public_keys = vec![self.signing_key.public_key().clone()];
+        })
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -509,12 +509,8 @@ async fn the_invariant_checks_catch_a_balance_off_its_ledger(db: PgPool) {
 /// concurrent charges every read is a balance that existed.
 #[sqlx::test(migrations = "./migrations")]
 async fn a_charge_or_payment_through_one_instance_is_read_at_once_on_another(db: PgPool) {
-    let one = TestApp::spawn(db.clone()).await;
-    let two = TestApp::spawn_with(db, |s| {
-        s.redis.prefix = one.keys.prefix().to_owned();
-        s.public_keys = vec![one.signing_key.public_key().clone()];
-    })
-    .await;
+    let one = TestApp::spawn(db).await;
+    let two = one.spawn_beside().await;
     let c = one.create_concert(&[5], 10_000).await;
     let bob = one.admit("bob", c.id).await;
     // Both instances keep bob's balance.
