@@ -4,11 +4,15 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, LazyLock, RwLock},
+    sync::{Arc, LazyLock},
     time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
+use quick_cache::{
+    sync::{Cache, EntryAction, EntryResult},
+    Weighter,
+};
 use shared::{
     config::QueueSettings,
     ids::ConcertId,
@@ -57,17 +61,61 @@ impl ScheduleSeats {
     }
 }
 
-/// The in-memory copy of seat rows, filled on first use per schedule.
-#[derive(Debug, Default)]
+/// The in-memory copy of seat rows, filled on first use per schedule. Each copy is read from
+/// Postgres once per instance however many requests ask at the same moment (a sale's opening
+/// sends thousands at a new schedule at once): the others wait for the one reading.
 pub struct SeatCatalog {
-    schedules: RwLock<HashMap<i64, Arc<ScheduleSeats>>>,
+    schedules: Cache<i64, Arc<ScheduleSeats>, SeatWeighter>,
     /// Each concert's schedules (created with the concert, never changed).
-    concerts: RwLock<HashMap<i64, Arc<Vec<ScheduleRow>>>>,
+    concerts: Cache<i64, Arc<Vec<ScheduleRow>>>,
     /// The sold seats of each schedule.
     pub sold: SoldSeats,
 }
 
+impl Default for SeatCatalog {
+    fn default() -> Self {
+        Self {
+            schedules: Cache::with_weighter(MAX_CACHED_SCHEDULES, MAX_CACHED_SEATS, SeatWeighter),
+            concerts: Cache::new(MAX_CACHED_SCHEDULES),
+            sold: SoldSeats::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SeatCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeatCatalog")
+            .field("schedules", &self.schedules.len())
+            .field("concerts", &self.concerts.len())
+            .finish_non_exhaustive()
+    }
+}
+
 const MAX_CACHED_SCHEDULES: usize = 10_000;
+/// About 100 MB of seat rows.
+const MAX_CACHED_SEATS: u64 = 2_000_000;
+
+/// A schedule's copy weighs its seats.
+#[derive(Clone)]
+struct SeatWeighter;
+
+impl Weighter<i64, Arc<ScheduleSeats>> for SeatWeighter {
+    fn weight(&self, _: &i64, schedule: &Arc<ScheduleSeats>) -> u64 {
+        schedule.seats.len() as u64 + 1
+    }
+}
+
+/// Why a load put nothing in a cache: nothing to keep, or a failure to pass on.
+enum Miss {
+    Absent,
+    Failed(ApiError),
+}
+
+impl From<sqlx::Error> for Miss {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
 
 impl SeatCatalog {
     /// The schedule with its seats, or `None` when there is no such schedule.
@@ -76,61 +124,74 @@ impl SeatCatalog {
         db: &PgPool,
         schedule_id: i64,
     ) -> Result<Option<Arc<ScheduleSeats>>> {
-        if let Some(s) = self
-            .schedules
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&schedule_id)
-        {
-            return Ok(Some(s.clone()));
-        }
-        let Some((concert_id, starts_at)) = sqlx::query_as::<_, (i64, DateTime<Utc>)>(
-            "SELECT concert_id, starts_at FROM schedules WHERE id = $1",
-        )
-        .bind(schedule_id)
-        .fetch_optional(db)
-        .await?
-        else {
-            return Ok(None);
+        let load = async {
+            let (concert_id, starts_at) = sqlx::query_as::<_, (i64, DateTime<Utc>)>(
+                "SELECT concert_id, starts_at FROM schedules WHERE id = $1",
+            )
+            .bind(schedule_id)
+            .fetch_optional(db)
+            .await?
+            .ok_or(Miss::Absent)?;
+            let seats: Vec<Seat> = sqlx::query_as(
+                "SELECT id, seat_number AS number, price FROM seats WHERE schedule_id = $1 ORDER BY seat_number",
+            )
+            .bind(schedule_id)
+            .fetch_all(db)
+            .await?;
+            let by_id = seats.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+            Ok(Arc::new(ScheduleSeats {
+                schedule_id,
+                concert_id,
+                starts_at,
+                seats,
+                by_id,
+            }))
         };
-        let seats: Vec<Seat> = sqlx::query_as(
-            "SELECT id, seat_number AS number, price FROM seats WHERE schedule_id = $1 ORDER BY seat_number",
-        )
-        .bind(schedule_id)
-        .fetch_all(db)
-        .await?;
-        let by_id = seats.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
-        let entry = Arc::new(ScheduleSeats {
-            schedule_id,
-            concert_id,
-            starts_at,
-            seats,
-            by_id,
-        });
-        let mut map = self.schedules.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_CACHED_SCHEDULES {
-            map.clear();
+        match self.schedules.get_or_insert_async(&schedule_id, load).await {
+            Ok(schedule) => Ok(Some(schedule)),
+            Err(Miss::Absent) => Ok(None),
+            Err(Miss::Failed(e)) => Err(e),
         }
-        map.insert(schedule_id, entry.clone());
-        Ok(Some(entry))
     }
 }
 
 /// The sold seats of one schedule as read from Postgres under a sale version.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SoldEntry {
     version: i64,
     read_at: Instant,
     seats: Arc<HashSet<i64>>,
 }
 
+impl SoldEntry {
+    fn is_fresh(&self) -> bool {
+        self.read_at.elapsed() < SOLD_MAX_AGE
+    }
+}
+
 /// The in-memory copy of each schedule's sold seats. Postgres is the truth: an entry is used
 /// only while the schedule's sale version (bumped in Redis by every sale, read in the seat
 /// map's one round trip) is the one it was read under, and for at most [`SOLD_MAX_AGE`], which
-/// bounds the damage of a sale whose bump was lost (Redis down right after the commit).
-#[derive(Debug, Default)]
+/// bounds the damage of a sale whose bump was lost (Redis down right after the commit). A
+/// copy is read once however many requests find it missing or outdated at the same moment.
 pub struct SoldSeats {
-    schedules: RwLock<HashMap<i64, SoldEntry>>,
+    schedules: Cache<i64, SoldEntry>,
+}
+
+impl Default for SoldSeats {
+    fn default() -> Self {
+        Self {
+            schedules: Cache::new(MAX_CACHED_SCHEDULES),
+        }
+    }
+}
+
+impl std::fmt::Debug for SoldSeats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoldSeats")
+            .field("schedules", &self.schedules.len())
+            .finish()
+    }
 }
 
 const SOLD_MAX_AGE: Duration = Duration::from_secs(5);
@@ -141,11 +202,9 @@ impl SoldSeats {
     /// version `hold.lua` then checks.
     pub fn fresh(&self, schedule_id: i64) -> Option<(i64, Arc<HashSet<i64>>)> {
         self.schedules
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&schedule_id)
-            .filter(|e| e.read_at.elapsed() < SOLD_MAX_AGE)
-            .map(|e| (e.version, e.seats.clone()))
+            .filter(SoldEntry::is_fresh)
+            .map(|e| (e.version, e.seats))
     }
 
     /// The sold seats of `schedule_id`, from memory when `version` (read from Redis just
@@ -157,43 +216,47 @@ impl SoldSeats {
         schedule_id: i64,
         version: Option<i64>,
     ) -> Result<Arc<HashSet<i64>>> {
-        if let Some(v) = version {
-            if let Some(e) = self
-                .schedules
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&schedule_id)
-            {
-                if e.version == v && e.read_at.elapsed() < SOLD_MAX_AGE {
-                    return Ok(e.seats.clone());
-                }
+        let Some(version) = version else {
+            return read_sold(db, schedule_id).await.map(|e| e.seats);
+        };
+        if let Some(e) = self.schedules.get(&schedule_id) {
+            if e.version == version && e.is_fresh() {
+                return Ok(e.seats);
             }
         }
-        // Read after the version: every sale whose bump came before it is in the result (a
-        // sale commits before it bumps), so the copy is never older than its version.
-        let read_at = Instant::now();
-        let seats: Arc<HashSet<i64>> = Arc::new(
-            find_sold_seats(db, schedule_id, None)
-                .await?
-                .into_iter()
-                .collect(),
-        );
-        if let Some(version) = version {
-            let mut map = self.schedules.write().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= MAX_CACHED_SCHEDULES {
-                map.clear();
+        let kept = |_: &i64, e: &mut SoldEntry| {
+            if e.version == version && e.is_fresh() {
+                EntryAction::Retain(e.seats.clone())
+            } else {
+                EntryAction::ReplaceWithGuard
             }
-            map.insert(
-                schedule_id,
-                SoldEntry {
-                    version,
-                    read_at,
-                    seats: seats.clone(),
-                },
-            );
-        }
-        Ok(seats)
+        };
+        let guard = match self.schedules.entry_async(&schedule_id, kept).await {
+            EntryResult::Retained(seats) => return Ok(seats),
+            EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => guard,
+            // Neither is asked for: no timeout, no removal.
+            EntryResult::Removed(..) | EntryResult::Timeout => {
+                return read_sold(db, schedule_id).await.map(|e| e.seats)
+            }
+        };
+        let mut entry = read_sold(db, schedule_id).await?;
+        entry.version = version;
+        let _ = guard.insert(entry.clone());
+        Ok(entry.seats)
     }
+}
+
+/// The sold seats of `schedule_id` as Postgres has them now. Read after the version: every
+/// sale whose bump came before it is in the result (a sale commits before it bumps), so the
+/// copy is never older than its version.
+async fn read_sold(db: &PgPool, schedule_id: i64) -> Result<SoldEntry> {
+    let read_at = Instant::now();
+    let seats = find_sold_seats(db, schedule_id, None).await?;
+    Ok(SoldEntry {
+        version: 0,
+        read_at,
+        seats: Arc::new(seats.into_iter().collect()),
+    })
 }
 
 /// A schedule as listed.
@@ -212,31 +275,28 @@ impl SeatCatalog {
         db: &PgPool,
         concert_id: ConcertId,
     ) -> Result<Arc<Vec<ScheduleRow>>> {
-        if let Some(s) = self
-            .concerts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&concert_id.get())
-        {
-            return Ok(s.clone());
-        }
-        let rows: Arc<Vec<ScheduleRow>> = Arc::new(
-            sqlx::query_as(
+        let load = async {
+            let rows: Vec<ScheduleRow> = sqlx::query_as(
                 "SELECT id, starts_at, total_seats FROM schedules
                  WHERE concert_id = $1 ORDER BY starts_at, id",
             )
             .bind(concert_id.get())
             .fetch_all(db)
-            .await?,
-        );
-        if !rows.is_empty() {
-            let mut map = self.concerts.write().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= MAX_CACHED_SCHEDULES {
-                map.clear();
+            .await?;
+            if rows.is_empty() {
+                return Err(Miss::Absent);
             }
-            map.insert(concert_id.get(), rows.clone());
+            Ok(Arc::new(rows))
+        };
+        match self
+            .concerts
+            .get_or_insert_async(&concert_id.get(), load)
+            .await
+        {
+            Ok(rows) => Ok(rows),
+            Err(Miss::Absent) => Ok(Arc::default()),
+            Err(Miss::Failed(e)) => Err(e),
         }
-        Ok(rows)
     }
 }
 
@@ -1188,4 +1248,75 @@ struct RaisedRow {
     concert_id: i64,
     #[sqlx(flatten)]
     queue: QueueStateRow,
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::future::join_all;
+
+    use super::*;
+
+    /// A schedule of `seats` seats in a new concert; its id.
+    async fn schedule_of(db: &PgPool, seats: i32) -> i64 {
+        let concert: i64 =
+            sqlx::query_scalar("INSERT INTO concerts (name) VALUES ('c') RETURNING id")
+                .fetch_one(db)
+                .await
+                .unwrap();
+        let schedule: i64 = sqlx::query_scalar(
+            "INSERT INTO schedules (concert_id, starts_at, total_seats)
+             VALUES ($1, now() + interval '1 day', $2) RETURNING id",
+        )
+        .bind(concert)
+        .bind(seats)
+        .fetch_one(db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO seats (schedule_id, seat_number, price)
+             SELECT $1, n, 100 FROM generate_series(1, $2) AS n",
+        )
+        .bind(schedule)
+        .bind(seats)
+        .execute(db)
+        .await
+        .unwrap();
+        schedule
+    }
+
+    /// Whether every copy is the same one (read once, shared by all).
+    fn one_copy<T>(copies: &[Arc<T>]) -> bool {
+        copies.iter().all(|c| Arc::ptr_eq(c, &copies[0]))
+    }
+
+    #[sqlx::test(migrations = "./migrations")]
+    async fn a_schedule_asked_for_by_many_at_once_is_read_once(db: PgPool) {
+        let id = schedule_of(&db, 2_000).await;
+        let catalog = SeatCatalog::default();
+        let copies: Vec<Arc<ScheduleSeats>> = join_all((0..32).map(|_| catalog.schedule(&db, id)))
+            .await
+            .into_iter()
+            .map(|s| s.unwrap().unwrap())
+            .collect();
+        assert_eq!(copies[0].seats.len(), 2_000);
+        assert!(one_copy(&copies), "each request read its own copy");
+        assert!(catalog.schedule(&db, id + 1000).await.unwrap().is_none());
+    }
+
+    #[sqlx::test(migrations = "./migrations")]
+    async fn sold_seats_asked_for_by_many_at_once_are_read_once_per_version(db: PgPool) {
+        let id = schedule_of(&db, 10).await;
+        let sold = SoldSeats::default();
+        let read = |version| join_all((0..32).map(|_| sold.sold(&db, id, Some(version))));
+        let first: Vec<_> = read(1).await.into_iter().map(Result::unwrap).collect();
+        assert!(one_copy(&first), "each request read its own copy");
+        assert!(Arc::ptr_eq(&sold.fresh(id).unwrap().1, &first[0]));
+        let second: Vec<_> = read(2).await.into_iter().map(Result::unwrap).collect();
+        assert!(one_copy(&second), "each request read its own copy");
+        assert!(
+            !Arc::ptr_eq(&first[0], &second[0]),
+            "a new version is read again"
+        );
+        assert_eq!(sold.fresh(id).unwrap().0, 2);
+    }
 }
