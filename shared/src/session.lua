@@ -2,9 +2,12 @@
 -- or ends a booking session. A user's session is two entries of the concert's keys: `act`
 -- (sorted set, user -> expiry ms) and `sess` (hash, user -> ticket id). It is active for a
 -- ticket while `sess` names that ticket and `act` scores it past now.
-local function session_is_active(act, sess, user, ticket, now)
-  return redis.call('HGET', sess, user) == tostring(ticket)
-    and tonumber(redis.call('ZSCORE', act, user) or '0') > now
+-- When the session of `user` is active for `ticket` at `now`, its end (ms); else nil.
+local function active_session_end(act, sess, user, ticket, now)
+  if redis.call('HGET', sess, user) ~= tostring(ticket) then return nil end
+  local ends = tonumber(redis.call('ZSCORE', act, user) or '0')
+  if ends > now then return ends end
+  return nil
 end
 
 -- Ends the session of `user` if it is still `ticket`'s; true when it ended one.

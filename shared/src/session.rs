@@ -15,7 +15,7 @@ use crate::{
     keys::ConcertKeys,
 };
 
-/// The rule in Lua (`session_is_active`, `session_end`), prepended to a script's source.
+/// The rule in Lua (`active_session_end`, `session_end`), prepended to a script's source.
 pub const LUA: &str = include_str!("session.lua");
 
 /// `LUA` followed by `script`: the source of a script that uses the rule.

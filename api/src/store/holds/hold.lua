@@ -1,5 +1,5 @@
 -- hold.lua: holds several seats of one schedule for one user, all or none, while the user's
--- session is active for the token's ticket (`session_is_active`, the shared rule prepended
+-- session is active for the token's ticket (`active_session_end`, the shared rule prepended
 -- from shared/src/session.lua). The hold ends at the earlier of now + TTL and the session's
 -- end (its `act` score): a session's hold can always be paid or released by that session.
 -- The api checked the seats against its copy of the schedule's sold seats, read under a sale
@@ -25,21 +25,23 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local user, reservation = ARGV[1], ARGV[3]
 
-if not session_is_active(KEYS[1], KEYS[2], user, ARGV[2], now) then return {-1, ''} end
+local session_ends = active_session_end(KEYS[1], KEYS[2], user, ARGV[2], now)
+if not session_ends then return {-1, ''} end
 local open = redis.call('GET', KEYS[3])
 if open then return {-2, open} end
 if ARGV[8] ~= '*' and redis.call('GET', KEYS[7]) ~= ARGV[8] then return {-4, ''} end
 local owned = tonumber(redis.call('HGET', KEYS[8], user) or '0')
 if owned + #KEYS - 8 > tonumber(ARGV[9]) then return {-5, tostring(owned)} end
-for i = 9, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return {-3, ARGV[i + 1]} end
-end
 
-local session_ends = math.floor(tonumber(redis.call('ZSCORE', KEYS[1], user)))
-local expires = math.min(now + tonumber(ARGV[4]), session_ends)
+local expires = math.min(now + tonumber(ARGV[4]), math.floor(session_ends))
 local ttl = expires - now
+-- Each seat is taken with SET NX, the last check: when one is held already, the ones taken
+-- before it go back, so nothing of this hold stays.
 for i = 9, #KEYS do
-  redis.call('SET', KEYS[i], reservation, 'PX', ttl, 'NX')
+  if not redis.call('SET', KEYS[i], reservation, 'PX', ttl, 'NX') then
+    for j = 9, i - 1 do redis.call('DEL', KEYS[j]) end
+    return {-3, ARGV[i + 1]}
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 for i = 10, #ARGV do
@@ -49,6 +51,5 @@ redis.call('SET', KEYS[3], reservation, 'PX', ttl)
 redis.call('HSET', KEYS[4], 'user', user, 'scheduleId', ARGV[5], 'seats', ARGV[6],
            'totalPrice', ARGV[7], 'status', 'HELD', 'expiresAt', expires)
 redis.call('PEXPIRE', KEYS[4], ttl + 86400000)
-redis.call('INCR', KEYS[6])
-redis.call('EXPIRE', KEYS[6], 7776000)
+if redis.call('INCR', KEYS[6]) == 1 then redis.call('EXPIRE', KEYS[6], 7776000) end
 return {1, tostring(expires)}
