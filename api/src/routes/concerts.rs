@@ -320,16 +320,33 @@ pub async fn list_seats(
     };
     let tag = entity_tag(kind, map.version());
     Ok(conditional(&headers, tag.clone(), || {
-        Json(match format {
-            SeatMapFormat::Full => SeatMapResponse::Full(SeatsResponse {
-                schedule_id,
-                seats: map.seats().map(Into::into).collect(),
-            }),
-            SeatMapFormat::Compact => SeatMapResponse::Compact(CompactSeatsResponse::new(
-                &map,
-                tag.trim_matches('"').to_owned(),
-            )),
-        })
-        .into_response()
+        let body = state
+            .seats
+            .maps
+            .get_or_render(schedule_id, kind as u8, &map.letters, || {
+                serde_json::to_vec(&match format {
+                    SeatMapFormat::Full => SeatMapResponse::Full(SeatsResponse {
+                        schedule_id,
+                        seats: map.seats().map(Into::into).collect(),
+                    }),
+                    SeatMapFormat::Compact => SeatMapResponse::Compact(CompactSeatsResponse::new(
+                        &map,
+                        tag.trim_matches('"').to_owned(),
+                    )),
+                })
+            });
+        match body {
+            Ok(body) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(e) => {
+                ApiError::Unexpected(anyhow::Error::new(e).context("seat map")).into_response()
+            }
+        }
     }))
 }

@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use quick_cache::{
     sync::{Cache, EntryAction, EntryResult},
@@ -70,6 +71,8 @@ pub struct SeatCatalog {
     concerts: Cache<i64, Arc<Vec<ScheduleRow>>>,
     /// The sold seats of each schedule.
     pub sold: SoldSeats,
+    /// Seat maps as last written out.
+    pub maps: RenderedMaps,
 }
 
 impl Default for SeatCatalog {
@@ -78,6 +81,7 @@ impl Default for SeatCatalog {
             schedules: Cache::with_weighter(MAX_CACHED_SCHEDULES, MAX_CACHED_SEATS, SeatWeighter),
             concerts: Cache::new(MAX_CACHED_SCHEDULES),
             sold: SoldSeats::default(),
+            maps: RenderedMaps::default(),
         }
     }
 }
@@ -257,6 +261,61 @@ async fn read_sold(db: &PgPool, schedule_id: i64) -> Result<SoldEntry> {
         read_at,
         seats: Arc::new(seats.into_iter().collect()),
     })
+}
+
+/// Seat maps as written out (JSON), by schedule, form and the status letter of every seat:
+/// many fans who see the same map are answered with the same bytes, written once. The key
+/// holds the letters themselves, not a hash of them, so two maps can never be mistaken.
+pub struct RenderedMaps {
+    bodies: Cache<(i64, u8, Box<[u8]>), Bytes, BodyWeighter>,
+}
+
+/// About 32 MB of written maps (a 5,000-seat map in full is about 400 KB).
+const MAX_RENDERED_BYTES: u64 = 32 << 20;
+
+#[derive(Clone)]
+struct BodyWeighter;
+
+impl Weighter<(i64, u8, Box<[u8]>), Bytes> for BodyWeighter {
+    fn weight(&self, key: &(i64, u8, Box<[u8]>), body: &Bytes) -> u64 {
+        (key.2.len() + body.len()) as u64
+    }
+}
+
+impl Default for RenderedMaps {
+    fn default() -> Self {
+        Self {
+            bodies: Cache::with_weighter(MAX_CACHED_SCHEDULES, MAX_RENDERED_BYTES, BodyWeighter),
+        }
+    }
+}
+
+impl std::fmt::Debug for RenderedMaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderedMaps")
+            .field("maps", &self.bodies.len())
+            .finish()
+    }
+}
+
+impl RenderedMaps {
+    /// The map of `schedule_id` in `form` whose seats show `letters`, written by `render` when
+    /// no one asked for it yet.
+    pub fn get_or_render<E>(
+        &self,
+        schedule_id: i64,
+        form: u8,
+        letters: &[u8],
+        render: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<Bytes, E> {
+        let key = (schedule_id, form, Box::<[u8]>::from(letters));
+        if let Some(body) = self.bodies.get(&key) {
+            return Ok(body);
+        }
+        let body = Bytes::from(render()?);
+        self.bodies.insert(key, body.clone());
+        Ok(body)
+    }
 }
 
 /// A schedule as listed.
