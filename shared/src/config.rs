@@ -134,13 +134,13 @@ pub struct RedisSettings {
         default_value = "tix:"
     )]
     pub prefix: String,
-    /// Multiplexed Redis connections per process (in the gateway, per server thread). Few
-    /// connections carry fuller pipelines, which is faster than many.
+    /// Multiplexed Redis connections per server thread. Few connections carry fuller
+    /// pipelines (fewer writes and reads on both ends), which is faster than many.
     #[arg(
         long = "redis-pool-size",
         env = "REDIS_POOL_SIZE",
         value_name = "REDIS_POOL_SIZE",
-        default_value_t = 2,
+        default_value_t = 1,
         value_parser = in_range::<usize>(1..=64)
     )]
     pub pool_size: usize,
@@ -512,7 +512,7 @@ mod tests {
         let p = parse(&[]).unwrap();
         assert_eq!(p.redis.url, "redis://127.0.0.1:6379");
         assert_eq!(p.redis.prefix, "tix:");
-        assert_eq!(p.redis.pool_size, 2);
+        assert_eq!(p.redis.pool_size, 1);
         assert_eq!(
             p.queue,
             QueueSettings {
