@@ -11,8 +11,8 @@ use std::{
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use quick_cache::{
-    sync::{Cache, EntryAction, EntryResult},
-    Weighter,
+    sync::{Cache, DefaultLifecycle, EntryAction, EntryResult},
+    DefaultHashBuilder, OptionsBuilder, Weighter,
 };
 use shared::{
     config::QueueSettings,
@@ -78,7 +78,7 @@ pub struct SeatCatalog {
 impl Default for SeatCatalog {
     fn default() -> Self {
         Self {
-            schedules: Cache::with_weighter(MAX_CACHED_SCHEDULES, MAX_CACHED_SEATS, SeatWeighter),
+            schedules: few_shards(MAX_CACHED_SCHEDULES, MAX_CACHED_SEATS, SeatWeighter),
             concerts: Cache::new(MAX_CACHED_SCHEDULES),
             sold: SoldSeats::default(),
             maps: RenderedMaps::default(),
@@ -98,6 +98,29 @@ impl std::fmt::Debug for SeatCatalog {
 const MAX_CACHED_SCHEDULES: usize = 10_000;
 /// About 100 MB of seat rows.
 const MAX_CACHED_SEATS: u64 = 2_000_000;
+
+/// A cache weighed by `weighter` up to `weight`, in four shards. `quick_cache` shares the
+/// weight out among its shards (by default four per core) and keeps nothing heavier than a
+/// shard's share: on a host of many cores, a 10,000-seat schedule would never be kept.
+fn few_shards<K, V, W>(items: usize, weight: u64, weighter: W) -> Cache<K, V, W>
+where
+    K: Eq + std::hash::Hash,
+    V: Clone,
+    W: Weighter<K, V> + Clone,
+{
+    let options = OptionsBuilder::new()
+        .shards(4)
+        .estimated_items_capacity(items)
+        .weight_capacity(weight)
+        .build()
+        .expect("both capacities are set");
+    Cache::with_options(
+        options,
+        weighter,
+        DefaultHashBuilder::default(),
+        DefaultLifecycle::default(),
+    )
+}
 
 /// A schedule's copy weighs its seats.
 #[derive(Clone)]
@@ -1350,15 +1373,20 @@ mod tests {
 
     #[sqlx::test(migrations = "./migrations")]
     async fn a_schedule_asked_for_by_many_at_once_is_read_once(db: PgPool) {
-        let id = schedule_of(&db, 2_000).await;
+        let id = schedule_of(&db, 10_000).await;
         let catalog = SeatCatalog::default();
         let copies: Vec<Arc<ScheduleSeats>> = join_all((0..32).map(|_| catalog.schedule(&db, id)))
             .await
             .into_iter()
             .map(|s| s.unwrap().unwrap())
             .collect();
-        assert_eq!(copies[0].seats.len(), 2_000);
+        assert_eq!(copies[0].seats.len(), 10_000);
         assert!(one_copy(&copies), "each request read its own copy");
+        let again = catalog.schedule(&db, id).await.unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&again, &copies[0]),
+            "the largest schedule is not kept"
+        );
         assert!(catalog.schedule(&db, id + 1000).await.unwrap().is_none());
     }
 
