@@ -4,6 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    future::Future,
     sync::{Arc, LazyLock},
     time::{Duration, Instant},
 };
@@ -66,9 +67,9 @@ impl ScheduleSeats {
 /// Postgres once per instance however many requests ask at the same moment (a sale's opening
 /// sends thousands at a new schedule at once): the others wait for the one reading.
 pub struct SeatCatalog {
-    schedules: Cache<i64, Arc<ScheduleSeats>, SeatWeighter>,
+    schedules: Cache<i64, Loaded<Arc<ScheduleSeats>>, SeatWeighter>,
     /// Each concert's schedules (created with the concert, never changed).
-    concerts: Cache<i64, Arc<Vec<ScheduleRow>>>,
+    concerts: Cache<i64, Loaded<Arc<Vec<ScheduleRow>>>>,
     /// The sold seats of each schedule.
     pub sold: SoldSeats,
     /// Seat maps as last written out.
@@ -126,22 +127,78 @@ where
 #[derive(Clone)]
 struct SeatWeighter;
 
-impl Weighter<i64, Arc<ScheduleSeats>> for SeatWeighter {
-    fn weight(&self, _: &i64, schedule: &Arc<ScheduleSeats>) -> u64 {
-        schedule.seats.len() as u64 + 1
+impl Weighter<i64, Loaded<Arc<ScheduleSeats>>> for SeatWeighter {
+    fn weight(&self, _: &i64, loaded: &Loaded<Arc<ScheduleSeats>>) -> u64 {
+        match loaded {
+            Loaded::Copy(schedule) => schedule.seats.len() as u64 + 1,
+            Loaded::Missing { .. } => 1,
+        }
     }
 }
 
-/// Why a load put nothing in a cache: nothing to keep, or a failure to pass on.
-enum Miss {
-    Absent,
-    Failed(ApiError),
+/// What a cache keeps of one read from Postgres: the copy; or, for [`MISS_KEPT`], that there
+/// was nothing to read or that the read failed, so the requests that waited for that read
+/// answer at once rather than each reading again in turn.
+#[derive(Clone)]
+enum Loaded<V> {
+    Copy(V),
+    Missing { at: Instant, failed: bool },
 }
 
-impl From<sqlx::Error> for Miss {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Failed(e.into())
+const MISS_KEPT: Duration = Duration::from_millis(500);
+
+/// The copy under `key` while `usable` says it is; else read by `read`, once for all the
+/// requests that ask meanwhile (they wait for it: `quick_cache`'s placeholders). `Ok(None)`:
+/// there is nothing to read.
+async fn read_once<V, W>(
+    cache: &Cache<i64, Loaded<V>, W>,
+    key: i64,
+    usable: impl Fn(&V) -> bool,
+    read: impl Future<Output = Result<Option<V>>>,
+) -> Result<Option<V>>
+where
+    V: Clone,
+    W: Weighter<i64, Loaded<V>> + Clone,
+{
+    let kept = |loaded: &Loaded<V>| match loaded {
+        Loaded::Copy(v) if usable(v) => Some(Ok(Some(v.clone()))),
+        Loaded::Missing { at, failed } if at.elapsed() < MISS_KEPT => Some(if *failed {
+            Err(ApiError::Unavailable(
+                "Postgres did not answer a read just now".into(),
+            ))
+        } else {
+            Ok(None)
+        }),
+        _ => None,
+    };
+    if let Some(answer) = cache.get(&key).as_ref().and_then(kept) {
+        return answer;
     }
+    let entry = cache
+        .entry_async(&key, |_, loaded| match kept(loaded) {
+            Some(answer) => EntryAction::Retain(answer),
+            None => EntryAction::ReplaceWithGuard,
+        })
+        .await;
+    let guard = match entry {
+        EntryResult::Retained(answer) => return answer,
+        EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => guard,
+        // Neither is asked for: no timeout, no removal.
+        EntryResult::Removed(..) | EntryResult::Timeout => return read.await,
+    };
+    let result = read.await;
+    let _ = guard.insert(match &result {
+        Ok(Some(v)) => Loaded::Copy(v.clone()),
+        Ok(None) => Loaded::Missing {
+            at: Instant::now(),
+            failed: false,
+        },
+        Err(_) => Loaded::Missing {
+            at: Instant::now(),
+            failed: true,
+        },
+    });
+    result
 }
 
 impl SeatCatalog {
@@ -151,14 +208,16 @@ impl SeatCatalog {
         db: &PgPool,
         schedule_id: i64,
     ) -> Result<Option<Arc<ScheduleSeats>>> {
-        let load = async {
-            let (concert_id, starts_at) = sqlx::query_as::<_, (i64, DateTime<Utc>)>(
+        let read = async {
+            let Some((concert_id, starts_at)) = sqlx::query_as::<_, (i64, DateTime<Utc>)>(
                 "SELECT concert_id, starts_at FROM schedules WHERE id = $1",
             )
             .bind(schedule_id)
             .fetch_optional(db)
             .await?
-            .ok_or(Miss::Absent)?;
+            else {
+                return Ok(None);
+            };
             let seats: Vec<Seat> = sqlx::query_as(
                 "SELECT id, seat_number AS number, price FROM seats WHERE schedule_id = $1 ORDER BY seat_number",
             )
@@ -166,19 +225,15 @@ impl SeatCatalog {
             .fetch_all(db)
             .await?;
             let by_id = seats.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
-            Ok(Arc::new(ScheduleSeats {
+            Ok(Some(Arc::new(ScheduleSeats {
                 schedule_id,
                 concert_id,
                 starts_at,
                 seats,
                 by_id,
-            }))
+            })))
         };
-        match self.schedules.get_or_insert_async(&schedule_id, load).await {
-            Ok(schedule) => Ok(Some(schedule)),
-            Err(Miss::Absent) => Ok(None),
-            Err(Miss::Failed(e)) => Err(e),
-        }
+        read_once(&self.schedules, schedule_id, |_| true, read).await
     }
 }
 
@@ -202,7 +257,7 @@ impl SoldEntry {
 /// bounds the damage of a sale whose bump was lost (Redis down right after the commit). A
 /// copy is read once however many requests find it missing or outdated at the same moment.
 pub struct SoldSeats {
-    schedules: Cache<i64, SoldEntry>,
+    schedules: Cache<i64, Loaded<SoldEntry>>,
 }
 
 impl Default for SoldSeats {
@@ -228,10 +283,10 @@ impl SoldSeats {
     /// less than [`SOLD_MAX_AGE`] ago: what a hold checks its seats against, and whose
     /// version `hold.lua` then checks.
     pub fn fresh(&self, schedule_id: i64) -> Option<(i64, Arc<HashSet<i64>>)> {
-        self.schedules
-            .get(&schedule_id)
-            .filter(SoldEntry::is_fresh)
-            .map(|e| (e.version, e.seats))
+        match self.schedules.get(&schedule_id)? {
+            Loaded::Copy(e) if e.is_fresh() => Some((e.version, e.seats)),
+            _ => None,
+        }
     }
 
     /// The sold seats of `schedule_id`, from memory when `version` (read from Redis just
@@ -246,30 +301,17 @@ impl SoldSeats {
         let Some(version) = version else {
             return read_sold(db, schedule_id).await.map(|e| e.seats);
         };
-        if let Some(e) = self.schedules.get(&schedule_id) {
-            if e.version == version && e.is_fresh() {
-                return Ok(e.seats);
-            }
+        let usable = |e: &SoldEntry| e.version == version && e.is_fresh();
+        let read = async {
+            let mut entry = read_sold(db, schedule_id).await?;
+            entry.version = version;
+            Ok(Some(entry))
+        };
+        match read_once(&self.schedules, schedule_id, usable, read).await? {
+            Some(entry) => Ok(entry.seats),
+            // `read` always gives a copy.
+            None => read_sold(db, schedule_id).await.map(|e| e.seats),
         }
-        let kept = |_: &i64, e: &mut SoldEntry| {
-            if e.version == version && e.is_fresh() {
-                EntryAction::Retain(e.seats.clone())
-            } else {
-                EntryAction::ReplaceWithGuard
-            }
-        };
-        let guard = match self.schedules.entry_async(&schedule_id, kept).await {
-            EntryResult::Retained(seats) => return Ok(seats),
-            EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => guard,
-            // Neither is asked for: no timeout, no removal.
-            EntryResult::Removed(..) | EntryResult::Timeout => {
-                return read_sold(db, schedule_id).await.map(|e| e.seats)
-            }
-        };
-        let mut entry = read_sold(db, schedule_id).await?;
-        entry.version = version;
-        let _ = guard.insert(entry.clone());
-        Ok(entry.seats)
     }
 }
 
@@ -308,7 +350,7 @@ impl Weighter<(i64, u8, Box<[u8]>), Bytes> for BodyWeighter {
 impl Default for RenderedMaps {
     fn default() -> Self {
         Self {
-            bodies: Cache::with_weighter(MAX_CACHED_SCHEDULES, MAX_RENDERED_BYTES, BodyWeighter),
+            bodies: few_shards(MAX_CACHED_SCHEDULES, MAX_RENDERED_BYTES, BodyWeighter),
         }
     }
 }
@@ -357,7 +399,7 @@ impl SeatCatalog {
         db: &PgPool,
         concert_id: ConcertId,
     ) -> Result<Arc<Vec<ScheduleRow>>> {
-        let load = async {
+        let read = async {
             let rows: Vec<ScheduleRow> = sqlx::query_as(
                 "SELECT id, starts_at, total_seats FROM schedules
                  WHERE concert_id = $1 ORDER BY starts_at, id",
@@ -365,20 +407,11 @@ impl SeatCatalog {
             .bind(concert_id.get())
             .fetch_all(db)
             .await?;
-            if rows.is_empty() {
-                return Err(Miss::Absent);
-            }
-            Ok(Arc::new(rows))
+            Ok((!rows.is_empty()).then(|| Arc::new(rows)))
         };
-        match self
-            .concerts
-            .get_or_insert_async(&concert_id.get(), load)
-            .await
-        {
-            Ok(rows) => Ok(rows),
-            Err(Miss::Absent) => Ok(Arc::default()),
-            Err(Miss::Failed(e)) => Err(e),
-        }
+        Ok(read_once(&self.concerts, concert_id.get(), |_| true, read)
+            .await?
+            .unwrap_or_default())
     }
 }
 
@@ -1387,7 +1420,33 @@ mod tests {
             Arc::ptr_eq(&again, &copies[0]),
             "the largest schedule is not kept"
         );
-        assert!(catalog.schedule(&db, id + 1000).await.unwrap().is_none());
+    }
+
+    #[sqlx::test(migrations = "./migrations")]
+    async fn an_unknown_schedule_asked_for_by_many_at_once_is_looked_up_once(db: PgPool) {
+        let catalog = SeatCatalog::default();
+        let answers = join_all((0..32).map(|_| catalog.schedule(&db, 424_242))).await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(None))));
+        // The waiters took the answer of the one lookup, which is kept for a moment.
+        assert!(matches!(
+            catalog.schedules.get(&424_242),
+            Some(Loaded::Missing { failed: false, .. })
+        ));
+        let id = schedule_of(&db, 3).await;
+        assert!(catalog.schedule(&db, id).await.unwrap().is_some());
+    }
+
+    #[sqlx::test(migrations = "./migrations")]
+    async fn a_failed_read_fails_every_request_that_waited_for_it(db: PgPool) {
+        let id = schedule_of(&db, 3).await;
+        let catalog = SeatCatalog::default();
+        db.close().await;
+        let answers = join_all((0..32).map(|_| catalog.schedule(&db, id))).await;
+        assert!(answers.iter().all(Result::is_err));
+        assert!(matches!(
+            catalog.schedules.get(&id),
+            Some(Loaded::Missing { failed: true, .. })
+        ));
     }
 
     #[sqlx::test(migrations = "./migrations")]

@@ -51,5 +51,6 @@ redis.call('SET', KEYS[3], reservation, 'PX', ttl)
 redis.call('HSET', KEYS[4], 'user', user, 'scheduleId', ARGV[5], 'seats', ARGV[6],
            'totalPrice', ARGV[7], 'status', 'HELD', 'expiresAt', expires)
 redis.call('PEXPIRE', KEYS[4], ttl + 86400000)
-if redis.call('INCR', KEYS[6]) == 1 then redis.call('EXPIRE', KEYS[6], 7776000) end
+redis.call('INCR', KEYS[6])
+redis.call('EXPIRE', KEYS[6], 7776000)
 return {1, tostring(expires)}
