@@ -66,6 +66,7 @@ impl ScheduleSeats {
 /// The in-memory copy of seat rows, filled on first use per schedule. Each copy is read from
 /// Postgres once per instance however many requests ask at the same moment (a sale's opening
 /// sends thousands at a new schedule at once): the others wait for the one reading.
+#[derive(Debug)]
 pub struct SeatCatalog {
     schedules: Cache<i64, Loaded<Arc<ScheduleSeats>>, SeatWeighter>,
     /// Each concert's schedules (created with the concert, never changed).
@@ -84,15 +85,6 @@ impl Default for SeatCatalog {
             sold: SoldSeats::default(),
             maps: RenderedMaps::default(),
         }
-    }
-}
-
-impl std::fmt::Debug for SeatCatalog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeatCatalog")
-            .field("schedules", &self.schedules.len())
-            .field("concerts", &self.concerts.len())
-            .finish_non_exhaustive()
     }
 }
 
@@ -256,6 +248,7 @@ impl SoldEntry {
 /// map's one round trip) is the one it was read under, and for at most [`SOLD_MAX_AGE`], which
 /// bounds the damage of a sale whose bump was lost (Redis down right after the commit). A
 /// copy is read once however many requests find it missing or outdated at the same moment.
+#[derive(Debug)]
 pub struct SoldSeats {
     schedules: Cache<i64, Loaded<SoldEntry>>,
 }
@@ -265,14 +258,6 @@ impl Default for SoldSeats {
         Self {
             schedules: Cache::new(MAX_CACHED_SCHEDULES),
         }
-    }
-}
-
-impl std::fmt::Debug for SoldSeats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoldSeats")
-            .field("schedules", &self.schedules.len())
-            .finish()
     }
 }
 
@@ -331,6 +316,7 @@ async fn read_sold(db: &PgPool, schedule_id: i64) -> Result<SoldEntry> {
 /// Seat maps as written out (JSON), by schedule, form and the status letter of every seat:
 /// many fans who see the same map are answered with the same bytes, written once. The key
 /// holds the letters themselves, not a hash of them, so two maps can never be mistaken.
+#[derive(Debug)]
 pub struct RenderedMaps {
     bodies: Cache<(i64, u8, Box<[u8]>), Bytes, BodyWeighter>,
 }
@@ -352,14 +338,6 @@ impl Default for RenderedMaps {
         Self {
             bodies: few_shards(MAX_CACHED_SCHEDULES, MAX_RENDERED_BYTES, BodyWeighter),
         }
-    }
-}
-
-impl std::fmt::Debug for RenderedMaps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenderedMaps")
-            .field("maps", &self.bodies.len())
-            .finish()
     }
 }
 
