@@ -5,6 +5,12 @@ use std::future::Future;
 
 use api::config::{Cli, Command, Settings};
 
+/// mimalloc rather than glibc's malloc, as in the gateway: a hold makes allocations over 1 KiB
+/// (hyper's read buffer while the handler awaits Redis, the script's arguments) that glibc
+/// serves through its locked, consolidating paths; mimalloc's per-thread heaps avoid them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli: Cli = shared::config::parse_args();
     let command = cli.command.unwrap_or_default();

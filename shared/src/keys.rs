@@ -142,7 +142,8 @@ impl ConcertKeys {
 
     /// Sorted set of held seats of one schedule: member = `<seat id>:<reservation id>`, score =
     /// hold expiry (ms).
-    /// An index over the seat-hold keys so a seat map needs no per-seat lookups.
+    /// An index over the seat-hold keys so a seat map needs no per-seat lookups. Readers count
+    /// the entries that score past now: lapsed ones stay until `hold.lua`'s upkeep drops them.
     pub fn held_seats(&self, schedule_id: i64) -> String {
         let mut k = self.key("held:");
         let _ = write!(k, "{schedule_id}");
@@ -150,7 +151,8 @@ impl ConcertKeys {
     }
 
     /// String: holds created for this concert so far (`hold.lua` counts each), a figure for
-    /// the operator's console; kept 90 days after the last hold.
+    /// the operator's console; kept 90 days after the last holds (the expiry slides with
+    /// about one hold in 16).
     pub fn holds_created(&self) -> String {
         self.key("holdsCreated")
     }

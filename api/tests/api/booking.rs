@@ -189,6 +189,43 @@ async fn holds_are_all_or_nothing_and_validated(db: PgPool) {
         "HOLD_EXISTS",
     )
     .await;
+    // bob's refused holds left him no open hold either.
+    app.hold_ok(&bob, c.schedule(), &[s[3]]).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn holds_drop_lapsed_entries_of_the_held_index_and_keep_their_count(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let c = app.create_concert(&[5], 1_000).await;
+    let k = app.keys.concert(c.id);
+    let mut conn = app.redis.get().await.unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg(k.held_seats(c.schedule()))
+        .arg(1)
+        .arg("1:lapsed-long-ago")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    // The concert's first hold does the upkeep (later ones, about one in 16).
+    let alice = app.admit("alice", c.id).await;
+    let rid = app.hold_ok(&alice, c.schedule(), &c.seats()[..1]).await;
+    let held: Vec<String> = redis::cmd("ZRANGE")
+        .arg(k.held_seats(c.schedule()))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(held, [format!("{}:{rid}", c.seats()[0])]);
+    let (created, ttl): (i64, i64) = redis::pipe()
+        .get(k.holds_created())
+        .ttl(k.holds_created())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(created, 1);
+    assert!(ttl > 89 * 86_400, "kept 90 days: {ttl}");
 }
 
 #[sqlx::test(migrations = "./migrations")]

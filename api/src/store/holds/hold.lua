@@ -27,30 +27,36 @@ local user, reservation = ARGV[1], ARGV[3]
 
 local session_ends = active_session_end(KEYS[1], KEYS[2], user, ARGV[2], now)
 if not session_ends then return {-1, ''} end
-local open = redis.call('GET', KEYS[3])
-if open then return {-2, open} end
 if ARGV[8] ~= '*' and redis.call('GET', KEYS[7]) ~= ARGV[8] then return {-4, ''} end
-local owned = tonumber(redis.call('HGET', KEYS[8], user) or '0')
-if owned + #KEYS - 8 > tonumber(ARGV[9]) then return {-5, tostring(owned)} end
-
 local expires = math.min(now + tonumber(ARGV[4]), math.floor(session_ends))
 local ttl = expires - now
--- Each seat is taken with SET NX, the last check: when one is held already, the ones taken
--- before it go back, so nothing of this hold stays.
+-- The user's one open hold is claimed first (SET NX, which is also the check); every refusal
+-- after it gives it back, with the seats taken before it, so nothing of this hold stays.
+if not redis.call('SET', KEYS[3], reservation, 'PX', ttl, 'NX') then
+  return {-2, redis.call('GET', KEYS[3])}
+end
+local owned = tonumber(redis.call('HGET', KEYS[8], user) or '0')
+if owned + #KEYS - 8 > tonumber(ARGV[9]) then
+  redis.call('DEL', KEYS[3])
+  return {-5, tostring(owned)}
+end
 for i = 9, #KEYS do
   if not redis.call('SET', KEYS[i], reservation, 'PX', ttl, 'NX') then
-    for j = 9, i - 1 do redis.call('DEL', KEYS[j]) end
+    redis.call('DEL', KEYS[3], unpack(KEYS, 9, i - 1))
     return {-3, ARGV[i + 1]}
   end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 for i = 10, #ARGV do
   redis.call('ZADD', KEYS[5], expires, ARGV[i] .. ':' .. reservation)
 end
-redis.call('SET', KEYS[3], reservation, 'PX', ttl)
 redis.call('HSET', KEYS[4], 'user', user, 'scheduleId', ARGV[5], 'seats', ARGV[6],
            'totalPrice', ARGV[7], 'status', 'HELD', 'expiresAt', expires)
 redis.call('PEXPIRE', KEYS[4], ttl + 86400000)
-redis.call('INCR', KEYS[6])
-redis.call('EXPIRE', KEYS[6], 7776000)
+-- About one hold in 16 (by the clock's microseconds), and the concert's first, also does the
+-- upkeep: the schedule's held index drops its lapsed entries (its readers count live ones
+-- only, so those cost memory, never a wrong count) and the counter's 90-day expiry slides.
+if redis.call('INCR', KEYS[6]) == 1 or tonumber(t[2]) % 16 == 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+  redis.call('EXPIRE', KEYS[6], 7776000)
+end
 return {1, tostring(expires)}
