@@ -34,7 +34,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::{
     config::Settings,
     openapi, routes,
-    state::AppState,
+    state::{AppState, Shared},
     store::{
         catalog::{self, SeatCatalog},
         wallet::Balances,
@@ -129,7 +129,7 @@ impl Common {
     /// The state of one server (or of the background loops): these shared parts with its own
     /// Postgres pool and Redis connection.
     fn state(&self, db: PgPool) -> anyhow::Result<AppState> {
-        Ok(AppState {
+        Ok(AppState::new(Shared {
             db,
             redis: shared::redis_pool::create_pool(&self.settings.redis)?,
             keys: self.keys.clone(),
@@ -138,7 +138,7 @@ impl Common {
             identity: self.identity.clone(),
             seats: self.seats.clone(),
             balances: self.balances.clone(),
-        })
+        }))
     }
 }
 

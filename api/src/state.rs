@@ -13,9 +13,14 @@ use crate::{
     },
 };
 
-/// What every handler gets (realworld's `ApiContext`, crates.io's `AppState`).
+/// What every handler gets (realworld's `ApiContext`, crates.io's `AppState`): one `Arc` made
+/// per server, so the clone axum makes per request (and per `State` extractor) is one
+/// reference count on that server's own core, not one per piece shared by every core.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The pieces behind [`AppState`]: cheap clones of the pools and the read-only parts.
+pub struct Shared {
     pub db: PgPool,
     pub redis: Pool,
     pub keys: Arc<Keys>,
@@ -27,6 +32,20 @@ pub struct AppState {
     pub seats: Arc<SeatCatalog>,
     /// The in-memory copy of balances (checked against Redis on every read).
     pub balances: Arc<Balances>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
