@@ -151,8 +151,8 @@ impl ConcertKeys {
     }
 
     /// String: holds created for this concert so far (`hold.lua` counts each), a figure for
-    /// the operator's console; kept 90 days after the last holds (the expiry slides with
-    /// about one hold in 16).
+    /// the operator's console; kept about 90 days after the last hold (the concert's first
+    /// hold sets the expiry, and about one hold in 16 after it pushes it on).
     pub fn holds_created(&self) -> String {
         self.key("holdsCreated")
     }

@@ -339,6 +339,13 @@ async fn the_ticket_limit_holds_across_sessions(db: PgPool) {
     assert_eq!(refused["remaining"], 1);
     app.charge_ok(&t, 1_000).await;
     let rid = app.hold_ok(&t, c.schedule(), &s[3..4]).await;
+    // An open hold is named first, as for anyone under the limit.
+    assert_problem(
+        app.hold(&t, c.schedule(), &s[4..6]).await,
+        409,
+        "HOLD_EXISTS",
+    )
+    .await;
     assert_eq!(app.pay(&t, &rid, Some("fourth")).await.status(), 201);
 
     let t = app.admit("alice", c.id).await;

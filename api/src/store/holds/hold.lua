@@ -30,15 +30,17 @@ if not session_ends then return {-1, ''} end
 if ARGV[8] ~= '*' and redis.call('GET', KEYS[7]) ~= ARGV[8] then return {-4, ''} end
 local expires = math.min(now + tonumber(ARGV[4]), math.floor(session_ends))
 local ttl = expires - now
--- The user's one open hold is claimed first (SET NX, which is also the check); every refusal
--- after it gives it back, with the seats taken before it, so nothing of this hold stays.
-if not redis.call('SET', KEYS[3], reservation, 'PX', ttl, 'NX') then
-  return {-2, redis.call('GET', KEYS[3])}
-end
 local owned = tonumber(redis.call('HGET', KEYS[8], user) or '0')
 if owned + #KEYS - 8 > tonumber(ARGV[9]) then
-  redis.call('DEL', KEYS[3])
+  local open = redis.call('GET', KEYS[3])
+  if open then return {-2, open} end
   return {-5, tostring(owned)}
+end
+-- The user's one open hold is claimed (SET NX, which is also the check), then the seats; a
+-- seat held by someone gives back the open hold and the seats taken before it, so nothing
+-- of this hold stays.
+if not redis.call('SET', KEYS[3], reservation, 'PX', ttl, 'NX') then
+  return {-2, redis.call('GET', KEYS[3])}
 end
 for i = 9, #KEYS do
   if not redis.call('SET', KEYS[i], reservation, 'PX', ttl, 'NX') then
