@@ -12,7 +12,9 @@ const CONCERT_BITS: u32 = 48;
 /// A new reservation id for `concert_id`.
 pub fn new(concert_id: ConcertId) -> Uuid {
     let concert_id = concert_id.get();
-    let random = Uuid::new_v4();
+    // The thread's CSPRNG rather than `Uuid::new_v4`, which makes a `getrandom` system call
+    // for every id: one per hold.
+    let random = Builder::from_random_bytes(rand::random()).into_uuid();
     if !(0..1 << CONCERT_BITS).contains(&concert_id) {
         return random;
     }
