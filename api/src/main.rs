@@ -6,8 +6,8 @@ use std::future::Future;
 use api::config::{Cli, Command, Settings};
 
 /// mimalloc rather than glibc's malloc, as in the gateway: a hold makes allocations over 1 KiB
-/// (hyper's read buffer while the handler awaits Redis, the script's arguments) that glibc
-/// serves through its locked, consolidating paths; mimalloc's per-thread heaps avoid them.
+/// (hyper takes a new read buffer while the handler awaits Redis), which glibc serves through
+/// its locked, consolidating paths; mimalloc's per-thread heaps avoid them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

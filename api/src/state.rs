@@ -34,12 +34,6 @@ pub struct Shared {
     pub balances: Arc<Balances>,
 }
 
-impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
 impl std::ops::Deref for AppState {
     type Target = Shared;
 
@@ -49,6 +43,10 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
     /// Where concerts and their queues are written.
     pub fn catalog(&self) -> Catalog<'_> {
         Catalog {
