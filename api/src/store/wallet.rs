@@ -17,6 +17,7 @@ use crate::{domain::Amount, error::Result};
 /// [`BALANCE_MAX_AGE`], which bounds the damage of a change whose new version was lost (Redis
 /// down right after the commit, the api killed). So a fan who charged or paid reads the new
 /// balance at once, on any instance: the version changed before the answer went out.
+#[derive(Debug)]
 pub struct Balances {
     copies: quick_cache::sync::Cache<UserId, BalanceCopy>,
 }
@@ -39,14 +40,6 @@ impl Default for Balances {
         Self {
             copies: quick_cache::sync::Cache::new(BALANCES_CAPACITY),
         }
-    }
-}
-
-impl std::fmt::Debug for Balances {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Balances")
-            .field("copies", &self.copies.len())
-            .finish()
     }
 }
 
